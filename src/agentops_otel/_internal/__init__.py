@@ -1,0 +1,1 @@
+"""Implementation modules. Nothing here is public API: import from ``agentops_otel``."""

@@ -1,0 +1,121 @@
+"""Where the session lives: a private context key, W3C baggage, and the process-wide active session.
+
+Lookup order used by the span processor for a new span's session id:
+1. our context key (set by ``start_session`` and carried into threads and tasks with the context);
+2. the baggage member ``session.id`` when it is trustworthy: a UUID equal to the span's trace id
+   (or any value when the user opted in to trusting inbound sessions);
+3. the process-wide active session, so that spans from threads nobody handed a context to still
+   belong to the session.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import NamedTuple
+
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+
+from agentops_otel._internal import attributes as attrs
+
+SESSION_KEY = otel_context.create_key("agentops-session-id")
+AGENT_KEY = otel_context.create_key("agentops-agent")
+
+
+class AgentRef(NamedTuple):
+    name: str
+    id: str
+
+
+class _Rejected:
+    """Counts inbound baggage session ids that were ignored (malformed or not matching the trace)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+rejected_inbound = _Rejected()
+
+# The id of the process's active session (at most one at a time), read without a lock: it is one
+# reference, replaced as a whole.
+_active_session_id: str | None = None
+
+
+def set_active_session_id(session_id: str | None) -> None:
+    global _active_session_id
+    _active_session_id = session_id
+
+
+def active_session_id() -> str | None:
+    return _active_session_id
+
+
+def session_id_from_uuid_hex(value: str) -> str | None:
+    """Normalise a session id; None unless it is a UUID string."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def trace_id_of(session_id: str) -> int:
+    return uuid.UUID(session_id).int
+
+
+def root_span_id_of(session_id: str) -> int:
+    return int.from_bytes(uuid.UUID(session_id).bytes[8:], "big")
+
+
+def with_session(ctx: Context | None, session_id: str) -> Context:
+    """``ctx`` with the session in our key and in baggage (so it crosses process boundaries)."""
+    ctx = otel_context.set_value(SESSION_KEY, session_id, ctx)
+    return baggage.set_baggage(attrs.BAGGAGE_SESSION_ID, session_id, ctx)
+
+
+def without_session(ctx: Context | None) -> Context:
+    ctx = otel_context.set_value(SESSION_KEY, None, ctx)
+    return baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
+
+
+def inbound_session_id(ctx: Context | None, trace_id: int, trust: bool = False) -> str | None:
+    """The baggage session id of ``ctx`` if it may be believed for a span in ``trace_id``.
+
+    Inbound baggage is untrusted: the value must be a UUID equal to the trace id, which then discloses
+    nothing that ``traceparent`` does not. Anything else is ignored and counted.
+    """
+    value = baggage.get_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
+    if value is None:
+        return None
+    text = str(value).split(";", 1)[0].strip()
+    try:
+        parsed = uuid.UUID(text)
+    except ValueError:
+        rejected_inbound.add()
+        return None
+    if trust or parsed.int == trace_id:
+        return str(parsed)
+    rejected_inbound.add()
+    return None
+
+
+def session_id_for(ctx: Context | None, trace_id: int, trust: bool = False) -> str | None:
+    """The session a span started in ``ctx`` (with ``trace_id``) belongs to, or None."""
+    sid = otel_context.get_value(SESSION_KEY, ctx)
+    if sid is not None:
+        return sid  # type: ignore[return-value]
+    sid = inbound_session_id(ctx, trace_id, trust)
+    if sid is not None:
+        return sid
+    return _active_session_id
+
+
+def current_agent(ctx: Context | None = None) -> AgentRef | None:
+    value = otel_context.get_value(AGENT_KEY, ctx)
+    return value if isinstance(value, AgentRef) else None

@@ -1,0 +1,1 @@
+"""Exporters: the AgentOps backend over OTLP/HTTP, and the embedded local store."""
