@@ -1,0 +1,312 @@
+"""The client: configuration, the tracer provider it records with, its processors, exit hooks, sessions.
+
+It is a guest in the user's tracing setup: an SDK ``TracerProvider`` that is already set (or passed in)
+gets our two processors and is never replaced; only when none is set does the client create and set one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from agentops_otel._internal import config as config_module
+from agentops_otel._internal import exit_hooks, tracing
+from agentops_otel._internal.config import Configuration, parse_tags
+from agentops_otel._internal.context import set_active_session_id
+from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
+from agentops_otel._internal.session import EndState, Session, new_session_id
+
+logger = logging.getLogger("agentops_otel")
+
+# Providers that already have our processors, so a second init (or a second Client) adds none.
+_attached: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def make_exporter(config: Configuration) -> SpanExporter:
+    """The exporter for the configured destination (called on the export worker thread)."""
+    if config.exporter is not None:
+        return config.exporter
+    if config.destination == "local":
+        from agentops_otel._internal.exporters.local import LocalStoreSpanExporter
+
+        local: SpanExporter = LocalStoreSpanExporter.from_config(config)
+        return local
+    from agentops_otel._internal.exporters.agentops import AgentOpsSpanExporter
+
+    remote: SpanExporter = AgentOpsSpanExporter.from_config(config)
+    return remote
+
+
+class Client:
+    """Owns the configuration, the processors it attached, the exit hooks and the active session."""
+
+    def __init__(self, config: Configuration | None = None) -> None:
+        self._config = config
+        self._lock = threading.RLock()
+        self._initialized = False
+        self._session: Session | None = None
+        self._provider: trace.TracerProvider | None = None
+        self._owns_provider = False
+        self._export_processor: ExportProcessor | None = None
+
+    # -- properties ------------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> Configuration:
+        if self._config is None:
+            self._config = Configuration.from_env()
+        return self._config
+
+    @property
+    def initialized(self) -> bool:
+        return self._initialized
+
+    @property
+    def tracer_provider(self) -> trace.TracerProvider | None:
+        return self._provider
+
+    @property
+    def export_processor(self) -> ExportProcessor | None:
+        return self._export_processor
+
+    @property
+    def dropped_spans(self) -> int:
+        """Spans dropped because the export queue was full."""
+        return self._export_processor.dropped_spans if self._export_processor else 0
+
+    @property
+    def session(self) -> Session | None:
+        return self._session
+
+    def current_session_id(self) -> str | None:
+        session = self._session
+        return session.id if session is not None and not session.ended else None
+
+    # -- set-up ----------------------------------------------------------------------------------------
+
+    def configure(self, config: Configuration, tracer_provider: trace.TracerProvider | None = None) -> None:
+        """Attach to the tracer provider and install hooks. Does nothing the second time."""
+        with self._lock:
+            if self._initialized:
+                return
+            self._config = config
+            config_module.set_active(config)
+            self._provider = self._attach(config, tracer_provider)
+            tracing.set_provider(self._provider)
+            # Registered after any provider we created, so it runs before that provider's shutdown.
+            exit_hooks.install(self, handle_sigterm=config.handle_sigterm)
+            self._initialized = True
+        if config.propagate_context_to_threads:
+            _call_optional("agentops_otel._internal.threads", "enable")
+        if config.instrument_llm_calls:
+            _call_optional("agentops_otel.instrumentation", "instrument_all", tracer_provider=self._provider)
+        if "baggage" not in propagate.get_global_textmap().fields:
+            logger.warning(
+                "agentops_otel: the W3C baggage propagator is not configured (OTEL_PROPAGATORS); "
+                "sessions will not follow requests to other services"
+            )
+
+    def _attach(
+        self, config: Configuration, tracer_provider: trace.TracerProvider | None
+    ) -> trace.TracerProvider:
+        provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        if tracer_provider is None and isinstance(provider, trace.ProxyTracerProvider):
+            ours = SdkTracerProvider(
+                resource=Resource.create({SERVICE_NAME: config.service_name or "agentops"}),
+                shutdown_on_exit=False,  # our exit hook shuts it down within the deadline
+            )
+            trace.set_tracer_provider(ours)
+            provider = trace.get_tracer_provider()
+            self._owns_provider = provider is ours
+        if not hasattr(provider, "add_span_processor"):
+            logger.warning(
+                "agentops_otel: the tracer provider %s cannot take span processors (tracing disabled?); "
+                "nothing will be recorded",
+                type(provider).__name__,
+            )
+            return provider
+        if provider in _attached:
+            return provider
+        provider.add_span_processor(SessionSpanProcessor(config.trust_inbound_session))
+        self._export_processor = ExportProcessor(
+            lambda: make_exporter(config),
+            max_queue_size=config.max_queue_size,
+            max_export_batch_size=config.max_export_batch_size,
+            schedule_delay=config.schedule_delay,
+            export_timeout=config.export_timeout,
+        )
+        provider.add_span_processor(self._export_processor)
+        _attached.add(provider)
+        return provider
+
+    # -- sessions --------------------------------------------------------------------------------------
+
+    def start_session(
+        self,
+        tags: Iterable[str] | str | None = None,
+        *,
+        name: str | None = None,
+        inherited_session_id: str | None = None,
+        config: Configuration | None = None,
+    ) -> str | None:
+        """Start the session (or join ``inherited_session_id``); None if one is already active."""
+        with self._lock:
+            if not self._initialized:
+                self.configure(self.config)
+            if self._session is not None and not self._session.ended:
+                logger.warning(
+                    "agentops_otel: session %s is already active; end it before starting another",
+                    self._session.id,
+                )
+                return None
+            session_config = config if config is not None else self.config
+            inherited = inherited_session_id is not None
+            if inherited:
+                session_id = _parse_session_id(inherited_session_id)
+                if session_id is None:
+                    logger.error(
+                        "agentops_otel: inherited_session_id %r is not a UUID; no session started",
+                        inherited_session_id,
+                    )
+                    return None
+            else:
+                session_id = new_session_id()
+            if config is not None:
+                config_module.set_active(config)
+            session = Session(
+                session_id,
+                name=name or session_config.session_name,
+                tags=parse_tags([*session_config.default_tags, *parse_tags(tags)]),
+                inherited=inherited,
+                collect_host_env=not session_config.env_data_opt_out,
+                config=session_config,
+            )
+            session.activate()
+            self._session = session
+            set_active_session_id(session_id)
+            return session_id
+
+    def end_session(
+        self,
+        end_state: EndState | str = EndState.SUCCESS,
+        end_state_reason: str | None = None,
+        video: str | None = None,
+    ) -> None:
+        state = EndState.parse(end_state)  # a clear ValueError for an unknown state, session or not
+        with self._lock:
+            session = self._session
+            if session is None or session.ended:
+                logger.warning("agentops_otel: end_session() called with no active session")
+                return
+            self._session = None
+            set_active_session_id(None)
+            config_module.set_active(self.config)
+        if _owned_here(session):
+            session.end(state, end_state_reason, video)
+        session.deactivate()
+
+    # -- flushing --------------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver queued spans, waiting at most ``timeout`` seconds. True when all were delivered."""
+        processor = self._export_processor
+        if processor is None:
+            return True
+        return processor.flush(self.config.shutdown_timeout if timeout is None else timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush within ``timeout`` seconds and stop exporting. The session is not ended."""
+        processor = self._export_processor
+        ok = True
+        if processor is not None:
+            ok = processor.shutdown(self.config.shutdown_timeout if timeout is None else timeout)
+        if self._owns_provider and isinstance(self._provider, SdkTracerProvider):
+            try:
+                self._provider.shutdown()
+            except Exception:
+                logger.debug("agentops_otel: provider shutdown failed", exc_info=True)
+        return ok
+
+    # -- called by exit_hooks --------------------------------------------------------------------------
+
+    def _end_at_exit(self, end_state: str, reason: str) -> None:
+        session = self._session
+        if session is None or session.ended:
+            return
+        if not (session.config or self.config).end_session_at_exit:
+            return
+        with self._lock:
+            self._session = None
+            set_active_session_id(None)
+        if _owned_here(session):
+            session.end(EndState.parse(end_state), reason)
+
+    def _shutdown_at_exit(self) -> None:
+        self.shutdown(self.config.shutdown_timeout)
+
+
+def _owned_here(session: Session) -> bool:
+    """A joined session, or one inherited through fork, is ended by the process that started it."""
+    return not session.inherited and session.pid == os.getpid()
+
+
+def _parse_session_id(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
+def _call_optional(module: str, function: str, **kwargs: Any) -> None:
+    """Call an optional part (instrumentation, thread propagation); its failure never stops init."""
+    try:
+        import importlib
+
+        getattr(importlib.import_module(module), function)(**kwargs)
+    except Exception:
+        logger.debug("agentops_otel: %s.%s failed", module, function, exc_info=True)
+
+
+_client: Client | None = None
+_client_lock = threading.Lock()
+
+
+def get_client() -> Client:
+    """The process's client (the one ``init`` sets up)."""
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = Client()
+    return _client
+
+
+def reset_client(timeout: float = 1.0) -> None:
+    """Shut the process's client down and forget it, so ``init`` can set up afresh (tests, notebooks).
+
+    An active session is left unended (as if the process had been killed); processors already added to
+    a provider stay there but are shut down.
+    """
+    global _client
+    with _client_lock:
+        client, _client = _client, None
+    if client is None:
+        return
+    with client._lock:
+        client._session = None
+        set_active_session_id(None)
+    client.shutdown(timeout)
+    if client._provider is not None:
+        _attached.discard(client._provider)
+    tracing.set_provider(None)
+    config_module.set_active(Configuration.from_env())

@@ -1,0 +1,143 @@
+"""End states at exit: interpreter exit, uncaught exceptions, SIGINT and SIGTERM.
+
+Every hook chains to what was there before (``sys.excepthook``, signal handlers) and never changes the
+exit code: for SIGTERM with the default action, the handler ends the session, flushes within the
+deadline, restores the default action and sends itself the signal again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+from types import FrameType, TracebackType
+from typing import Protocol
+
+logger = logging.getLogger("agentops_otel")
+
+
+class _Owner(Protocol):
+    def _end_at_exit(self, end_state: str, reason: str) -> None: ...
+    def _shutdown_at_exit(self) -> None: ...
+
+
+_installed = False
+_owner: _Owner | None = None
+_signal_seen: str | None = None  # a signal whose handler did not end the process by itself
+
+
+def install(owner: _Owner, *, handle_sigterm: bool = True) -> None:
+    """Install the hooks once per process; later calls only change the owner."""
+    global _installed, _owner
+    _owner = owner
+    if _installed:
+        return
+    _installed = True
+    atexit.register(_at_exit)
+    _chain_excepthook()
+    if threading.current_thread() is threading.main_thread():
+        if handle_sigterm:
+            _chain_signal(signal.SIGTERM, "SIGTERM")
+        _chain_custom_sigint()
+    else:
+        logger.debug("agentops_otel: init outside the main thread; signal handlers not installed")
+
+
+def describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "SIGINT (KeyboardInterrupt): the process was interrupted"
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    text = str(exc)
+    return f"{name}: {text}" if text else name
+
+
+def _signal_reason(label: str) -> str:
+    return f"{label}: the process received {label}"
+
+
+def _at_exit() -> None:
+    owner = _owner
+    if owner is None:
+        return
+    try:
+        if _signal_seen is not None:
+            owner._end_at_exit("Fail", _signal_reason(_signal_seen))
+        else:
+            owner._end_at_exit("Indeterminate", "the process exited without end_session() being called")
+        owner._shutdown_at_exit()
+    except Exception:
+        logger.debug("agentops_otel: exit hook failed", exc_info=True)
+
+
+def _chain_excepthook() -> None:
+    previous = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        try:
+            owner = _owner
+            if owner is not None:
+                reason = describe_exception(value)
+                if _signal_seen is not None:
+                    reason = f"{_signal_reason(_signal_seen)}; then {reason}"
+                elif not isinstance(value, KeyboardInterrupt):
+                    detail = "".join(traceback.format_exception(kind, value, tb, limit=20))
+                    reason = f"{reason}\n{detail}"
+                owner._end_at_exit("Fail", reason)
+        except Exception:
+            logger.debug("agentops_otel: excepthook failed", exc_info=True)
+        previous(kind, value, tb)
+
+    sys.excepthook = excepthook
+
+
+def _chain_signal(signum: signal.Signals, label: str) -> None:
+    previous = signal.getsignal(signum)
+    if previous is signal.SIG_IGN or previous is None:
+        return  # ignored, or set from C: not ours to touch
+
+    def handler(received: int, frame: FrameType | None) -> None:
+        global _signal_seen
+        _signal_seen = label
+        if callable(previous):
+            # The user's handler decides what happens; if it exits, the exit hook names the signal.
+            previous(received, frame)
+            return
+        # Default action: end the session, deliver what we can within the deadline, then die of the
+        # same signal so the exit status is what it would have been.
+        owner = _owner
+        if owner is not None:
+            try:
+                owner._end_at_exit("Fail", _signal_reason(label))
+                owner._shutdown_at_exit()
+            except Exception:
+                logger.debug("agentops_otel: %s handler failed", label, exc_info=True)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    try:
+        signal.signal(signum, handler)
+    except (ValueError, OSError):
+        logger.debug("agentops_otel: cannot install a %s handler", label, exc_info=True)
+
+
+def _chain_custom_sigint() -> None:
+    # Python's default SIGINT handler raises KeyboardInterrupt, which the excepthook sees. Only a
+    # user's own handler (which may exit without raising) needs a wrapper to remember the signal.
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous) or previous is signal.default_int_handler:
+        return
+
+    def handler(received: int, frame: FrameType | None) -> None:
+        global _signal_seen
+        _signal_seen = "SIGINT"
+        previous(received, frame)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):
+        logger.debug("agentops_otel: cannot chain the SIGINT handler", exc_info=True)

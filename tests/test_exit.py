@@ -1,0 +1,227 @@
+"""End states at exit, in real child processes: exit codes must be what they would be without us."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.core_helpers import JSONL_EXPORTER, REPO, by_name, read_spans, run_script
+
+PRELUDE = (
+    JSONL_EXPORTER
+    + """
+import os, sys, time
+import agentops_otel
+SPANS = os.environ["SPANS_FILE"]
+agentops_otel.init(exporter=JsonLinesExporter(SPANS), instrument_llm_calls=False)
+"""
+)
+
+
+def root_of(tmp_path: Path) -> dict:
+    roots = list(by_name(read_spans(tmp_path / "spans.jsonl"), "agentops.session"))
+    assert len(roots) == 1, roots
+    return roots[0]
+
+
+def run(tmp_path: Path, body: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_script(PRELUDE + body, tmp_path, env={"SPANS_FILE": str(tmp_path / "spans.jsonl"), **env})
+
+
+def test_exit_without_end_session_is_indeterminate(tmp_path: Path) -> None:
+    proc = run(tmp_path, "print('done')\n")
+    assert proc.returncode == 0, proc.stderr
+    root = root_of(tmp_path)
+    assert root["attributes"]["agentops.session.end_state"] == "Indeterminate"
+    assert "end_session" in root["attributes"]["agentops.session.end_state_reason"]
+    assert root["status"] == "UNSET"
+
+
+def test_uncaught_exception_is_fail_with_the_exception(tmp_path: Path) -> None:
+    proc = run(tmp_path, "raise RuntimeError('the tool broke')\n")
+    assert proc.returncode == 1
+    assert "RuntimeError: the tool broke" in proc.stderr  # the user's traceback still printed
+    root = root_of(tmp_path)
+    assert root["attributes"]["agentops.session.end_state"] == "Fail"
+    assert "RuntimeError: the tool broke" in root["attributes"]["agentops.session.end_state_reason"]
+    assert root["status"] == "ERROR"
+
+
+def test_sys_exit_code_is_kept(tmp_path: Path) -> None:
+    proc = run(tmp_path, "sys.exit(7)\n")
+    assert proc.returncode == 7
+    assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Indeterminate"
+
+
+def test_explicit_end_is_not_overwritten_at_exit(tmp_path: Path) -> None:
+    proc = run(tmp_path, "agentops_otel.end_session('Success')\n")
+    assert proc.returncode == 0, proc.stderr
+    assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Success"
+
+
+def _start_and_signal(tmp_path: Path, body: str, signum: int) -> subprocess.Popen[str]:
+    script = tmp_path / "script.py"
+    script.write_text(PRELUDE + body)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
+    env.update(PYTHONPATH=str(REPO / "src"), SPANS_FILE=str(tmp_path / "spans.jsonl"))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signum)
+    proc.wait(timeout=30)
+    return proc
+
+
+WAIT = "print('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
+
+
+def test_sigint_is_fail_naming_sigint_with_the_usual_exit_code(tmp_path: Path) -> None:
+    proc = _start_and_signal(tmp_path, WAIT, signal.SIGINT)
+    assert proc.returncode in (-signal.SIGINT, 130, 1)  # what CPython does for KeyboardInterrupt
+    assert "KeyboardInterrupt" in (proc.stderr.read() if proc.stderr else "")
+    root = root_of(tmp_path)
+    assert root["attributes"]["agentops.session.end_state"] == "Fail"
+    assert "SIGINT" in root["attributes"]["agentops.session.end_state_reason"]
+
+
+def test_sigint_exit_code_matches_a_run_without_the_sdk(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "p.py").write_text(
+        "import time\nprint('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(plain / "p.py")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    baseline = proc.wait(timeout=30)
+    ours = _start_and_signal(tmp_path, WAIT, signal.SIGINT)
+    assert ours.returncode == baseline
+
+
+def test_sigterm_is_fail_naming_sigterm_and_still_kills(tmp_path: Path) -> None:
+    proc = _start_and_signal(tmp_path, WAIT, signal.SIGTERM)
+    assert proc.returncode == -signal.SIGTERM
+    root = root_of(tmp_path)
+    assert root["attributes"]["agentops.session.end_state"] == "Fail"
+    assert "SIGTERM" in root["attributes"]["agentops.session.end_state_reason"]
+    assert root["status"] == "ERROR"
+
+
+def test_user_sigterm_handler_is_chained(tmp_path: Path) -> None:
+    body = (
+        "import signal\n"
+        "def mine(signum, frame):\n"
+        "    print('user handler ran', flush=True)\n"
+        "    sys.exit(3)\n"
+        "signal.signal(signal.SIGTERM, mine)\n"
+    )
+    # The user's handler is installed before init, as in most programs.
+    prelude_first = (
+        JSONL_EXPORTER
+        + "import os, sys, time, signal\n"
+        + body
+        + (
+            "import agentops_otel\n"
+            "agentops_otel.init(exporter=JsonLinesExporter(os.environ['SPANS_FILE']), instrument_llm_calls=False)\n"
+        )
+    )
+    script = tmp_path / "script.py"
+    script.write_text(prelude_first + WAIT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
+    env.update(PYTHONPATH=str(REPO / "src"), SPANS_FILE=str(tmp_path / "spans.jsonl"))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 3
+    assert "user handler ran" in proc.stdout.read()
+    root = root_of(tmp_path)
+    assert root["attributes"]["agentops.session.end_state"] == "Fail"
+    assert "SIGTERM" in root["attributes"]["agentops.session.end_state_reason"]
+
+
+def test_user_excepthook_still_runs(tmp_path: Path) -> None:
+    body = "def hook(kind, value, tb):\n    print('user hook:', value, flush=True)\nsys.excepthook = hook\n"
+    prelude_first = (
+        JSONL_EXPORTER
+        + "import os, sys\n"
+        + body
+        + (
+            "import agentops_otel\n"
+            "agentops_otel.init(exporter=JsonLinesExporter(os.environ['SPANS_FILE']), instrument_llm_calls=False)\n"
+            "raise ValueError('boom')\n"
+        )
+    )
+    proc = run_script(prelude_first, tmp_path, env={"SPANS_FILE": str(tmp_path / "spans.jsonl")})
+    assert proc.returncode == 1
+    assert "user hook: boom" in proc.stdout
+    assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Fail"
+
+
+def test_hung_exporter_does_not_hold_exit_past_the_deadline(tmp_path: Path) -> None:
+    body = """
+import time
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SpanExporter
+import agentops_otel
+
+class Hung(SpanExporter):
+    def export(self, spans):
+        time.sleep(120)
+
+agentops_otel.init(exporter=Hung(), shutdown_timeout=1.0, instrument_llm_calls=False)
+tracer = trace.get_tracer("app")
+for i in range(100):
+    tracer.start_span(f"s{i}").end()
+print("bye", flush=True)
+"""
+    started = time.monotonic()
+    proc = run_script(body, tmp_path, timeout=60)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    # Without the deadline this would take the exporter's 120 s; the bound here is generous on purpose.
+    assert elapsed < 30
+    assert "not delivered" in proc.stderr
+
+
+@pytest.mark.parametrize("preset", ["none", "sdk"])
+def test_provider_is_created_only_when_none_is_set(tmp_path: Path, preset: str) -> None:
+    body = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import agentops_otel
+mine = None
+if PRESET == "sdk":
+    mine = TracerProvider()
+    mem = InMemorySpanExporter()
+    mine.add_span_processor(SimpleSpanProcessor(mem))
+    trace.set_tracer_provider(mine)
+agentops_otel.init(exporter=InMemorySpanExporter(), instrument_llm_calls=False)
+provider = trace.get_tracer_provider()
+print("kept" if provider is mine else "created:" + type(provider).__name__)
+trace.get_tracer("x").start_span("user-span").end()
+agentops_otel.end_session()
+if mine is not None:
+    print(sorted(s.name for s in mem.get_finished_spans()))
+""".replace("PRESET", repr(preset))
+    proc = run_script(body, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    if preset == "sdk":
+        assert lines[0] == "kept"
+        assert "user-span" in lines[1] and "agentops.session" in lines[1]
+    else:
+        assert lines[0] == "created:TracerProvider"
+    assert "Overriding" not in proc.stderr

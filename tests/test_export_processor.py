@@ -1,0 +1,204 @@
+"""The export processor: bounded queue, counted drops, retries, deadlines, fork safety."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
+from agentops_otel._internal.processors import ExportProcessor
+
+
+class Gate(SpanExporter):
+    """Blocks every export until opened; records what it was given."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.spans: list[ReadableSpan] = []
+        self.suppressed: list[bool] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.suppressed.append(bool(otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)))
+        self.open.wait()
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+class Flaky(DeliveringExporter):
+    """Down for the first ``down`` attempts (like a backend that is restarting), then up."""
+
+    def __init__(self, down: int) -> None:
+        self.down = down
+        self.attempts = 0
+        self.spans: list[ReadableSpan] = []
+
+    def deliver(self, spans: Sequence[ReadableSpan], timeout: float) -> Delivery:
+        self.attempts += 1
+        if self.attempts <= self.down:
+            return Delivery(Outcome.RETRY, reason="connection refused")
+        self.spans.extend(spans)
+        return DELIVERED
+
+
+def make(exporter: SpanExporter, **kwargs: float) -> tuple[TracerProvider, ExportProcessor]:
+    provider = TracerProvider()
+    processor = ExportProcessor(exporter, **{"schedule_delay": 0.05, **kwargs})  # type: ignore[arg-type]
+    provider.add_span_processor(processor)
+    return provider, processor
+
+
+def emit(provider: TracerProvider, n: int, prefix: str = "s") -> None:
+    tracer = provider.get_tracer("t")
+    for i in range(n):
+        tracer.start_span(f"{prefix}{i}").end()
+
+
+def test_everything_is_delivered_in_batches() -> None:
+    exporter = InMemorySpanExporter()
+    provider, processor = make(exporter, max_export_batch_size=64)
+    emit(provider, 1000)
+    assert processor.flush(10)
+    assert len(exporter.get_finished_spans()) == 1000
+    assert processor.delivered_spans == 1000 and processor.dropped_spans == 0
+
+
+def test_full_queue_drops_and_counts(caplog: pytest.LogCaptureFixture) -> None:
+    gate = Gate()
+    provider, processor = make(gate, max_queue_size=50, max_export_batch_size=10)
+    with caplog.at_level(logging.WARNING, logger="agentops_otel"):
+        emit(provider, 500)
+        assert processor.dropped_spans > 0
+        gate.open.set()
+        assert processor.flush(10)
+        assert processor.shutdown(5)
+    assert len(gate.spans) + processor.dropped_spans == 500
+    assert "queue full" in caplog.text
+    assert f"{processor.dropped_spans} dropped" in caplog.text  # one line at shutdown says how many
+
+
+def test_backend_down_then_up_loses_nothing() -> None:
+    flaky = Flaky(down=3)
+    provider, processor = make(flaky, max_export_batch_size=100)
+    processor.max_backoff = 0.05
+    emit(provider, 250)
+    assert processor.flush(20)
+    assert len(flaky.spans) == 250
+    assert flaky.attempts > 3
+    assert processor.failed_spans == 0
+
+
+def test_rejected_batches_are_counted_not_retried() -> None:
+    class Rejecting(DeliveringExporter):
+        calls = 0
+
+        def deliver(self, spans: Sequence[ReadableSpan], timeout: float) -> Delivery:
+            Rejecting.calls += 1
+            return Delivery(Outcome.REJECTED, reason="invalid API key")
+
+    provider, processor = make(Rejecting(), max_export_batch_size=10)
+    emit(provider, 30)
+    assert processor.flush(5)
+    assert processor.failed_spans == 30
+    assert Rejecting.calls == 3
+
+
+def test_plain_exporter_failures_are_retried_a_bounded_number_of_times() -> None:
+    class Failing(SpanExporter):
+        calls = 0
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            Failing.calls += 1
+            return SpanExportResult.FAILURE
+
+    provider, processor = make(Failing(), max_attempts=3)
+    processor.max_backoff = 0.01
+    emit(provider, 5)
+    assert processor.flush(10)
+    assert Failing.calls == 3
+    assert processor.failed_spans == 5
+
+
+def test_flush_keeps_its_deadline_and_says_false() -> None:
+    gate = Gate()
+    provider, processor = make(gate)
+    emit(provider, 3)
+    started = time.monotonic()
+    assert processor.flush(0.3) is False
+    assert time.monotonic() - started < 10  # returns near its deadline, not when the exporter does
+    gate.open.set()
+    assert processor.flush(10) is True
+
+
+def test_shutdown_reports_undelivered_spans(caplog: pytest.LogCaptureFixture) -> None:
+    gate = Gate()
+    provider, processor = make(gate)
+    emit(provider, 7)
+    with caplog.at_level(logging.WARNING, logger="agentops_otel"):
+        assert processor.shutdown(0.3) is False
+    assert processor.failed_spans >= 6  # one batch may be inside the hung exporter
+    assert "not delivered" in caplog.text
+    emit(provider, 2)  # after shutdown: counted, not queued
+    assert processor.queued_spans <= 7
+    gate.open.set()
+
+
+def test_our_sends_are_never_traced() -> None:
+    gate = Gate()
+    gate.open.set()
+    provider, processor = make(gate)
+    emit(provider, 2)
+    assert processor.flush(5)
+    assert gate.suppressed and all(gate.suppressed)
+
+
+def test_exporter_is_built_on_the_worker_thread() -> None:
+    built_in: list[str] = []
+    exporter = InMemorySpanExporter()
+
+    def factory() -> SpanExporter:
+        built_in.append(threading.current_thread().name)
+        return exporter
+
+    provider, processor = make(factory)  # type: ignore[arg-type]
+    assert built_in == []
+    emit(provider, 1)
+    assert processor.flush(5)
+    assert built_in == ["agentops-otel-export"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_a_fresh_queue_and_worker(tmp_path: object) -> None:
+    gate = Gate()
+    provider, processor = make(gate, schedule_delay=30)
+    emit(provider, 3, "parent")  # queued, not yet exported
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            before = processor.queued_spans
+            gate.open.set()
+            emit(provider, 2, "child")
+            ok = processor.flush(5)
+            names = sorted(s.name for s in gate.spans)
+            os.write(write, f"{before}|{ok}|{','.join(names)}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    report = os.read(read, 4096).decode()
+    before, ok, names = report.split("|")
+    assert before == "0"
+    assert ok == "True"
+    assert names == "child0,child1"
+    gate.open.set()
+    assert processor.flush(5)
+    assert sorted(s.name for s in gate.spans) == ["parent0", "parent1", "parent2"]
