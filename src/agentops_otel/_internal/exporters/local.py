@@ -1,0 +1,77 @@
+"""The embedded local store: spans written straight into the SQLite file the CLI and ``serve`` read.
+
+The store is opened lazily, on the export worker thread, so ``init`` does no file work on the
+caller's thread. Several processes may write one file at once (WAL); when another writer holds the
+file longer than the busy timeout, ``deliver`` answers RETRY and the batch waits in the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from agentops_otel._internal.config import Configuration
+from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
+
+if TYPE_CHECKING:
+    from agentops_otel.backend.store import Store
+
+logger = logging.getLogger("agentops_otel.exporter")
+
+
+class LocalStoreSpanExporter(DeliveringExporter):
+    """Writes spans to the SQLite store at ``path`` (default: ``Configuration().store_path``), project
+    ``"local"``."""
+
+    def __init__(self, path: str | None = None, *, busy_timeout: float = 2.0) -> None:
+        self.path = path or Configuration.from_env().store_path
+        self._busy_timeout = busy_timeout
+        self._store: Store | None = None
+        self._project_id: str | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._logged: set[str] = set()
+
+    @classmethod
+    def from_config(cls, config: Configuration) -> LocalStoreSpanExporter:
+        return cls(config.store_path)
+
+    def deliver(self, spans: Sequence[ReadableSpan], timeout: float) -> Delivery:
+        from agentops_otel.backend.records import from_readable_spans
+
+        # Imported here: the store's modules load only in processes that write to it.
+        from agentops_otel.backend.store import Store, is_locked_error
+
+        with self._lock:
+            if self._stopped:
+                return Delivery(Outcome.REJECTED, reason="exporter shut down")
+            try:
+                store = self._store
+                if store is None:
+                    store = self._store = Store(self.path, busy_timeout=min(self._busy_timeout, timeout))
+                if self._project_id is None:
+                    self._project_id = store.ensure_project()
+                store.ingest(self._project_id, from_readable_spans(spans))
+                return DELIVERED
+            except Exception as exc:
+                if is_locked_error(exc):
+                    return Delivery(Outcome.RETRY, retry_after=0.1, reason=f"{self.path} is busy")
+                key = type(exc).__name__
+                if key not in self._logged:
+                    self._logged.add(key)
+                    logger.error("agentops_otel: cannot write spans to %s: %s", self.path, exc)
+                return Delivery(Outcome.REJECTED, reason=f"cannot write to {self.path}: {exc}")
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._stopped = True
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

@@ -1,0 +1,230 @@
+"""Session figures, folded one span at a time.
+
+The same fold runs at ingest (adding a batch to the stored figures) and when a session is rebuilt from
+its stored spans, so both give the same numbers. Rules (SPEC.md section 5):
+
+- the start marker (``agentops.span.kind == "session.start"``) makes the session known (start time,
+  tags, name, host environment) but is not a span of the session: not listed, not counted;
+- ``span_count`` counts the root and every other span; ``llm_calls``/``tool_calls``/``actions`` count
+  spans of that kind; ``errors`` counts spans other than the root whose status is ERROR or whose kind is
+  ``error``, each once;
+- tokens are ``gen_ai.usage.input_tokens``/``output_tokens`` of ``llm`` spans (the older
+  ``prompt_tokens``/``completion_tokens`` names are read when the new ones are absent);
+  ``cost_usd`` sums ``agentops.usage.cost_usd`` of every span;
+- start = first start; end = the root's end (None until the root arrives); duration = last end minus
+  first start;
+- end state: the root's ``agentops.session.end_state`` if valid, else its status (OK -> Success,
+  ERROR -> Fail), else Indeterminate (also while the root has not arrived).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentops_otel._internal import attributes as attrs
+from agentops_otel.backend.records import SpanRecord
+
+END_STATES = ("Success", "Fail", "Indeterminate")
+_END_STATE_BY_LOWER = {s.lower(): s for s in END_STATES}
+_HOST_PREFIXES = ("host.", "os.", "process.", "cpu.", "memory.", "disk.", "system.")
+_INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+_OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+
+
+def normalise_end_state(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return _END_STATE_BY_LOWER.get(value.strip().lower())
+
+
+def host_env_of(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attributes.items() if k.startswith(_HOST_PREFIXES)}
+
+
+def _tokens(attributes: dict[str, Any], names: tuple[str, str]) -> int:
+    for name in names:
+        value = attributes.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value)
+    return 0
+
+
+def _session_name(record: SpanRecord) -> str | None:
+    name = record.attributes.get(attrs.SESSION_NAME)
+    if isinstance(name, str) and name:
+        return name
+    for suffix in (".session.start", ".session"):
+        if record.name.endswith(suffix):
+            return record.name[: -len(suffix)] or None
+    return record.name or None
+
+
+def _tags(attributes: dict[str, Any]) -> list[str] | None:
+    value = attributes.get(attrs.SESSION_TAGS)
+    if value is None:
+        value = attributes.get("agentops.tags")  # the name AgentOps' own SDK uses
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return None
+
+
+class SessionFigures:
+    """The stored figures of one session (one row of the ``sessions`` table)."""
+
+    COLUMNS = (
+        "project_id",
+        "session_id",
+        "trace_id",
+        "name",
+        "start_ns",
+        "last_end_ns",
+        "end_ns",
+        "has_root",
+        "has_marker",
+        "end_state",
+        "end_state_reason",
+        "tags",
+        "host_env",
+        "video",
+        "span_count",
+        "llm_calls",
+        "tool_calls",
+        "actions",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+    )
+
+    def __init__(self, project_id: str, session_id: str) -> None:
+        self.project_id = project_id
+        self.session_id = session_id
+        self.trace_id: str | None = None
+        self.name: str | None = None
+        self.start_ns: int | None = None
+        self.last_end_ns: int | None = None
+        self.end_ns: int | None = None
+        self.has_root = False
+        self.has_marker = False
+        self.end_state = "Indeterminate"
+        self.end_state_reason: str | None = None
+        self.tags: list[str] = []
+        self.host_env: dict[str, Any] = {}
+        self.video: str | None = None
+        self.span_count = 0
+        self.llm_calls = 0
+        self.tool_calls = 0
+        self.actions = 0
+        self.errors = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cost_usd = 0.0
+
+    def add(self, record: SpanRecord) -> None:
+        start, end = record.start_ns, record.end_ns
+        if start and (self.start_ns is None or start < self.start_ns):
+            self.start_ns = start
+        if end and (self.last_end_ns is None or end > self.last_end_ns):
+            self.last_end_ns = end
+        if self.trace_id is None:
+            self.trace_id = record.trace_id
+        if record.is_start_marker:
+            self.has_marker = True
+            if not self.has_root:
+                self._take_session_info(record)
+            return
+
+        self.span_count += 1
+        kind = record.kind
+        a = record.attributes
+        if kind == attrs.KIND_LLM:
+            self.llm_calls += 1
+            self.prompt_tokens += _tokens(a, _INPUT_TOKENS)
+            self.completion_tokens += _tokens(a, _OUTPUT_TOKENS)
+        elif kind == attrs.KIND_TOOL:
+            self.tool_calls += 1
+        elif kind == attrs.KIND_ACTION:
+            self.actions += 1
+        cost = a.get(attrs.COST_USD)
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+            self.cost_usd += float(cost)
+        is_root = record.is_root
+        if not is_root and (kind == attrs.KIND_ERROR or record.status == "ERROR"):
+            self.errors += 1
+        # A real session root always wins over a parentless span of another tracer.
+        if kind == attrs.KIND_SESSION or (is_root and not self.has_root):
+            self._take_root(record)
+
+    def _take_session_info(self, record: SpanRecord) -> None:
+        a = record.attributes
+        self.trace_id = record.trace_id
+        name = _session_name(record)
+        if name:
+            self.name = name
+        tags = _tags(a)
+        if tags is not None:
+            self.tags = tags
+        env = host_env_of(a)
+        if env:
+            self.host_env = env
+        video = a.get(attrs.SESSION_VIDEO)
+        if isinstance(video, str) and video:
+            self.video = video
+
+    def _take_root(self, record: SpanRecord) -> None:
+        self.has_root = True
+        self._take_session_info(record)
+        a = record.attributes
+        self.end_ns = record.end_ns or None
+        state = normalise_end_state(a.get(attrs.SESSION_END_STATE))
+        if state is None:
+            state = {"OK": "Success", "ERROR": "Fail"}.get(record.status, "Indeterminate")
+        self.end_state = state
+        reason = a.get(attrs.SESSION_END_STATE_REASON)
+        if isinstance(reason, str) and reason:
+            self.end_state_reason = reason
+        elif record.status == "ERROR" and record.status_message:
+            self.end_state_reason = record.status_message
+        else:
+            self.end_state_reason = None
+
+    # -- rows ------------------------------------------------------------------------------------------
+
+    def to_row(self, dumps: Any) -> tuple[Any, ...]:
+        return (
+            self.project_id,
+            self.session_id,
+            self.trace_id,
+            self.name,
+            self.start_ns,
+            self.last_end_ns,
+            self.end_ns,
+            int(self.has_root),
+            int(self.has_marker),
+            self.end_state,
+            self.end_state_reason,
+            dumps(self.tags),
+            dumps(self.host_env),
+            self.video,
+            self.span_count,
+            self.llm_calls,
+            self.tool_calls,
+            self.actions,
+            self.errors,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.cost_usd,
+        )
+
+    @classmethod
+    def from_row(cls, row: Any, loads: Any) -> SessionFigures:
+        fig = cls(row["project_id"], row["session_id"])
+        for column in cls.COLUMNS[2:]:
+            setattr(fig, column, row[column])
+        fig.has_root = bool(fig.has_root)
+        fig.has_marker = bool(fig.has_marker)
+        fig.tags = loads(row["tags"]) if row["tags"] else []
+        fig.host_env = loads(row["host_env"]) if row["host_env"] else {}
+        return fig

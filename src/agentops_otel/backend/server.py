@@ -1,0 +1,47 @@
+"""``agentops-otel serve``: the backend app on uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT
+
+SERVER_EXTRA_HINT = 'the local backend needs its server extra: pip install "agentops-opentelemetry[server]"'
+
+
+class ServerExtraMissing(RuntimeError):
+    pass
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    db: str | None = None,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_inflight: int = DEFAULT_MAX_INFLIGHT,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Run the backend until interrupted. Raises :class:`ServerExtraMissing` without Starlette/uvicorn."""
+    try:
+        import uvicorn
+
+        from agentops_otel.backend.api import create_app
+    except ImportError as exc:
+        raise ServerExtraMissing(f"{SERVER_EXTRA_HINT} ({exc})") from None
+    from agentops_otel._internal.config import default_db_path
+
+    path = db or default_db_path()
+    app = create_app(path, max_body=max_body, max_inflight=max_inflight)
+    logging.getLogger("agentops_otel.backend").info("agentops-otel backend: store %s", path)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        # One process, one writer: the store serialises writes, more workers would only contend.
+        workers=None,
+        timeout_graceful_shutdown=3,
+    )

@@ -1,0 +1,240 @@
+"""The local backend's HTTP API over 127.0.0.1: auth, OTLP ingest, refusals, isolation, listing."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from backend_fixtures import (
+    ERROR,
+    OK,
+    TEST_MAX_BODY,
+    ApiClient,
+    BackendServer,
+    SpanMaker,
+    create_project,
+    encode,
+)
+
+
+def _otlp_json(spans: list[Any], *, ids: str) -> bytes:
+    """OTLP/JSON of ``spans`` with hex ids (the OTLP spec) or base64 ids (protobuf's JSON mapping)."""
+
+    def _id(value: int, size: int) -> str:
+        raw = value.to_bytes(size, "big")
+        return raw.hex() if ids == "hex" else base64.b64encode(raw).decode()
+
+    def _value(v: Any) -> dict[str, Any]:
+        if isinstance(v, bool):
+            return {"boolValue": v}
+        if isinstance(v, int):
+            return {"intValue": str(v)}
+        if isinstance(v, float):
+            return {"doubleValue": v}
+        if isinstance(v, (list, tuple)):
+            return {"arrayValue": {"values": [_value(x) for x in v]}}
+        return {"stringValue": str(v)}
+
+    out = []
+    for s in spans:
+        item: dict[str, Any] = {
+            "traceId": _id(s.context.trace_id, 16),
+            "spanId": _id(s.context.span_id, 8),
+            "name": s.name,
+            "kind": 1,
+            "startTimeUnixNano": str(s.start_time),
+            "endTimeUnixNano": str(s.end_time),
+            "attributes": [{"key": k, "value": _value(v)} for k, v in s.attributes.items()],
+            "status": {"code": s.status.status_code.value, "message": s.status.description or ""},
+        }
+        if s.parent is not None:
+            item["parentSpanId"] = _id(s.parent.span_id, 8)
+        out.append(item)
+    doc = {
+        "resourceSpans": [
+            {"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "t"}, "spans": out}]}
+        ]
+    }
+    return json.dumps(doc).encode()
+
+
+def _llm(tokens_in: int, tokens_out: int) -> tuple[str, dict[str, Any], None]:
+    return (
+        "chat m",
+        {
+            "agentops.span.kind": "llm",
+            "gen_ai.usage.input_tokens": tokens_in,
+            "gen_ai.usage.output_tokens": tokens_out,
+        },
+        None,
+    )
+
+
+def test_token_exchange(api: ApiClient, project: dict[str, str]) -> None:
+    import requests
+
+    ok = requests.post(api.url + "/v3/auth/token", json={"api_key": project["api_key"]}, timeout=10)
+    assert ok.status_code == 200
+    assert ok.json()["project_id"] == project["project_id"]
+    assert ok.json()["token"]
+    unknown = requests.post(api.url + "/v3/auth/token", json={"api_key": str(uuid.uuid4())}, timeout=10)
+    assert unknown.status_code == 401
+    malformed = requests.post(api.url + "/v3/auth/token", data=b"{", timeout=10)
+    assert malformed.status_code == 400
+
+
+@pytest.mark.parametrize("form", ["protobuf", "protobuf+gzip", "json-hex", "json-base64"])
+def test_ingest_forms(api: ApiClient, project: dict[str, str], form: str) -> None:
+    token = api.token(project["api_key"])
+    maker = SpanMaker()
+    session_id, marker, rest = maker.session(children=[_llm(3, 4)], root_status=OK)
+    spans = marker + rest
+    if form.startswith("protobuf"):
+        body, content_type, headers = encode(spans), "application/x-protobuf", {}
+        if form.endswith("gzip"):
+            body, headers = gzip.compress(body), {"Content-Encoding": "gzip"}
+    else:
+        body, content_type, headers = _otlp_json(spans, ids=form.split("-")[1]), "application/json", {}
+    response = api.post_traces(token, body, content_type, headers)
+    assert response.status_code == 200, response.text
+    assert response.content == (b"{}" if form.startswith("json") else b"")
+
+    session = api.session(token, session_id)
+    assert session is not None
+    assert session["span_count"] == 2  # root + llm; the start marker is not a span
+    assert session["llm_calls"] == 1 and session["total_tokens"] == 7
+    assert session["end_state"] == "Success"
+    root = next(s for s in session["spans"] if s["kind"] == "session")
+    assert root["parent_span_id"] is None
+    assert root["span_id"] == format(rest[-1].context.span_id, "016x")
+    llm = next(s for s in session["spans"] if s["kind"] == "llm")
+    assert llm["parent_span_id"] == root["span_id"]
+    assert llm["attributes"]["gen_ai.usage.input_tokens"] == 3
+
+
+def _bomb() -> bytes:
+    return gzip.compress(b"\0" * (TEST_MAX_BODY * 4))
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("no-token", 401),
+        ("forged-token", 401),
+        ("api-key-as-token", 401),
+        ("bad-protobuf", 400),
+        ("bad-json", 400),
+        ("json-not-otlp", 400),
+        ("json-bad-id", 400),
+        ("bad-gzip", 400),
+        ("wrong-type", 415),
+        ("too-big", 413),
+        ("gzip-bomb", 413),
+    ],
+)
+def test_bad_input_refused_and_nothing_stored(
+    api: ApiClient, project: dict[str, str], case: str, expected: int
+) -> None:
+    token = api.token(project["api_key"])
+    maker = SpanMaker()
+    _, marker, rest = maker.session(children=[_llm(1, 1)])
+    good = encode(marker + rest)
+    bearer: str | None = token
+    content_type = "application/x-protobuf"
+    headers: dict[str, str] = {}
+    body = good
+    if case == "no-token":
+        bearer = None
+    elif case == "forged-token":
+        bearer = token[:-4] + "AAAA"
+    elif case == "api-key-as-token":
+        bearer = project["api_key"]
+    elif case == "bad-protobuf":
+        body = b"\xff\xff\xff\xff not protobuf"
+    elif case == "bad-json":
+        body, content_type = b'{"resourceSpans": [', "application/json"
+    elif case == "json-not-otlp":
+        body, content_type = (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]}',
+            "application/json",
+        )
+    elif case == "json-bad-id":
+        body = _otlp_json(marker + rest, ids="hex").replace(b'"traceId": "', b'"traceId": "zz', 1)
+        content_type = "application/json"
+    elif case == "bad-gzip":
+        body, headers = b"\x1f\x8b not really gzip", {"Content-Encoding": "gzip"}
+    elif case == "wrong-type":
+        content_type = "text/plain"
+    elif case == "too-big":
+        body = good + b"\0" * TEST_MAX_BODY
+    elif case == "gzip-bomb":
+        body, headers = _bomb(), {"Content-Encoding": "gzip"}
+    response = api.post_traces(bearer, body, content_type, headers)
+    assert response.status_code == expected, response.text
+    assert "error" in response.json()
+    assert api.sessions(token) == []
+
+
+def test_projects_are_isolated(api: ApiClient, backend: BackendServer) -> None:
+    a, b = create_project(backend.db), create_project(backend.db)
+    token_a, token_b = api.token(a["api_key"]), api.token(b["api_key"])
+    maker = SpanMaker()
+    session_id, marker, rest = maker.session(children=[_llm(5, 5)], root_status=OK)
+    assert api.post_traces(token_a, encode(marker + rest)).status_code == 200
+
+    # B can neither read A's session ...
+    assert api.session(token_b, session_id) is None
+    assert api.get(f"/api/sessions/{session_id}", token_b).status_code == 404
+    assert api.sessions(token_b) == []
+    # ... nor write into it: B's spans claiming A's project and session land in B's project.
+    _, _, intruder = maker.session(
+        session_id=session_id,
+        root_attrs={"agentops.project.id": a["project_id"]},
+        children=[_llm(100, 100), ("bad", {"agentops.span.kind": "error"}, ERROR)],
+    )
+    assert api.post_traces(token_b, encode(intruder)).status_code == 200
+    seen_by_a = api.session(token_a, session_id)
+    assert seen_by_a is not None
+    assert seen_by_a["total_tokens"] == 10 and seen_by_a["errors"] == 0 and seen_by_a["span_count"] == 2
+    seen_by_b = api.session(token_b, session_id)
+    assert seen_by_b is not None and seen_by_b["project_id"] == b["project_id"]
+    assert seen_by_b["total_tokens"] == 200
+    # The API key itself is accepted as a bearer for reads.
+    assert [s["session_id"] for s in api.sessions(a["api_key"])] == [session_id]
+
+
+def test_reading_needs_a_valid_bearer(api: ApiClient) -> None:
+    assert api.get("/api/sessions", None).status_code == 401
+    assert api.get("/api/sessions", "forged").status_code == 401
+    assert api.get(f"/api/sessions/{uuid.uuid4()}", "forged").status_code == 401
+
+
+def test_list_filters_and_order(api: ApiClient, project: dict[str, str]) -> None:
+    token = api.token(project["api_key"])
+    maker = SpanMaker()
+    ids = []
+    for i, (tags, status) in enumerate([(["a"], OK), (["a", "b"], ERROR), (["b"], None)]):
+        sid, marker, rest = maker.session(tags=tags, root_status=status, children=[_llm(i, i)])
+        assert api.post_traces(token, encode(marker + rest)).status_code == 200
+        ids.append(sid)
+    newest_first = list(reversed(ids))
+    assert [s["session_id"] for s in api.sessions(token)] == newest_first
+    assert [s["session_id"] for s in api.sessions(token, tag="a")] == [ids[1], ids[0]]
+    assert [s["session_id"] for s in api.sessions(token, tag=["a", "b"])] == [ids[1]]
+    assert [s["session_id"] for s in api.sessions(token, end_state="Fail")] == [ids[1]]
+    assert [s["session_id"] for s in api.sessions(token, end_state="Indeterminate")] == [ids[2]]
+    assert [s["session_id"] for s in api.sessions(token, limit=1, offset=1)] == [ids[1]]
+    assert api.get("/api/sessions", token, params={"end_state": "Maybe"}).status_code == 400
+    assert api.get("/api/sessions", token, params={"limit": "x"}).status_code == 400
+
+
+def test_key_created_while_serving_is_accepted_at_once(api: ApiClient, backend: BackendServer) -> None:
+    # The store is held open by the running server; the CLI writes a new key into it.
+    created = create_project(backend.db)
+    token = api.token(created["api_key"])
+    assert api.sessions(token) == []
