@@ -43,7 +43,9 @@ class Recorded:
     def session(self) -> Iterator[str]:
         """A root span standing in for the session, current with the session id in the context."""
         sid = str(uuid.uuid4())
-        root = self.tracer.start_span("agentops.session", context=otel_context.Context())
+        root = self.tracer.start_span(
+            "agentops.session", context=otel_context.Context(), attributes={"session.id": sid}
+        )
         ctx = ao_context.with_session(trace.set_span_in_context(root), sid)
         token = otel_context.attach(ctx)
         try:
