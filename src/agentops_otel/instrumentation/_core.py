@@ -1,0 +1,404 @@
+"""What every LLM wrapper shares: the span of one call, its end, metrics, and error isolation.
+
+A wrapper does three things around the provider's method: start a CLIENT span (``LLMCall``), run the
+method under a context where that span is current and the baggage member ``session.id`` is removed
+(so no HTTP header carries it to the provider; the session itself stays in our context key, so spans
+still get ``session.id``), then read the result. Any failure of ours is logged at debug level and the
+call goes on untouched; exceptions of the call are recorded and re-raised unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+from opentelemetry.metrics import Histogram, MeterProvider, get_meter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+
+from agentops_otel._internal import attributes as attrs
+from agentops_otel._internal import config, tracing
+from agentops_otel.instrumentation import _genai as g
+from agentops_otel.pricing import cost_usd
+from agentops_otel.version import __version__
+
+logger = logging.getLogger("agentops_otel.instrumentation")
+
+SCOPE = "agentops_otel.instrumentation"
+
+#: Set while one of our LLM spans wraps a provider call: nested wrappers pass through, and the
+#: anthropic SDK's own tracing stands down.
+IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
+# OpenLLMetry's key (a plain string) for "a framework already records this LLM call".
+_SUPPRESS_LLM_KEY = "suppress_language_model_instrumentation"
+
+#: Longest content attribute, in characters; longer JSON is cut and marked.
+MAX_CONTENT_CHARS = 32_768
+
+_OMITTED = frozenset({"Omit", "NotGiven"})
+
+
+def given(value: Any) -> bool:
+    """False for None and the SDKs' ``omit`` / ``NOT_GIVEN`` sentinels."""
+    return value is not None and type(value).__name__ not in _OMITTED
+
+
+def debug_failure(what: str) -> None:
+    logger.debug("agentops_otel: %s failed; the call is unaffected", what, exc_info=True)
+
+
+_error_types: dict[type, str] = {}
+
+
+def error_type(exc: BaseException) -> str:
+    """``module.QualName`` of the exception's class, through its public module when re-exported.
+
+    ``openai._exceptions.InternalServerError`` is ``openai.InternalServerError``: the shortest parent
+    package that exposes the very same class is used. Builtins are bare (``ValueError``).
+    """
+    cls = type(exc)
+    cached = _error_types.get(cls)
+    if cached is not None:
+        return cached
+    module = getattr(cls, "__module__", None) or ""
+    name = getattr(cls, "__qualname__", cls.__name__)
+    if module in ("builtins", ""):
+        result = name
+    else:
+        best = module
+        parts = module.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            parent = ".".join(parts[:i])
+            mod = sys.modules.get(parent)
+            if mod is not None and getattr(mod, name, None) is cls:
+                best = parent
+        result = f"{best}.{name}"
+    if len(_error_types) < 1024:
+        _error_types[cls] = result
+    return result
+
+
+def is_suppressed() -> bool:
+    """Inside another LLM span of ours, or instrumentation suppressed (contrib's key or OpenLLMetry's)."""
+    ctx = otel_context.get_current()
+    return bool(
+        otel_context.get_value(IN_LLM_CALL, ctx)
+        or otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY, ctx)
+        or otel_context.get_value(_SUPPRESS_LLM_KEY, ctx)
+    )
+
+
+def call_context(span: Span) -> Context:
+    """The context a provider call runs in: ``span`` current, no ``session.id`` baggage member."""
+    ctx = otel_context.get_current()
+    if attrs.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
+        ctx = baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
+    ctx = otel_context.set_value(IN_LLM_CALL, True, ctx)
+    return trace.set_span_in_context(span, ctx)
+
+
+def context_without_session_baggage() -> Context | None:
+    """For calls we do not record: a context without the baggage member, or None if there is none."""
+    ctx = otel_context.get_current()
+    if attrs.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
+        return baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
+    return None
+
+
+def to_json(value: Any) -> str:
+    text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > MAX_CONTENT_CHARS:
+        text = text[: MAX_CONTENT_CHARS - 15] + "...[truncated]"
+    return text
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return dump(mode="json", exclude_none=True)
+        except Exception:
+            pass
+    return repr(value)
+
+
+def text_parts(content: Any) -> list[dict[str, Any]]:
+    """Semconv message parts from a string or a list of provider content blocks."""
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, (list, tuple)):
+        for block in content:
+            kind = _get(block, "type")
+            if kind in ("text", "input_text", "output_text"):
+                parts.append({"type": "text", "content": _get(block, "text")})
+            elif kind is not None:
+                parts.append({"type": str(kind)})
+    return parts
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+get = _get
+
+
+class Telemetry:
+    """Tracer and metric instruments of one instrumentor."""
+
+    def __init__(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
+        self._tracer_provider = tracer_provider
+        meter = get_meter(SCOPE, __version__, meter_provider)
+        self.token_usage: Histogram = meter.create_histogram(
+            g.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=list(g.TOKEN_BUCKETS),
+        )
+        self.duration: Histogram = meter.create_histogram(
+            g.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=list(g.DURATION_BUCKETS),
+        )
+        self.time_to_first_chunk: Histogram = meter.create_histogram(
+            g.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time to receive the first chunk of a streamed response",
+            explicit_bucket_boundaries_advisory=list(g.DURATION_BUCKETS),
+        )
+
+    def tracer(self) -> Tracer:
+        # Resolved per call (cached by provider) so a provider set up after instrument() is used.
+        return tracing.get_tracer(SCOPE, self._tracer_provider)
+
+
+class LLMCall:
+    """The span of one LLM call and what is needed to end it once, with cost and metrics."""
+
+    __slots__ = (
+        "_ended",
+        "cache_write_tokens",
+        "cached_tokens",
+        "capture",
+        "first_chunk_at",
+        "input_tokens",
+        "operation",
+        "output_tokens",
+        "provider",
+        "request_model",
+        "response_model",
+        "span",
+        "started",
+        "telemetry",
+    )
+
+    def __init__(
+        self, telemetry: Telemetry, span: Span, operation: str, provider: str, request_model: str
+    ) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self.operation = operation
+        self.provider = provider
+        self.request_model = request_model
+        self.response_model: str | None = None
+        self.started = time.perf_counter()
+        self.first_chunk_at: float | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cached_tokens = 0
+        self.cache_write_tokens = 0
+        self.capture = config.capture_content()
+        self._ended = False
+
+    # -- recording ------------------------------------------------------------------------------------
+
+    def set(self, key: str, value: Any) -> None:
+        if value is not None:
+            self.span.set_attribute(key, value)
+
+    def set_response(self, response_id: Any, model: Any, finish_reasons: list[str] | None) -> None:
+        if isinstance(response_id, str):
+            self.span.set_attribute(g.RESPONSE_ID, response_id)
+        if isinstance(model, str):
+            self.response_model = model
+            self.span.set_attribute(g.RESPONSE_MODEL, model)
+        if finish_reasons:
+            self.span.set_attribute(g.RESPONSE_FINISH_REASONS, finish_reasons)
+
+    def set_usage(
+        self,
+        input_tokens: Any,
+        output_tokens: Any,
+        cached: Any = None,
+        cache_write: Any = None,
+        reasoning: Any = None,
+    ) -> None:
+        if isinstance(input_tokens, int):
+            self.input_tokens = input_tokens
+            self.span.set_attribute(g.USAGE_INPUT_TOKENS, input_tokens)
+        if isinstance(output_tokens, int):
+            self.output_tokens = output_tokens
+            self.span.set_attribute(g.USAGE_OUTPUT_TOKENS, output_tokens)
+        if isinstance(cached, int) and cached:
+            self.cached_tokens = cached
+            self.span.set_attribute(g.USAGE_CACHE_READ_INPUT_TOKENS, cached)
+        if isinstance(cache_write, int) and cache_write:
+            self.cache_write_tokens = cache_write
+            self.span.set_attribute(g.USAGE_CACHE_CREATION_INPUT_TOKENS, cache_write)
+        if isinstance(reasoning, int) and reasoning:
+            self.span.set_attribute(g.USAGE_REASONING_OUTPUT_TOKENS, reasoning)
+
+    def mark_first_chunk(self) -> None:
+        if self.first_chunk_at is None:
+            self.first_chunk_at = time.perf_counter()
+
+    # -- ending ---------------------------------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def end(self, error: BaseException | None = None, error_kind: str | None = None) -> None:
+        """Ends the span once: status ERROR with ``error.type`` for a failure, cost and metrics."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self._end(error, error_kind)
+        except Exception:
+            debug_failure("ending an LLM span")
+            with contextlib.suppress(Exception):
+                self.span.end()
+
+    def _end(self, error: BaseException | None, error_kind: str | None) -> None:
+        span = self.span
+        now = time.perf_counter()
+        err_type = error_kind
+        if error is not None:
+            err_type = error_type(error)
+            span.set_status(Status(StatusCode.ERROR, f"{err_type}: {error}"[:1024]))
+        if err_type is not None:
+            span.set_attribute(g.ERROR_TYPE, err_type)
+        ttfc = None
+        if self.first_chunk_at is not None:
+            ttfc = self.first_chunk_at - self.started
+            span.set_attribute(g.RESPONSE_TIME_TO_FIRST_CHUNK, ttfc)
+        if self.input_tokens is not None or self.output_tokens is not None:
+            cost = cost_usd(
+                self.response_model or self.request_model,
+                self.input_tokens,
+                self.output_tokens,
+                self.cached_tokens,
+                self.cache_write_tokens,
+            )
+            if cost is None and self.response_model:
+                cost = cost_usd(
+                    self.request_model,
+                    self.input_tokens,
+                    self.output_tokens,
+                    self.cached_tokens,
+                    self.cache_write_tokens,
+                )
+            if cost is not None:
+                span.set_attribute(attrs.COST_USD, cost)
+        span.end()
+        self._record_metrics(now, ttfc, err_type)
+
+    def _record_metrics(self, now: float, ttfc: float | None, err_type: str | None) -> None:
+        tel = self.telemetry
+        labels: dict[str, Any] = {
+            g.OPERATION_NAME: self.operation,
+            g.PROVIDER_NAME: self.provider,
+            g.REQUEST_MODEL: self.request_model,
+        }
+        if self.response_model:
+            labels[g.RESPONSE_MODEL] = self.response_model
+        if err_type is not None:
+            labels[g.ERROR_TYPE] = err_type
+        tel.duration.record(now - self.started, labels)
+        if ttfc is not None:
+            tel.time_to_first_chunk.record(ttfc, labels)
+        if self.input_tokens is not None:
+            tel.token_usage.record(self.input_tokens, {**labels, g.TOKEN_TYPE: g.TOKEN_INPUT})
+        if self.output_tokens is not None:
+            tel.token_usage.record(self.output_tokens, {**labels, g.TOKEN_TYPE: g.TOKEN_OUTPUT})
+
+
+def start_call(
+    telemetry: Telemetry,
+    operation: str,
+    provider: str,
+    model: Any,
+    attributes: dict[str, Any],
+) -> LLMCall | None:
+    """Starts the CLIENT span of a call, or returns None when nothing would record it."""
+    model_name = model if isinstance(model, str) else ""
+    attributes[attrs.SPAN_KIND] = attrs.KIND_LLM
+    attributes[g.OPERATION_NAME] = operation
+    attributes[g.PROVIDER_NAME] = provider
+    if model_name:
+        attributes[g.REQUEST_MODEL] = model_name
+    span = telemetry.tracer().start_span(
+        f"{operation} {model_name}" if model_name else operation,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+    )
+    if not span.is_recording():
+        return None
+    return LLMCall(telemetry, span, operation, provider, model_name)
+
+
+def server_attributes(client: Any, out: dict[str, Any]) -> None:
+    """``server.address``/``server.port`` from the SDK client's base URL."""
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None)
+    if isinstance(host, str) and host:
+        out[g.SERVER_ADDRESS] = host
+        port = getattr(url, "port", None)
+        if isinstance(port, int):
+            out[g.SERVER_PORT] = port
+
+
+# Raw responses: ``with_raw_response`` returns the SDK's response object, whose ``parse()`` caches
+# the parsed value per type. The wrapper parses (what the user does next anyway) and, for a stream,
+# puts its proxy in that cache so ``parse()`` hands the user the proxy.
+_RAW_HEADER = "X-Stainless-Raw-Response"
+
+
+def raw_mode(kwargs: Mapping[str, Any]) -> str | None:
+    """``"raw"`` for with_raw_response, ``"stream"`` for with_streaming_response, else None."""
+    headers = kwargs.get("extra_headers")
+    if not headers:
+        return None
+    try:
+        value = headers.get(_RAW_HEADER)
+    except Exception:
+        return None
+    if value is None:
+        return None
+    return "stream" if value == "stream" else "raw"
+
+
+def replace_parsed(raw: Any, parsed: Any, replacement: Any) -> bool:
+    cache = getattr(raw, "_parsed_by_type", None)
+    if not isinstance(cache, dict):
+        return False
+    for key, value in list(cache.items()):
+        if value is parsed:
+            cache[key] = replacement
+            return True
+    return False
+
+
+Finisher = Callable[[LLMCall, Any], None]

@@ -1,0 +1,163 @@
+"""The wrapper shared by every instrumented method: sync and async, plain, streamed and raw results."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+
+from agentops_otel.instrumentation._core import (
+    LLMCall,
+    Telemetry,
+    call_context,
+    context_without_session_baggage,
+    debug_failure,
+    is_suppressed,
+    raw_mode,
+    replace_parsed,
+)
+from agentops_otel.instrumentation._streams import Accumulator, wrap_stream
+
+
+class Operation(Protocol):
+    """What one provider method contributes: request attributes, response attributes, a stream reader."""
+
+    def begin(
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+    ) -> tuple[LLMCall, dict[str, Any], Any] | None:
+        """Starts the span; returns it, the kwargs to call with, and state for the stream reader."""
+        ...
+
+    def response(self, call: LLMCall, result: Any) -> None: ...
+
+    def accumulator(self, call: LLMCall, state: Any) -> Accumulator: ...
+
+
+class Switch(Protocol):
+    """The instrumentor: wrappers pass through while it is not instrumenting."""
+
+    active: bool
+    telemetry: Telemetry | None
+
+
+def _is_stream(kwargs: dict[str, Any], value: Any, is_async: bool) -> bool:
+    if kwargs.get("stream") is not True:
+        return False
+    return hasattr(type(value), "__anext__" if is_async else "__next__")
+
+
+def _complete(
+    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], result: Any, target: Any
+) -> Any:
+    """Reads a result: a stream gets a proxy (the span ends with it), anything else ends the span now."""
+    if _is_stream(kwargs, target, False) or _is_stream(kwargs, target, True):
+        is_async = hasattr(type(target), "__anext__")
+        proxy = wrap_stream(target, call, op.accumulator(call, state), is_async)
+        if target is result:
+            return proxy
+        if not replace_parsed(result, target, proxy):
+            call.end()
+        return result
+    op.response(call, target)
+    call.end()
+    return result
+
+
+def _client_of(instance: Any) -> Any:
+    return getattr(instance, "_client", None)
+
+
+def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        telemetry = switch.telemetry
+        if not switch.active or telemetry is None or is_suppressed():
+            return wrapped(*args, **kwargs)
+        begun = None
+        try:
+            begun = op.begin(telemetry, _client_of(instance), kwargs)
+        except Exception:
+            debug_failure("starting an LLM span")
+        if begun is None:
+            ctx = context_without_session_baggage()
+            if ctx is None:
+                return wrapped(*args, **kwargs)
+            token = otel_context.attach(ctx)
+            try:
+                return wrapped(*args, **kwargs)
+            finally:
+                otel_context.detach(token)
+        call, call_kwargs, state = begun
+        token = otel_context.attach(call_context(call.span))
+        try:
+            result = wrapped(*args, **call_kwargs)
+        except BaseException as exc:
+            otel_context.detach(token)
+            call.end(exc)
+            raise
+        otel_context.detach(token)
+        try:
+            mode = raw_mode(kwargs)
+            if mode == "stream":
+                call.end()
+                return result
+            target = result.parse() if mode == "raw" else result
+            return _complete(op, call, state, call_kwargs, result, target)
+        except Exception:
+            debug_failure("reading an LLM response")
+            call.end()
+            return result
+
+    return wrapper
+
+
+def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]]:
+    async def wrapper(
+        wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        telemetry = switch.telemetry
+        if not switch.active or telemetry is None or is_suppressed():
+            return await wrapped(*args, **kwargs)
+        begun = None
+        try:
+            begun = op.begin(telemetry, _client_of(instance), kwargs)
+        except Exception:
+            debug_failure("starting an LLM span")
+        if begun is None:
+            ctx = context_without_session_baggage()
+            if ctx is None:
+                return await wrapped(*args, **kwargs)
+            token = otel_context.attach(ctx)
+            try:
+                return await wrapped(*args, **kwargs)
+            finally:
+                otel_context.detach(token)
+        call, call_kwargs, state = begun
+        token = otel_context.attach(call_context(call.span))
+        try:
+            result = await wrapped(*args, **call_kwargs)
+        except BaseException as exc:
+            otel_context.detach(token)
+            call.end(exc)
+            raise
+        otel_context.detach(token)
+        try:
+            mode = raw_mode(kwargs)
+            if mode == "stream":
+                call.end()
+                return result
+            target = result
+            if mode == "raw":
+                target = result.parse()
+                if inspect.isawaitable(target):
+                    target = await target
+            return _complete(op, call, state, call_kwargs, result, target)
+        except Exception:
+            debug_failure("reading an LLM response")
+            call.end()
+            return result
+
+    return wrapper

@@ -1,0 +1,433 @@
+"""Instrumentation of the ``openai`` SDK: chat completions, the Responses API and embeddings.
+
+Wrapped (sync and async): ``chat.completions.create`` and ``.parse``, ``responses.create`` and
+``.parse``, ``embeddings.create``. The stream helpers (``chat.completions.stream(...)``,
+``responses.stream(...)``, and ``beta.chat.completions.stream`` in older SDKs) call ``create(stream=True)``
+and so go through the same wrapper; their ``close()`` is hooked so closing the helper ends the span.
+``with_raw_response`` calls the same bound method with a marker header: the wrapper parses the raw
+response (cached by the SDK, so the caller's ``parse()`` returns the same object) and, for a stream,
+swaps the proxy into that cache. ``with_streaming_response`` is recorded without reading the body.
+
+Streamed chat calls ask for token usage (``stream_options={"include_usage": True}``) only when the
+caller did not set ``stream_options``; the extra usage-only chunk is then hidden from the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from agentops_otel.instrumentation import _genai as g
+from agentops_otel.instrumentation._core import (
+    LLMCall,
+    Telemetry,
+    debug_failure,
+    get,
+    given,
+    raw_mode,
+    server_attributes,
+    start_call,
+    text_parts,
+    to_json,
+)
+from agentops_otel.instrumentation._streams import finish_inner_stream
+from agentops_otel.instrumentation._wrapping import async_wrapper, sync_wrapper
+
+_instruments = ("openai >= 1.40",)
+
+_CHAT_MODULE = "openai.resources.chat.completions.completions"
+_CHAT_MODULE_OLD = "openai.resources.chat.completions"
+_RESPONSES_MODULE = "openai.resources.responses.responses"
+_EMBEDDINGS_MODULE = "openai.resources.embeddings"
+_HELPERS = (
+    ("openai.lib.streaming.chat._completions", "ChatCompletionStream.close", False),
+    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream.close", True),
+    ("openai.lib.streaming.responses._responses", "ResponseStream.close", False),
+    ("openai.lib.streaming.responses._responses", "AsyncResponseStream.close", True),
+)
+
+_PARAMS = (
+    ("temperature", g.REQUEST_TEMPERATURE),
+    ("top_p", g.REQUEST_TOP_P),
+    ("frequency_penalty", g.REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", g.REQUEST_PRESENCE_PENALTY),
+    ("seed", g.REQUEST_SEED),
+)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _request_params(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
+    for name, key in _PARAMS:
+        value = kwargs.get(name)
+        if _number(value):
+            out[key] = value
+    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        value = kwargs.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[g.REQUEST_MAX_TOKENS] = value
+            break
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        out[g.REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        out[g.REQUEST_STOP_SEQUENCES] = list(stop)
+    n = kwargs.get("n")
+    if isinstance(n, int) and n != 1:
+        out[g.REQUEST_CHOICE_COUNT] = n
+    tier = kwargs.get("service_tier")
+    if isinstance(tier, str):
+        out[g.OPENAI_REQUEST_SERVICE_TIER] = tier
+    if kwargs.get("stream") is True:
+        out[g.REQUEST_STREAM] = True
+
+
+def _input_messages(messages: Any) -> list[dict[str, Any]]:
+    out = []
+    for message in messages or ():
+        out.append({"role": get(message, "role"), "parts": text_parts(get(message, "content"))})
+    return out
+
+
+def _usage_of_chat(call: LLMCall, usage: Any) -> None:
+    if usage is None:
+        return
+    cached = get(get(usage, "prompt_tokens_details"), "cached_tokens")
+    reasoning = get(get(usage, "completion_tokens_details"), "reasoning_tokens")
+    call.set_usage(get(usage, "prompt_tokens"), get(usage, "completion_tokens"), cached, None, reasoning)
+
+
+# -- chat completions -----------------------------------------------------------------------------
+
+
+class _ChatState:
+    __slots__ = ("hide_usage",)
+
+    def __init__(self, hide_usage: bool) -> None:
+        self.hide_usage = hide_usage
+
+
+class _ChatAccumulator:
+    """Reads chat completion chunks: id, model, finish reasons, usage and (if captured) text."""
+
+    __slots__ = ("capture", "hide_usage", "id", "model", "reasons", "service_tier", "texts", "usage")
+
+    def __init__(self, hide_usage: bool, capture: bool) -> None:
+        self.hide_usage = hide_usage
+        self.capture = capture
+        self.id: Any = None
+        self.model: Any = None
+        self.usage: Any = None
+        self.service_tier: Any = None
+        self.reasons: dict[int, str] = {}
+        self.texts: dict[int, list[str]] = {}
+
+    def item(self, chunk: Any) -> bool:
+        if self.id is None:
+            self.id = getattr(chunk, "id", None)
+            self.model = getattr(chunk, "model", None)
+        tier = getattr(chunk, "service_tier", None)
+        if tier is not None:
+            self.service_tier = tier
+        usage = getattr(chunk, "usage", None)
+        choices = getattr(chunk, "choices", None)
+        if usage is not None:
+            self.usage = usage
+        if choices:
+            for choice in choices:
+                index = getattr(choice, "index", 0)
+                index = index if isinstance(index, int) else 0
+                reason = getattr(choice, "finish_reason", None)
+                if isinstance(reason, str):
+                    self.reasons[index] = reason
+                if self.capture:
+                    text = getattr(getattr(choice, "delta", None), "content", None)
+                    if isinstance(text, str):
+                        self.texts.setdefault(index, []).append(text)
+        # The usage-only chunk we asked for: the caller would not have seen it.
+        return self.hide_usage and usage is not None and isinstance(choices, list) and not choices
+
+    def finish(self, call: LLMCall) -> None:
+        call.set_response(self.id, self.model, [self.reasons[i] for i in sorted(self.reasons)])
+        if isinstance(self.service_tier, str):
+            call.span.set_attribute(g.OPENAI_RESPONSE_SERVICE_TIER, self.service_tier)
+        _usage_of_chat(call, self.usage)
+        if self.capture and (self.texts or self.reasons):
+            messages = [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": "".join(self.texts.get(i, ()))}],
+                    "finish_reason": self.reasons.get(i),
+                }
+                for i in sorted(set(self.texts) | set(self.reasons))
+            ]
+            call.span.set_attribute(g.OUTPUT_MESSAGES, to_json(messages))
+
+
+class _Chat:
+    operation = g.OP_CHAT
+
+    def begin(
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+    ) -> tuple[LLMCall, dict[str, Any], Any] | None:
+        attributes: dict[str, Any] = {}
+        server_attributes(client, attributes)
+        _request_params(kwargs, attributes)
+        call = start_call(telemetry, g.OP_CHAT, g.PROVIDER_OPENAI, kwargs.get("model"), attributes)
+        if call is None:
+            return None
+        if call.capture:
+            try:
+                call.span.set_attribute(g.INPUT_MESSAGES, to_json(_input_messages(kwargs.get("messages"))))
+            except Exception:
+                debug_failure("recording input messages")
+        hide = False
+        # Set by the caller means present and not the SDK's omit sentinel (None counts as set).
+        options_unset = "stream_options" not in kwargs or (
+            kwargs["stream_options"] is not None and not given(kwargs["stream_options"])
+        )
+        if kwargs.get("stream") is True and options_unset and raw_mode(kwargs) is None:
+            kwargs = {**kwargs, "stream_options": {"include_usage": True}}
+            hide = True
+        return call, kwargs, _ChatState(hide)
+
+    def response(self, call: LLMCall, result: Any) -> None:
+        choices = getattr(result, "choices", None) or ()
+        reasons = [c.finish_reason for c in choices if isinstance(getattr(c, "finish_reason", None), str)]
+        call.set_response(getattr(result, "id", None), getattr(result, "model", None), reasons)
+        tier = getattr(result, "service_tier", None)
+        if isinstance(tier, str):
+            call.span.set_attribute(g.OPENAI_RESPONSE_SERVICE_TIER, tier)
+        _usage_of_chat(call, getattr(result, "usage", None))
+        if call.capture:
+            messages = []
+            for choice in choices:
+                message = getattr(choice, "message", None)
+                entry: dict[str, Any] = {
+                    "role": getattr(message, "role", "assistant"),
+                    "parts": text_parts(getattr(message, "content", None)),
+                    "finish_reason": getattr(choice, "finish_reason", None),
+                }
+                tool_calls = getattr(message, "tool_calls", None)
+                for tool_call in tool_calls or ():
+                    function = getattr(tool_call, "function", None)
+                    entry["parts"].append(
+                        {
+                            "type": "tool_call",
+                            "id": getattr(tool_call, "id", None),
+                            "name": getattr(function, "name", None),
+                            "arguments": getattr(function, "arguments", None),
+                        }
+                    )
+                messages.append(entry)
+            call.span.set_attribute(g.OUTPUT_MESSAGES, to_json(messages))
+
+    def accumulator(self, call: LLMCall, state: Any) -> _ChatAccumulator:
+        return _ChatAccumulator(bool(getattr(state, "hide_usage", False)), call.capture)
+
+
+# -- responses API --------------------------------------------------------------------------------
+
+
+def _responses_result(call: LLMCall, response: Any) -> None:
+    status = getattr(response, "status", None)
+    reason = get(getattr(response, "incomplete_details", None), "reason")
+    reasons = [reason] if isinstance(reason, str) else ([status] if isinstance(status, str) else None)
+    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons)
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        call.set_usage(
+            get(usage, "input_tokens"),
+            get(usage, "output_tokens"),
+            get(get(usage, "input_tokens_details"), "cached_tokens"),
+            None,
+            get(get(usage, "output_tokens_details"), "reasoning_tokens"),
+        )
+    if call.capture:
+        text = getattr(response, "output_text", None)
+        if isinstance(text, str):
+            messages = [
+                {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": status}
+            ]
+            call.span.set_attribute(g.OUTPUT_MESSAGES, to_json(messages))
+
+
+class _ResponsesAccumulator:
+    __slots__ = ("final", "id", "model")
+
+    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+    def __init__(self) -> None:
+        self.final: Any = None
+        self.id: Any = None
+        self.model: Any = None
+
+    def item(self, event: Any) -> bool:
+        kind = getattr(event, "type", None)
+        if kind in self._FINAL:
+            self.final = getattr(event, "response", None)
+        elif kind == "response.created":
+            response = getattr(event, "response", None)
+            self.id = getattr(response, "id", None)
+            self.model = getattr(response, "model", None)
+        return False
+
+    def finish(self, call: LLMCall) -> None:
+        if self.final is not None:
+            _responses_result(call, self.final)
+        else:
+            call.set_response(self.id, self.model, None)
+
+
+class _Responses:
+    def begin(
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+    ) -> tuple[LLMCall, dict[str, Any], Any] | None:
+        attributes: dict[str, Any] = {}
+        server_attributes(client, attributes)
+        _request_params(kwargs, attributes)
+        call = start_call(telemetry, g.OP_CHAT, g.PROVIDER_OPENAI, kwargs.get("model"), attributes)
+        if call is None:
+            return None
+        if call.capture:
+            try:
+                instructions = kwargs.get("instructions")
+                if isinstance(instructions, str):
+                    call.span.set_attribute(
+                        g.SYSTEM_INSTRUCTIONS, to_json([{"type": "text", "content": instructions}])
+                    )
+                value = kwargs.get("input")
+                messages = (
+                    [{"role": "user", "parts": text_parts(value)}]
+                    if isinstance(value, str)
+                    else _input_messages(value if isinstance(value, (list, tuple)) else ())
+                )
+                call.span.set_attribute(g.INPUT_MESSAGES, to_json(messages))
+            except Exception:
+                debug_failure("recording input messages")
+        return call, kwargs, None
+
+    def response(self, call: LLMCall, result: Any) -> None:
+        _responses_result(call, result)
+
+    def accumulator(self, call: LLMCall, state: Any) -> _ResponsesAccumulator:
+        return _ResponsesAccumulator()
+
+
+# -- embeddings -----------------------------------------------------------------------------------
+
+
+class _Embeddings:
+    def begin(
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+    ) -> tuple[LLMCall, dict[str, Any], Any] | None:
+        attributes: dict[str, Any] = {}
+        server_attributes(client, attributes)
+        fmt = kwargs.get("encoding_format")
+        if isinstance(fmt, str):
+            attributes[g.REQUEST_ENCODING_FORMATS] = [fmt]
+        dimensions = kwargs.get("dimensions")
+        if isinstance(dimensions, int):
+            attributes[g.EMBEDDINGS_DIMENSION_COUNT] = dimensions
+        call = start_call(telemetry, g.OP_EMBEDDINGS, g.PROVIDER_OPENAI, kwargs.get("model"), attributes)
+        return None if call is None else (call, kwargs, None)
+
+    def response(self, call: LLMCall, result: Any) -> None:
+        call.set_response(None, getattr(result, "model", None), None)
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            call.set_usage(get(usage, "prompt_tokens"), None)
+        data = getattr(result, "data", None)
+        if data:
+            vector = getattr(data[0], "embedding", None)
+            if isinstance(vector, list):
+                call.span.set_attribute(g.EMBEDDINGS_DIMENSION_COUNT, len(vector))
+
+    def accumulator(self, call: LLMCall, state: Any) -> _ResponsesAccumulator:  # never streamed
+        return _ResponsesAccumulator()
+
+
+def _helper_close(is_async: bool) -> Any:
+    if is_async:
+
+        async def async_close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            try:
+                return await wrapped(*args, **kwargs)
+            finally:
+                finish_inner_stream(instance)
+
+        return async_close
+
+    def close(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            finish_inner_stream(instance)
+
+    return close
+
+
+class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Records OpenAI SDK calls as GenAI CLIENT spans (see the module docstring for what is covered)."""
+
+    def __init__(self) -> None:
+        # BaseInstrumentor is a singleton: keep state set up once.
+        if not hasattr(self, "_wrapped"):
+            self._wrapped: list[tuple[Any, str]] = []
+            self.active = False
+            self.telemetry: Telemetry | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _wrap(self, module: str, name: str, wrapper: Any) -> None:
+        try:
+            wrapt.wrap_function_wrapper(module, name, wrapper)
+        except (ImportError, AttributeError):
+            return
+        self._wrapped.append((module, name))
+
+    def _instrument(self, **kwargs: Any) -> None:
+        self.telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        chat, responses, embeddings = _Chat(), _Responses(), _Embeddings()
+        chat_module = _CHAT_MODULE
+        try:
+            __import__(_CHAT_MODULE)
+        except ImportError:
+            chat_module = _CHAT_MODULE_OLD
+        for method in ("create", "parse"):
+            self._wrap(chat_module, f"Completions.{method}", sync_wrapper(self, chat))
+            self._wrap(chat_module, f"AsyncCompletions.{method}", async_wrapper(self, chat))
+            self._wrap(_RESPONSES_MODULE, f"Responses.{method}", sync_wrapper(self, responses))
+            self._wrap(_RESPONSES_MODULE, f"AsyncResponses.{method}", async_wrapper(self, responses))
+        self._wrap(_EMBEDDINGS_MODULE, "Embeddings.create", sync_wrapper(self, embeddings))
+        self._wrap(_EMBEDDINGS_MODULE, "AsyncEmbeddings.create", async_wrapper(self, embeddings))
+        for module, name, is_async in _HELPERS:
+            self._wrap(module, name, _helper_close(is_async))
+        self.active = True
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        # Bound wrappers cached by the SDK (with_raw_response) pass through once inactive.
+        self.active = False
+        while self._wrapped:
+            module, name = self._wrapped.pop()
+            _unwrap(module, name)
+
+
+def _unwrap(module: str, name: str) -> None:
+    try:
+        target = __import__(module, fromlist=["_"])
+        *owners, attr = name.split(".")
+        for owner in owners:
+            target = getattr(target, owner)
+        current = target.__dict__.get(attr)
+        original = getattr(current, "__wrapped__", None)
+        if isinstance(current, wrapt.FunctionWrapper) and original is not None:
+            setattr(target, attr, original)
+    except Exception:
+        debug_failure(f"unwrapping {module}.{name}")
