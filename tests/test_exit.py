@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.core_helpers import JSONL_EXPORTER, REPO, by_name, read_spans, run_script
 
 PRELUDE = (

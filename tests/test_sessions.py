@@ -12,12 +12,12 @@ from opentelemetry import baggage, propagate
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from tests.core_helpers import UserSetup
 
 import agentops_otel
 from agentops_otel import EndState
 from agentops_otel._internal.client import reset_client
 from agentops_otel._internal.context import rejected_inbound
+from tests.core_helpers import UserSetup
 
 
 @pytest.fixture

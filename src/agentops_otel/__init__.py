@@ -19,8 +19,8 @@ from opentelemetry.trace import TracerProvider
 
 from agentops_otel._internal.client import Client, get_client
 from agentops_otel._internal.config import FIELD_NAMES, Configuration
-# TEMP from agentops_otel._internal.decorators import action, agent, tool
-# TEMP from agentops_otel._internal.events import ActionEvent, ErrorEvent, LLMEvent, ToolEvent, record
+from agentops_otel._internal.decorators import action, agent, tool
+from agentops_otel._internal.events import ActionEvent, ErrorEvent, LLMEvent, ToolEvent, record
 from agentops_otel._internal.session import EndState
 from agentops_otel.version import __version__
 
@@ -73,7 +73,8 @@ def init(
             for name in unknown:
                 options.pop(name)
         base = config if config is not None else Configuration.from_env()
-        overrides: dict[str, Any] = {"api_key": api_key, "endpoint": endpoint, "default_tags": tags, **options}
+        overrides: dict[str, Any] = {"api_key": api_key, "endpoint": endpoint, "default_tags": tags}
+        overrides.update(options)
         # The two switches default to True: only an explicit False overrides the configuration.
         if not auto_start_session:
             overrides["auto_start_session"] = False

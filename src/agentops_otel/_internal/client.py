@@ -11,7 +11,7 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -19,8 +19,9 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from agentops_otel import instrumentation
 from agentops_otel._internal import config as config_module
-from agentops_otel._internal import exit_hooks, tracing
+from agentops_otel._internal import exit_hooks, threads, tracing
 from agentops_otel._internal.config import Configuration, parse_tags
 from agentops_otel._internal.context import set_active_session_id
 from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
@@ -107,9 +108,9 @@ class Client:
             exit_hooks.install(self, handle_sigterm=config.handle_sigterm)
             self._initialized = True
         if config.propagate_context_to_threads:
-            _call_optional("agentops_otel._internal.threads", "enable")
+            _guarded(threads.enable)
         if config.instrument_llm_calls:
-            _call_optional("agentops_otel.instrumentation", "instrument_all", tracer_provider=self._provider)
+            _guarded(instrumentation.instrument_all, tracer_provider=self._provider)
         if "baggage" not in propagate.get_global_textmap().fields:
             logger.warning(
                 "agentops_otel: the W3C baggage propagator is not configured (OTEL_PROPAGATORS); "
@@ -228,6 +229,9 @@ class Client:
         """Flush within ``timeout`` seconds and stop exporting. The session is not ended."""
         processor = self._export_processor
         ok = True
+        session = self._session
+        if session is not None:
+            session.wait_announced(0.5)  # a short script may exit before its marker was made
         if processor is not None:
             ok = processor.shutdown(self.config.shutdown_timeout if timeout is None else timeout)
         if self._owns_provider and isinstance(self._provider, SdkTracerProvider):
@@ -267,14 +271,12 @@ def _parse_session_id(value: object) -> str | None:
         return None
 
 
-def _call_optional(module: str, function: str, **kwargs: Any) -> None:
-    """Call an optional part (instrumentation, thread propagation); its failure never stops init."""
+def _guarded(function: Callable[..., object], **kwargs: Any) -> None:
+    """Switch on an optional part (instrumentation, thread propagation); its failure never stops init."""
     try:
-        import importlib
-
-        getattr(importlib.import_module(module), function)(**kwargs)
+        function(**kwargs)
     except Exception:
-        logger.debug("agentops_otel: %s.%s failed", module, function, exc_info=True)
+        logger.debug("agentops_otel: %s failed", getattr(function, "__qualname__", function), exc_info=True)
 
 
 _client: Client | None = None

@@ -166,6 +166,12 @@ class Session:
         )
         marker.end()
 
+    def wait_announced(self, timeout: float) -> None:
+        """Wait (bounded) until the start marker has been handed to the processors."""
+        announcer = self._announcer
+        if announcer is not None and announcer is not threading.current_thread():
+            announcer.join(timeout)
+
     # -- attach/detach to the caller's context ---------------------------------------------------------
 
     def activate(self) -> None:
@@ -188,9 +194,7 @@ class Session:
 
     def end(self, end_state: EndState, reason: str | None = None, video: str | None = None) -> bool:
         """End once; later calls do nothing and return False."""
-        announcer = self._announcer
-        if announcer is not None and announcer is not threading.current_thread():
-            announcer.join(1.0)  # host environment on the root, and the marker out before the root ends
+        self.wait_announced(1.0)  # host environment on the root, and the marker out before the root ends
         with self._lock:
             if self._ended:
                 return False
