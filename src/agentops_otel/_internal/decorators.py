@@ -293,6 +293,7 @@ class _Recipe:
 
     __slots__ = (
         "agent_id",
+        "agent_ref",
         "func",
         "input_key",
         "kind",
@@ -326,13 +327,16 @@ class _Recipe:
             self.input_key, self.output_key = TOOL_CALL_ARGUMENTS, TOOL_CALL_RESULT
         elif kind == attrs.KIND_AGENT:
             self.span_name = f"invoke_agent {name}"
-            static.update({OPERATION_NAME: "invoke_agent", attrs.AGENT_NAME: name})
+            static.update(
+                {OPERATION_NAME: "invoke_agent", attrs.AGENT_NAME: name, attrs.AGENT_ID: self.agent_id}
+            )
             self.input_key, self.output_key = ENTITY_INPUT, ENTITY_OUTPUT
         else:
             self.span_name = name
             static[ACTION_TYPE] = name
             self.input_key, self.output_key = ENTITY_INPUT, ENTITY_OUTPUT
         self.static_attributes = static
+        self.agent_ref = _ctx.AgentRef(name, self.agent_id)
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if self.skip_first:
@@ -352,11 +356,13 @@ class _Recipe:
         ctx = parent_context()
         attributes = self.static_attributes
         if self.kind == attrs.KIND_AGENT:
-            agent_id = self.agent_id
+            ref = self.agent_ref
             if self.per_instance and args:
-                agent_id = _instance_agent_id(args[0]) or agent_id
-            ctx = otel_context.set_value(_ctx.AGENT_KEY, _ctx.AgentRef(self.name, agent_id), ctx)
-            attributes = {**attributes, attrs.AGENT_ID: agent_id}
+                instance_id = _instance_agent_id(args[0])
+                if instance_id is not None:
+                    ref = _ctx.AgentRef(self.name, instance_id)
+                    attributes = {**attributes, attrs.AGENT_ID: instance_id}
+            ctx = otel_context.set_value(_ctx.AGENT_KEY, ref, ctx)
         span = get_tracer().start_span(
             self.span_name, context=ctx, kind=self.span_kind, attributes=attributes
         )
