@@ -218,3 +218,98 @@ def test_thread_exceptions_still_reach_the_excepthook(rec: Recorded, propagation
     finally:
         threading.excepthook = previous
     assert len(caught) == 1 and isinstance(caught[0], TypeError | ZeroDivisionError)
+
+
+# -- through the public API: init() turns propagation on and the core stamps session.id ----------------
+
+
+@pytest.fixture
+def user() -> Iterator[Recorded]:
+    from agentops_otel._internal.client import reset_client
+
+    was = threads.is_enabled()
+    recorded = Recorded()
+    try:
+        yield recorded
+    finally:
+        reset_client()
+        recorded.provider.shutdown()
+        if was:
+            threads.enable()
+        else:
+            threads.disable()
+
+
+def test_public_api_session_follows_threads_pools_and_tasks(user: Recorded) -> None:
+    import uuid
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import agentops_otel
+
+    threads.disable()  # init() must turn it on (the default)
+    sid = agentops_otel.init(tracer_provider=user.provider, exporter=InMemorySpanExporter(),
+                             instrument_llm_calls=False)  # fmt: skip
+    assert sid is not None and threads.is_enabled()
+
+    @agentops_otel.tool(name="step")
+    def step(i: int) -> int:
+        return i
+
+    @agentops_otel.tool(name="astep")
+    async def astep(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    @agentops_otel.agent(name="lead")
+    def lead() -> None:
+        t = threading.Thread(target=step, args=(1,))
+        t.start()
+        t.join()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(step, range(3)))
+
+        async def fan_out() -> None:
+            await asyncio.gather(*(astep(i) for i in range(3)))
+
+        asyncio.run(fan_out())
+
+    lead()
+    agentops_otel.end_session()
+    root = user.one("agentops.session")
+    assert format(root.context.trace_id, "032x") == uuid.UUID(sid).hex
+    spans = [s for s in user.spans() if (s.attributes or {}).get(attrs.SPAN_KIND) in ("tool", "agent")]
+    assert len(spans) == 1 + 4 + 3
+    lead_span = user.one("invoke_agent lead")
+    for span in spans:
+        assert span.context.trace_id == root.context.trace_id, span.name
+        assert (span.attributes or {})[attrs.SESSION_ID] == sid, span.name
+        if span is not lead_span:
+            assert span.parent is not None and span.parent.span_id == lead_span.context.span_id
+
+
+def test_opt_out_keeps_our_spans_in_the_session_but_not_the_parent(user: Recorded) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import agentops_otel
+
+    threads.disable()
+    sid = agentops_otel.init(tracer_provider=user.provider, exporter=InMemorySpanExporter(),
+                             instrument_llm_calls=False, propagate_context_to_threads=False)  # fmt: skip
+    assert sid is not None and not threads.is_enabled()
+
+    @agentops_otel.tool(name="lonely")
+    def lonely() -> None:
+        pass
+
+    with user.tracer.start_as_current_span("handed over"):
+        t = threading.Thread(target=lonely)
+        t.start()
+        t.join()
+    agentops_otel.end_session()
+    root = user.one("agentops.session")
+    span = user.one("execute_tool lonely")
+    # No context reached the thread, yet our span is no orphan root: it hangs off the session root.
+    assert span.parent is not None and span.parent.span_id == root.context.span_id
+    assert span.context.trace_id == root.context.trace_id
+    assert (span.attributes or {})[attrs.SESSION_ID] == sid
