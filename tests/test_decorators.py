@@ -621,3 +621,57 @@ def test_no_session_no_parent_is_a_plain_root(rec: Recorded) -> None:
 
     free()
     assert rec.one("execute_tool free").parent is None
+
+
+def test_async_generator_dropped_inside_the_loop_ends_its_span(rec: Recorded) -> None:
+    @tool(name="abandoned")
+    async def abandoned() -> AsyncIterator[int]:
+        for i in range(10):
+            yield i
+
+    async def main() -> None:
+        agen = abandoned()
+        assert await agen.__anext__() == 0  # type: ignore[attr-defined]
+        del agen  # asyncio's async-generator hooks close it
+
+    asyncio.run(main())
+    gc.collect()
+    assert rec.one("execute_tool abandoned").end_time is not None
+
+
+class BrokenProvider:
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracing is broken")
+
+
+def test_broken_tracing_never_breaks_the_call() -> None:
+    from agentops_otel._internal import tracing
+
+    @tool
+    def f(x: int) -> int:
+        return x + 1
+
+    @tool
+    async def af(x: int) -> int:
+        return x + 2
+
+    @tool
+    def gen(n: int) -> Iterator[int]:
+        yield from range(n)
+
+    @tool
+    async def agen(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    async def collect() -> list[int]:
+        return [i async for i in agen(2)]
+
+    tracing.set_provider(BrokenProvider())  # type: ignore[arg-type]
+    try:
+        assert f(1) == 2
+        assert asyncio.run(af(1)) == 3
+        assert list(gen(3)) == [0, 1, 2]
+        assert asyncio.run(collect()) == [0, 1]
+    finally:
+        tracing.set_provider(None)
