@@ -107,8 +107,7 @@ class Client:
             # Registered after any provider we created, so it runs before that provider's shutdown.
             exit_hooks.install(self, handle_sigterm=config.handle_sigterm)
             self._initialized = True
-        if config.propagate_context_to_threads:
-            _guarded(threads.enable)
+        _guarded(threads.enable if config.propagate_context_to_threads else threads.disable)
         if config.instrument_llm_calls:
             _guarded(instrumentation.instrument_all, tracer_provider=self._provider)
         if "baggage" not in propagate.get_global_textmap().fields:
