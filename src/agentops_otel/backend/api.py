@@ -189,10 +189,15 @@ class Backend:
             tags = [t for t in params.getlist("tag") if t]
         except _Refused as refused:
             return _error(refused.status, refused.message, refused.headers)
-        rows = await run_in_threadpool(
-            self.store.list_sessions, project_id, tags=tags, end_state=end_state, limit=limit, offset=offset
+        body = await run_in_threadpool(
+            self.store.list_sessions_json,
+            project_id,
+            tags=tags,
+            end_state=end_state,
+            limit=limit,
+            offset=offset,
         )
-        return JSONResponse({"sessions": rows})
+        return Response(body, media_type="application/json")
 
     async def session(self, request: Request) -> Response:
         try:

@@ -118,6 +118,41 @@ def _dumps(value: Any) -> str:
 
 
 _loads = json.loads
+
+
+def _iso_sql(column: str) -> str:
+    """SQL for :func:`iso_time` of an integer nanosecond column (NULL when 0 or NULL)."""
+    return (
+        f"CASE WHEN {column} > 0 THEN strftime('%Y-%m-%dT%H:%M:%S', {column} / 1000000000, 'unixepoch')"
+        f" || printf('.%06dZ', ({column} / 1000) % 1000000) END"
+    )
+
+
+# A session object (SPEC.md section 5), built by SQLite: listing 10,000 sessions stays cheap.
+_SESSION_JSON_SQL = f"""json_object(
+    'session_id', session_id,
+    'project_id', project_id,
+    'name', name,
+    'start_time', {_iso_sql("start_ns")},
+    'end_time', {_iso_sql("end_ns")},
+    'duration_s', CASE WHEN start_ns > 0 AND last_end_ns >= start_ns
+        THEN round((last_end_ns - start_ns) / 1e9, 6) ELSE 0.0 END,
+    'end_state', end_state,
+    'end_state_reason', end_state_reason,
+    'tags', json(tags),
+    'host_env', json(host_env),
+    'video', video,
+    'span_count', span_count,
+    'llm_calls', llm_calls,
+    'tool_calls', tool_calls,
+    'actions', actions,
+    'errors', errors,
+    'prompt_tokens', prompt_tokens,
+    'completion_tokens', completion_tokens,
+    'total_tokens', prompt_tokens + completion_tokens,
+    'cost_usd', round(cost_usd, 10),
+    'trace_id', trace_id
+)"""
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
@@ -445,6 +480,24 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Sessions newest first (all projects when ``project_id`` is None), each with every tag in
         ``tags`` and the given ``end_state``."""
+        return [_loads(text) for text in self._session_texts(project_id, tags, end_state, limit, offset)]
+
+    def list_sessions_json(
+        self,
+        project_id: str | None = None,
+        *,
+        tags: Sequence[str] = (),
+        end_state: str | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        offset: int = 0,
+    ) -> bytes:
+        """``{"sessions": [...]}`` as JSON bytes, built by SQLite: what ``GET /api/sessions`` sends."""
+        texts = self._session_texts(project_id, tags, end_state, limit, offset)
+        return ('{"sessions":[' + ",".join(texts) + "]}").encode()
+
+    def _session_texts(
+        self, project_id: str | None, tags: Sequence[str], end_state: str | None, limit: int, offset: int
+    ) -> list[str]:
         where: list[str] = []
         params: list[Any] = []
         if project_id is not None:
@@ -458,12 +511,12 @@ class Store:
         for tag in tags:
             where.append("EXISTS (SELECT 1 FROM json_each(sessions.tags) WHERE json_each.value = ?)")
             params.append(tag)
-        sql = "SELECT * FROM sessions"
+        sql = f"SELECT {_SESSION_JSON_SQL} FROM sessions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start_ns DESC, session_id LIMIT ? OFFSET ?"
         params += [max(0, min(limit, MAX_LIST_LIMIT)), max(0, offset)]
-        return [session_json(row) for row in self._reader().execute(sql, params)]
+        return [row[0] for row in self._reader().execute(sql, params)]
 
     def get_session(
         self, session_id: str, project_id: str | None = None, *, with_spans: bool = True
@@ -473,15 +526,19 @@ class Store:
         conn = self._reader()
         if project_id is None:
             row = conn.execute(
-                "SELECT * FROM sessions WHERE session_id = ? ORDER BY start_ns DESC LIMIT 1", (session_id,)
+                f"SELECT {_SESSION_JSON_SQL}, project_id FROM sessions WHERE session_id = ?"
+                " ORDER BY start_ns DESC LIMIT 1",
+                (session_id,),
             ).fetchone()
         else:
             row = conn.execute(
-                "SELECT * FROM sessions WHERE project_id = ? AND session_id = ?", (project_id, session_id)
+                f"SELECT {_SESSION_JSON_SQL}, project_id FROM sessions"
+                " WHERE project_id = ? AND session_id = ?",
+                (project_id, session_id),
             ).fetchone()
         if row is None:
             return None
-        session = session_json(row)
+        session: dict[str, Any] = _loads(row[0])
         if with_spans:
             session["spans"] = [
                 span_json(r)
@@ -490,7 +547,7 @@ class Store:
                     " status_message, attributes, events FROM spans"
                     " WHERE project_id = ? AND session_id = ? AND (kind IS NULL OR kind != 'session.start')"
                     " ORDER BY start_ns, span_id",
-                    (row["project_id"], session_id),
+                    (row[1], session_id),
                 )
             ]
         return session
@@ -503,35 +560,6 @@ class Store:
             .execute("SELECT COUNT(*) FROM spans WHERE project_id = ?", (project_id,))
             .fetchone()[0]
         )
-
-
-def session_json(row: sqlite3.Row) -> dict[str, Any]:
-    start, last_end = row["start_ns"], row["last_end_ns"]
-    duration = (last_end - start) / 1e9 if start and last_end and last_end >= start else 0.0
-    prompt, completion = row["prompt_tokens"], row["completion_tokens"]
-    return {
-        "session_id": row["session_id"],
-        "project_id": row["project_id"],
-        "name": row["name"],
-        "start_time": iso_time(start),
-        "end_time": iso_time(row["end_ns"]),
-        "duration_s": round(duration, 6),
-        "end_state": row["end_state"],
-        "end_state_reason": row["end_state_reason"],
-        "tags": _loads(row["tags"]),
-        "host_env": _loads(row["host_env"]),
-        "video": row["video"],
-        "span_count": row["span_count"],
-        "llm_calls": row["llm_calls"],
-        "tool_calls": row["tool_calls"],
-        "actions": row["actions"],
-        "errors": row["errors"],
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "cost_usd": round(row["cost_usd"], 10),
-        "trace_id": row["trace_id"],
-    }
 
 
 def span_json(row: sqlite3.Row) -> dict[str, Any]:
