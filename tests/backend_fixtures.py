@@ -84,8 +84,8 @@ class BackendServer:
                     f"serve exited: {self.process.stderr.read().decode() if self.process.stderr else ''}"
                 )
             try:
-                if requests.get(self.url + "/", timeout=1).status_code == 200:
-                    return self
+                requests.get(self.url + "/api/sessions", timeout=1)  # any answer: it is serving
+                return self
             except requests.RequestException:
                 time.sleep(0.05)
         self.stop()

@@ -238,3 +238,49 @@ def test_key_created_while_serving_is_accepted_at_once(api: ApiClient, backend: 
     created = create_project(backend.db)
     token = api.token(created["api_key"])
     assert api.sessions(token) == []
+
+
+def test_busy_store_answers_503_with_retry_after(tmp_path: Any) -> None:
+    """The app on a real uvicorn in a thread, over a store another process holds locked."""
+    import sqlite3
+    import threading
+
+    import uvicorn
+
+    from agentops_otel.backend.api import create_app
+    from agentops_otel.backend.store import Store
+    from backend_fixtures import free_port
+
+    path = str(tmp_path / "busy.db")
+    store = Store(path, busy_timeout=0.2)
+    _, api_key, _ = store.create_project("p")
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        client = ApiClient(f"http://127.0.0.1:{port}")
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.05)
+        token = client.token(api_key)
+        _, marker, rest = SpanMaker().session()
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the file
+        try:
+            busy = client.post_traces(token, encode(marker + rest))
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "1"
+        assert client.sessions(token) == []
+        assert client.post_traces(token, encode(marker + rest)).status_code == 200
+        assert len(client.sessions(token)) == 1
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()

@@ -33,7 +33,13 @@ def serve(
     from agentops_otel._internal.config import default_db_path
 
     path = db or default_db_path()
-    app = create_app(path, max_body=max_body, max_inflight=max_inflight)
+    try:  # the dashboard at "/", when this build has one
+        from agentops_otel.backend.dashboard import routes as dashboard_routes
+
+        extra_routes = dashboard_routes()
+    except ImportError:
+        extra_routes = []
+    app = create_app(path, max_body=max_body, max_inflight=max_inflight, extra_routes=extra_routes)
     logging.getLogger("agentops_otel.backend").info("agentops-otel backend: store %s", path)
     uvicorn.run(
         app,
