@@ -16,7 +16,7 @@ def test_demo_records_and_shows_a_session(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
     env["PYTHONPATH"] = str(REPO / "src")
     proc = subprocess.run(
-        [sys.executable, "-m", "agentops_otel.demo", "--db", str(db)],
+        [sys.executable, "-m", "agentops_otel.cli", "demo", "--db", str(db)],
         env=env,
         capture_output=True,
         text=True,

@@ -352,13 +352,9 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        from agentops_otel import demo  # type: ignore[attr-defined,unused-ignore]
-    except ModuleNotFoundError as exc:
-        if exc.name != "agentops_otel.demo":
-            raise
-        raise CliError("the demo is not part of this build of agentops-otel") from None
-    return int(demo.main() or 0)
+    from agentops_otel import demo
+
+    return int(demo.main(["--db", args.db] if args.db else []) or 0)
 
 
 # -- parser ------------------------------------------------------------------------------------------
@@ -421,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.set_defaults(handler=_cmd_sessions)
 
     demo = commands.add_parser("demo", help="the end-to-end demonstration")
+    demo.add_argument("--db", help="store file (default: AGENTOPS_DB or the default store)")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

@@ -21,9 +21,9 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentops_otel import instrumentation
 from agentops_otel._internal import config as config_module
-from agentops_otel._internal import exit_hooks, threads, tracing
+from agentops_otel._internal import exit_hooks, processes, threads, tracing
 from agentops_otel._internal.config import Configuration, parse_tags
-from agentops_otel._internal.context import set_active_session_id
+from agentops_otel._internal.context import rejected_inbound, set_active_session_id
 from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
 from agentops_otel._internal.session import EndState, Session, new_session_id
 
@@ -86,6 +86,11 @@ class Client:
         return self._export_processor.dropped_spans if self._export_processor else 0
 
     @property
+    def rejected_inbound_sessions(self) -> int:
+        """Inbound baggage ``session.id`` values ignored: malformed, or not the inbound trace id."""
+        return rejected_inbound.count
+
+    @property
     def session(self) -> Session | None:
         return self._session
 
@@ -108,6 +113,7 @@ class Client:
             exit_hooks.install(self, handle_sigterm=config.handle_sigterm)
             self._initialized = True
         _guarded(threads.enable if config.propagate_context_to_threads else threads.disable)
+        _guarded(processes.enable if config.propagate_context_to_threads else processes.disable)
         if config.instrument_llm_calls:
             _guarded(instrumentation.instrument_all, tracer_provider=self._provider)
         if "baggage" not in propagate.get_global_textmap().fields:
@@ -183,15 +189,19 @@ class Client:
                 session_id = new_session_id()
             if config is not None:
                 config_module.set_active(config)
-            session = Session(
-                session_id,
-                name=name or session_config.session_name,
-                tags=parse_tags([*session_config.default_tags, *parse_tags(tags)]),
-                inherited=inherited,
-                collect_host_env=not session_config.env_data_opt_out,
-                config=session_config,
-            )
-            session.activate()
+            try:
+                session = Session(
+                    session_id,
+                    name=name or session_config.session_name,
+                    tags=parse_tags([*session_config.default_tags, *parse_tags(tags)]),
+                    inherited=inherited,
+                    collect_host_env=not session_config.env_data_opt_out,
+                    config=session_config,
+                )
+                session.activate()
+            except Exception:  # a broken tracer provider must not break the user's program
+                logger.exception("agentops_otel: could not start a session")
+                return None
             self._session = session
             set_active_session_id(session_id)
             return session_id
@@ -211,9 +221,12 @@ class Client:
             self._session = None
             set_active_session_id(None)
             config_module.set_active(self.config)
-        if _owned_here(session):
-            session.end(state, end_state_reason, video)
-        session.deactivate()
+        try:
+            if _owned_here(session):
+                session.end(state, end_state_reason, video)
+            session.deactivate()
+        except Exception:
+            logger.exception("agentops_otel: could not end session %s", session.id)
 
     # -- flushing --------------------------------------------------------------------------------------
 
