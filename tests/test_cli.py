@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -156,13 +155,6 @@ def test_serve_without_server_extra_explains() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "agentops-opentelemetry[server]" in result.stderr
-
-
-def test_demo_command(capsys: pytest.CaptureFixture[str]) -> None:
-    if importlib.util.find_spec("agentops_otel.demo") is not None:
-        pytest.skip("the demo module exists; its own tests cover it")
-    assert main(["demo"]) == 1
-    assert "demo" in capsys.readouterr().err
 
 
 def test_usage_error_exits_2() -> None:
