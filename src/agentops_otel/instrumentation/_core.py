@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry import baggage, trace
+from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.metrics import Histogram, MeterProvider, get_meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from agentops_otel._internal import attributes as attrs
 from agentops_otel._internal import config, tracing
@@ -100,8 +101,8 @@ def call_context(span: Span) -> Context:
     ctx = otel_context.get_current()
     if attrs.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
         ctx = baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
-    ctx = otel_context.set_value(IN_LLM_CALL, True, ctx)
-    return trace.set_span_in_context(span, ctx)
+    # One copy of the context instead of one per key.
+    return Context({**ctx, IN_LLM_CALL: True, _SPAN_KEY: span})
 
 
 def context_without_session_baggage() -> Context | None:
@@ -188,6 +189,7 @@ class LLMCall:
 
     __slots__ = (
         "_ended",
+        "attributes",
         "cache_write_tokens",
         "cached_tokens",
         "capture",
@@ -220,21 +222,24 @@ class LLMCall:
         self.cache_write_tokens = 0
         self.capture = config.capture_content()
         self._ended = False
+        # Response attributes, written with one set_attributes call when the span ends.
+        self.attributes: dict[str, Any] = {}
 
     # -- recording ------------------------------------------------------------------------------------
 
     def set(self, key: str, value: Any) -> None:
         if value is not None:
-            self.span.set_attribute(key, value)
+            self.attributes[key] = value
 
     def set_response(self, response_id: Any, model: Any, finish_reasons: list[str] | None) -> None:
+        out = self.attributes
         if isinstance(response_id, str):
-            self.span.set_attribute(g.RESPONSE_ID, response_id)
+            out[g.RESPONSE_ID] = response_id
         if isinstance(model, str):
             self.response_model = model
-            self.span.set_attribute(g.RESPONSE_MODEL, model)
+            out[g.RESPONSE_MODEL] = model
         if finish_reasons:
-            self.span.set_attribute(g.RESPONSE_FINISH_REASONS, finish_reasons)
+            out[g.RESPONSE_FINISH_REASONS] = finish_reasons
 
     def set_usage(
         self,
@@ -244,20 +249,21 @@ class LLMCall:
         cache_write: Any = None,
         reasoning: Any = None,
     ) -> None:
+        out = self.attributes
         if isinstance(input_tokens, int):
             self.input_tokens = input_tokens
-            self.span.set_attribute(g.USAGE_INPUT_TOKENS, input_tokens)
+            out[g.USAGE_INPUT_TOKENS] = input_tokens
         if isinstance(output_tokens, int):
             self.output_tokens = output_tokens
-            self.span.set_attribute(g.USAGE_OUTPUT_TOKENS, output_tokens)
+            out[g.USAGE_OUTPUT_TOKENS] = output_tokens
         if isinstance(cached, int) and cached:
             self.cached_tokens = cached
-            self.span.set_attribute(g.USAGE_CACHE_READ_INPUT_TOKENS, cached)
+            out[g.USAGE_CACHE_READ_INPUT_TOKENS] = cached
         if isinstance(cache_write, int) and cache_write:
             self.cache_write_tokens = cache_write
-            self.span.set_attribute(g.USAGE_CACHE_CREATION_INPUT_TOKENS, cache_write)
+            out[g.USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_write
         if isinstance(reasoning, int) and reasoning:
-            self.span.set_attribute(g.USAGE_REASONING_OUTPUT_TOKENS, reasoning)
+            out[g.USAGE_REASONING_OUTPUT_TOKENS] = reasoning
 
     def mark_first_chunk(self) -> None:
         if self.first_chunk_at is None:
@@ -284,16 +290,17 @@ class LLMCall:
     def _end(self, error: BaseException | None, error_kind: str | None) -> None:
         span = self.span
         now = time.perf_counter()
+        out = self.attributes
         err_type = error_kind
         if error is not None:
             err_type = error_type(error)
             span.set_status(Status(StatusCode.ERROR, f"{err_type}: {error}"[:1024]))
         if err_type is not None:
-            span.set_attribute(g.ERROR_TYPE, err_type)
+            out[g.ERROR_TYPE] = err_type
         ttfc = None
         if self.first_chunk_at is not None:
             ttfc = self.first_chunk_at - self.started
-            span.set_attribute(g.RESPONSE_TIME_TO_FIRST_CHUNK, ttfc)
+            out[g.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
         if self.input_tokens is not None or self.output_tokens is not None:
             cost = cost_usd(
                 self.response_model or self.request_model,
@@ -311,7 +318,9 @@ class LLMCall:
                     self.cache_write_tokens,
                 )
             if cost is not None:
-                span.set_attribute(attrs.COST_USD, cost)
+                out[attrs.COST_USD] = cost
+        if out:
+            span.set_attributes(out)
         span.end()
         self._record_metrics(now, ttfc, err_type)
 

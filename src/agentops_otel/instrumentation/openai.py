@@ -155,7 +155,7 @@ class _ChatAccumulator:
     def finish(self, call: LLMCall) -> None:
         call.set_response(self.id, self.model, [self.reasons[i] for i in sorted(self.reasons)])
         if isinstance(self.service_tier, str):
-            call.span.set_attribute(g.OPENAI_RESPONSE_SERVICE_TIER, self.service_tier)
+            call.set(g.OPENAI_RESPONSE_SERVICE_TIER, self.service_tier)
         _usage_of_chat(call, self.usage)
         if self.capture and (self.texts or self.reasons):
             messages = [
@@ -202,7 +202,7 @@ class _Chat:
         call.set_response(getattr(result, "id", None), getattr(result, "model", None), reasons)
         tier = getattr(result, "service_tier", None)
         if isinstance(tier, str):
-            call.span.set_attribute(g.OPENAI_RESPONSE_SERVICE_TIER, tier)
+            call.set(g.OPENAI_RESPONSE_SERVICE_TIER, tier)
         _usage_of_chat(call, getattr(result, "usage", None))
         if call.capture:
             messages = []
@@ -346,7 +346,7 @@ class _Embeddings:
         if data:
             vector = getattr(data[0], "embedding", None)
             if isinstance(vector, list):
-                call.span.set_attribute(g.EMBEDDINGS_DIMENSION_COUNT, len(vector))
+                call.set(g.EMBEDDINGS_DIMENSION_COUNT, len(vector))
 
     def accumulator(self, call: LLMCall, state: Any) -> _ResponsesAccumulator:  # never streamed
         return _ResponsesAccumulator()
