@@ -147,6 +147,9 @@ class ExportProcessor(SpanProcessor):
     def _after_fork_in_child(self) -> None:
         # The parent's queue and thread are not ours: the child starts empty with a thread of its own.
         self._reset_state()
+        if self._factory is not None:
+            # Nor its exporter: its keep-alive connection and locks belong to the parent.
+            self._exporter = None
 
     # -- figures ---------------------------------------------------------------------------------------
 
@@ -177,7 +180,7 @@ class ExportProcessor(SpanProcessor):
         if not span.context.trace_flags.sampled:
             return
         if self._pid != os.getpid():  # forked without os.register_at_fork running (e.g. from C)
-            self._reset_state()
+            self._after_fork_in_child()
         if self._closed:
             self._dropped += 1
             return
