@@ -121,7 +121,17 @@
   }
 
   function formatValue(value) {
-    if (typeof value === "string") return value;
+    if (typeof value === "string") {
+      // Structured values recorded as JSON strings (e.g. gen_ai.input.messages) read better indented.
+      if (/^\s*[[{]/.test(value)) {
+        try {
+          return JSON.stringify(JSON.parse(value), null, 2);
+        } catch (_) {
+          /* not JSON: as it is */
+        }
+      }
+      return value;
+    }
     return JSON.stringify(value, null, Array.isArray(value) && value.length <= 8 ? 0 : 2);
   }
 
