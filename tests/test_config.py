@@ -14,7 +14,7 @@ import agentops_otel
 from agentops_otel import Configuration
 from agentops_otel._internal import config as config_module
 from agentops_otel._internal.client import reset_client
-from tests.core_helpers import JSONL_EXPORTER, UserSetup, by_name, read_spans, run_script
+from core_helpers import JSONL_EXPORTER, UserSetup, by_name, read_spans, run_script
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.core_helpers import REPO
+from core_helpers import REPO
 
 
 def test_demo_records_and_shows_a_session(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core_helpers import JSONL_EXPORTER, REPO, by_name, read_spans, run_script
+from core_helpers import JSONL_EXPORTER, REPO, by_name, read_spans, run_script
 
 PRELUDE = (
     JSONL_EXPORTER

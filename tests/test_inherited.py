@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from backend_fixtures import ApiClient, BackendServer
+from core_helpers import run_script
 from process_fixtures import assert_one_trace, backend_env, spans_named, wait_for_session
-from tests.core_helpers import run_script
 
 PARENT = """
 import json, os, subprocess, sys

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from backend_fixtures import ApiClient, BackendServer
+from core_helpers import run_script
 from process_fixtures import assert_one_trace, backend_env, spans_named, wait_for_session
-from tests.core_helpers import run_script
 
 SCRIPT = """
 import json, multiprocessing as mp, os, sys

@@ -17,7 +17,7 @@ import agentops_otel
 from agentops_otel import EndState
 from agentops_otel._internal.client import reset_client
 from agentops_otel._internal.context import rejected_inbound
-from tests.core_helpers import UserSetup
+from core_helpers import UserSetup
 
 
 @pytest.fixture

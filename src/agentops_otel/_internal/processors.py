@@ -129,6 +129,7 @@ class ExportProcessor(SpanProcessor):
         self._worker_lock = threading.Lock()
         self._dropped = 0
         self._failed = 0
+        self._rejected = 0  # part of _failed that the exporter refused and reported itself
         self._delivered = 0
         self._last_problem = ""
         self._warned_full = False
@@ -230,10 +231,13 @@ class ExportProcessor(SpanProcessor):
         worker = self._worker
         if worker is not None and worker is not threading.current_thread():
             worker.join(max(0.0, min(0.1, deadline - time.monotonic())))
-        if left or self._failed or self._dropped:
+        # Spans our exporter rejected were reported when it refused them (e.g. one "invalid API key"
+        # line); this line is about what the program is leaving behind.
+        undelivered = self._failed - self._rejected
+        if undelivered or self._dropped:
             logger.warning(
                 "agentops_otel: %d span(s) not delivered%s; %d dropped because the export queue was full",
-                self._failed,
+                undelivered,
                 f" ({self._last_problem})" if self._last_problem else "",
                 self._dropped,
             )
@@ -301,11 +305,12 @@ class ExportProcessor(SpanProcessor):
                 self._delivered += len(batch)
                 self._pending, self._attempts = None, 0
                 continue
-            self._last_problem = result.reason or self._last_problem
             if result.outcome is Outcome.REJECTED:
                 self._failed += len(batch)
+                self._rejected += len(batch)
                 self._pending, self._attempts = None, 0
                 continue
+            self._last_problem = result.reason or self._last_problem
             self._attempts += 1
             if not self._is_retryable_forever() and self._attempts >= self.max_attempts:
                 self._failed += len(batch)
