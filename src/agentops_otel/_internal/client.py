@@ -144,6 +144,9 @@ class Client:
         if provider in _attached:
             return provider
         provider.add_span_processor(SessionSpanProcessor(config.trust_inbound_session))
+        _attached.add(provider)
+        if not config.export_spans:
+            return provider
         self._export_processor = ExportProcessor(
             lambda: make_exporter(config),
             max_queue_size=config.max_queue_size,
@@ -152,7 +155,6 @@ class Client:
             export_timeout=config.export_timeout,
         )
         provider.add_span_processor(self._export_processor)
-        _attached.add(provider)
         return provider
 
     # -- sessions --------------------------------------------------------------------------------------

@@ -130,6 +130,10 @@ class Configuration:
     shutdown_timeout: float = 3.0
     #: Export with this exporter instead of the AgentOps or local-store exporter.
     exporter: SpanExporter | None = None
+    #: Add the SDK's own export processor to the provider. False when the provider already exports with
+    #: the AgentOps exporter (``OTEL_TRACES_EXPORTER=agentops`` under the stock configurator), so spans
+    #: are not sent twice; sessions are still stamped.
+    export_spans: bool = True
     #: ``service.name`` of a provider the SDK creates. Env: ``OTEL_SERVICE_NAME``.
     service_name: str | None = None
     #: Model prices overriding or adding to the shipped price table: ``{model: {"input": usd_per_mtok,

@@ -215,7 +215,15 @@ def _flush() -> None:
     from agentops_otel._internal.client import get_client
 
     client = get_client()
-    client.flush(client.config.shutdown_timeout)
+    timeout = client.config.shutdown_timeout
+    if client.export_processor is not None:
+        client.flush(timeout)
+        return
+    # No export processor of ours (``export_spans=False``): the provider's own processors export.
+    provider = client.tracer_provider
+    force_flush = getattr(provider, "force_flush", None)
+    if callable(force_flush):
+        force_flush(int(timeout * 1000))
 
 
 def _bootstrap(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:

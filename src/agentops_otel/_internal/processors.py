@@ -121,7 +121,8 @@ class ExportProcessor(SpanProcessor):
         self._pending: list[ReadableSpan] | None = None  # the batch in flight or waiting for a retry
         self._attempts = 0
         self._wake = threading.Event()
-        self._idle = threading.Condition(threading.Lock())
+        # Re-entrant: a signal handler (SIGTERM at exit) may flush while this thread is mid-flush.
+        self._idle = threading.Condition(threading.RLock())
         self._flush_deadline: float | None = None
         self._stopping = False
         self._closed = False
