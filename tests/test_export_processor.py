@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 from opentelemetry import context as otel_context
@@ -49,8 +49,19 @@ class Flaky(DeliveringExporter):
         return DELIVERED
 
 
+_providers: list[TracerProvider] = []
+
+
+@pytest.fixture(autouse=True)
+def _shut_down_providers() -> Iterator[None]:
+    yield
+    while _providers:
+        _providers.pop().shutdown()  # here, not at interpreter exit, so its log lines stay captured
+
+
 def make(exporter: SpanExporter, **kwargs: float) -> tuple[TracerProvider, ExportProcessor]:
-    provider = TracerProvider()
+    provider = TracerProvider(shutdown_on_exit=False)
+    _providers.append(provider)
     processor = ExportProcessor(exporter, **{"schedule_delay": 0.05, **kwargs})  # type: ignore[arg-type]
     provider.add_span_processor(processor)
     return provider, processor
