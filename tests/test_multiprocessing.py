@@ -84,3 +84,51 @@ def test_workers_join_the_session(
     # The first process was started inside "fan-out": its span hangs there; the others under the root.
     assert out["fan_out"] in by_parent and root["span_id"] in by_parent
     assert by_parent <= {out["fan_out"], root["span_id"]}
+
+
+def test_enable_disable_is_reversible() -> None:
+    from multiprocessing.process import BaseProcess
+
+    from agentops_otel._internal import processes
+
+    was = processes.is_enabled()
+    processes.disable()
+    try:
+        bare = {name: BaseProcess.__dict__[name] for name in ("start", "_bootstrap")}
+        assert all(not hasattr(f, "__wrapped__") for f in bare.values())
+        processes.enable()
+        processes.enable()  # idempotent: wrapped once
+        wrapped = BaseProcess.__dict__["start"]
+        assert wrapped.__wrapped__ is bare["start"]
+        processes.disable()
+        assert BaseProcess.__dict__["start"] is bare["start"]
+        assert BaseProcess.__dict__["_bootstrap"] is bare["_bootstrap"]
+    finally:
+        if was:
+            processes.enable()
+        assert was == processes.is_enabled()
+
+
+NO_SESSION = """
+import json, multiprocessing as mp, os
+import agentops_otel
+
+def child(q):
+    q.put(agentops_otel.current_session_id())
+
+if __name__ == "__main__":
+    mp.set_start_method(os.environ["START_METHOD"])
+    agentops_otel.init(instrument_llm_calls=False, auto_start_session=False)
+    q = mp.Queue()
+    p = mp.Process(target=child, args=(q,)); p.start(); p.join()
+    print(json.dumps({"child": q.get(timeout=10), "code": p.exitcode}))
+"""
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_session_no_change(method: str, tmp_path: Path) -> None:
+    proc = run_script(
+        NO_SESSION, tmp_path, env={"START_METHOD": method, "AGENTOPS_DB": str(tmp_path / "s.db")}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"child": None, "code": 0}

@@ -244,10 +244,31 @@ def _bootstrap(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
         return wrapped(*args, **kwargs)
     finally:
         if joined:
-            try:
-                _flush()
-            except Exception:
-                logger.debug("agentops_otel: flush at the end of a child process failed", exc_info=True)
+            _flush_off_main_thread()
+
+
+def _flush_off_main_thread() -> None:
+    """Flush from a helper thread while this one only waits.
+
+    A pool's ``terminate()`` sends SIGTERM at any moment, and the SIGTERM handler flushes too. Python
+    runs signal handlers on the main thread: had the main thread been inside the flush (holding its
+    locks), the handler's flush would wait for it forever. Waiting in ``join`` holds none of them.
+    """
+    try:
+        from agentops_otel._internal.client import get_client
+
+        helper = threading.Thread(target=_flush_quietly, name="agentops-child-flush", daemon=True)
+        helper.start()
+        helper.join(get_client().config.shutdown_timeout + 1.0)
+    except Exception:
+        logger.debug("agentops_otel: flush at the end of a child process failed", exc_info=True)
+
+
+def _flush_quietly() -> None:
+    try:
+        _flush()
+    except Exception:
+        logger.debug("agentops_otel: flush at the end of a child process failed", exc_info=True)
 
 
 # -- switch -------------------------------------------------------------------------------------------
