@@ -226,3 +226,27 @@ if mine is not None:
     else:
         assert lines[0] == "created:TracerProvider"
     assert "Overriding" not in proc.stderr
+
+
+def test_sigterm_while_our_lock_is_held_still_exits(tmp_path: Path) -> None:
+    # The signal lands while the main thread is inside the export processor's wake-up (holding the
+    # lock of its Event): ending the session there would deadlock; the process must still die.
+    body = (
+        "agentops_otel.get_client().export_processor._wake._cond.acquire()\n"
+        "print('ready', flush=True)\n"
+        "while True:\n    time.sleep(0.05)\n"
+    )
+    script = tmp_path / "script.py"
+    script.write_text(
+        PRELUDE.replace("instrument_llm_calls=False)", "instrument_llm_calls=False, shutdown_timeout=0.5)")
+        + body
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
+    env.update(PYTHONPATH=str(REPO / "src"), SPANS_FILE=str(tmp_path / "spans.jsonl"))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    # Without the guard this never returns (pytest-timeout would end it); with it, about 1.5 s.
+    assert proc.wait(timeout=60) == -signal.SIGTERM

@@ -91,6 +91,11 @@ class Client:
         return rejected_inbound.count
 
     @property
+    def shutdown_timeout(self) -> float:
+        """Seconds the process waits at exit, in all, for a backend to take undelivered spans."""
+        return self.config.shutdown_timeout
+
+    @property
     def session(self) -> Session | None:
         return self._session
 
@@ -234,10 +239,20 @@ class Client:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver queued spans, waiting at most ``timeout`` seconds. True when all were delivered."""
+        seconds = self.config.shutdown_timeout if timeout is None else timeout
         processor = self._export_processor
-        if processor is None:
+        if processor is not None:
+            return processor.flush(seconds)
+        # With export_spans=False the provider's own processors export (e.g. under the stock
+        # opentelemetry-instrument pipeline): flush those.
+        force_flush = getattr(self._provider, "force_flush", None)
+        if force_flush is None:
             return True
-        return processor.flush(self.config.shutdown_timeout if timeout is None else timeout)
+        try:
+            return bool(force_flush(int(seconds * 1000)))
+        except Exception:
+            logger.debug("agentops_otel: provider flush failed", exc_info=True)
+            return False
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush within ``timeout`` seconds and stop exporting. The session is not ended."""

@@ -21,6 +21,8 @@ logger = logging.getLogger("agentops_otel")
 
 
 class _Owner(Protocol):
+    @property
+    def shutdown_timeout(self) -> float: ...
     def _end_at_exit(self, end_state: str, reason: str) -> None: ...
     def _shutdown_at_exit(self) -> None: ...
 
@@ -111,11 +113,18 @@ def _chain_signal(signum: signal.Signals, label: str) -> None:
         # same signal so the exit status is what it would have been.
         owner = _owner
         if owner is not None:
-            try:
-                owner._end_at_exit("Fail", _signal_reason(label))
-                owner._shutdown_at_exit()
-            except Exception:
-                logger.debug("agentops_otel: %s handler failed", label, exc_info=True)
+            # On a thread of its own: the code this signal interrupted may hold a lock that ending the
+            # session needs (a span processor's, ours); then the worst case is spans lost, not a hang.
+            def finish() -> None:
+                try:
+                    owner._end_at_exit("Fail", _signal_reason(label))
+                    owner._shutdown_at_exit()
+                except Exception:
+                    logger.debug("agentops_otel: %s handler failed", label, exc_info=True)
+
+            worker = threading.Thread(target=finish, name="agentops-signal", daemon=True)
+            worker.start()
+            worker.join(owner.shutdown_timeout + 1.0)
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
