@@ -11,7 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentops_otel._internal.client import reset_client
 from backend_fixtures import TEST_MAX_BODY, ApiClient, BackendServer, create_project
+from core_helpers import UserSetup
+from span_fixtures import Recorded, configured, recorded_provider
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,31 @@ def api(backend: BackendServer) -> ApiClient:
 def project(backend: BackendServer) -> dict[str, str]:
     """A new project (and API key) in the running backend's store, made by ``projects create``."""
     return create_project(backend.db)
+
+
+# -- SDK fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def user() -> Iterator[UserSetup]:
+    """A user's own TracerProvider with an in-memory exporter; the SDK client is reset afterwards."""
+    setup = UserSetup()
+    yield setup
+    reset_client()
+    setup.provider.shutdown()
+
+
+@pytest.fixture
+def rec() -> Iterator[Recorded]:
+    """A provider with the core's SessionSpanProcessor that the SDK's tracers record into."""
+    yield from recorded_provider()
+
+
+@pytest.fixture
+def default_config() -> Iterator[None]:
+    yield from configured()
+
+
+@pytest.fixture
+def capture_on() -> Iterator[None]:
+    yield from configured(capture_content=True)

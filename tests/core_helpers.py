@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -21,9 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 class UserSetup:
     """What a user who already traces has: an SDK provider with their own in-memory exporter."""
 
-    def __init__(self) -> None:
+    def __init__(self, *processors: SpanProcessor) -> None:
         self.exporter = InMemorySpanExporter()
         self.provider = TracerProvider()
+        for processor in processors:
+            self.provider.add_span_processor(processor)
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.tracer = self.provider.get_tracer("user-app")
 

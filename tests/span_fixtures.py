@@ -9,35 +9,18 @@ from contextlib import contextmanager
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentops_otel._internal import config, tracing
 from agentops_otel._internal import context as ao_context
 from agentops_otel._internal.processors import SessionSpanProcessor
+from core_helpers import UserSetup
 
 
-class Recorded:
+class Recorded(UserSetup):
     """A TracerProvider as a user's app would have it, with the core's SessionSpanProcessor."""
 
     def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(SessionSpanProcessor())
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.tracer = self.provider.get_tracer("test")
-
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-    def named(self, name: str) -> list[ReadableSpan]:
-        return [s for s in self.spans() if s.name == name]
-
-    def one(self, name: str) -> ReadableSpan:
-        found = self.named(name)
-        assert len(found) == 1, f"expected one span {name!r}, got {[s.name for s in self.spans()]}"
-        return found[0]
+        super().__init__(SessionSpanProcessor())
 
     @contextmanager
     def session(self) -> Iterator[str]:
@@ -55,8 +38,7 @@ class Recorded:
             root.end()
 
 
-# Generators for fixtures: each test module wraps them in ``@pytest.fixture`` (pytest_plugins may only
-# live in the root conftest, which another part of the suite owns).
+# Generators behind the ``rec``, ``default_config`` and ``capture_on`` fixtures of tests/conftest.py.
 
 
 def recorded_provider() -> Iterator[Recorded]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,7 @@ import pytest
 import agentops_otel
 from agentops_otel import Configuration
 from agentops_otel._internal import config as config_module
-from agentops_otel._internal.client import reset_client
 from core_helpers import JSONL_EXPORTER, UserSetup, by_name, read_spans, run_script
-
-
-@pytest.fixture
-def user() -> Iterator[UserSetup]:
-    setup = UserSetup()
-    yield setup
-    reset_client()
-    setup.provider.shutdown()
 
 
 def test_defaults() -> None:

@@ -25,22 +25,9 @@ from agentops_otel._internal.decorators import (
     serialize,
     tool,
 )
-from span_fixtures import Recorded, configured, recorded_provider
+from span_fixtures import Recorded
 
-
-@pytest.fixture
-def rec() -> Iterator[Recorded]:
-    yield from recorded_provider()
-
-
-@pytest.fixture(autouse=True)
-def default_config() -> Iterator[None]:
-    yield from configured()
-
-
-@pytest.fixture
-def capture_on() -> Iterator[None]:
-    yield from configured(capture_content=True)
+pytestmark = pytest.mark.usefixtures("default_config")
 
 
 def current_span_name() -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,22 +20,9 @@ from agentops_otel._internal.events import (
     to_ns,
 )
 from agentops_otel.pricing import cost_usd
-from span_fixtures import Recorded, configured, recorded_provider
+from span_fixtures import Recorded
 
-
-@pytest.fixture
-def rec() -> Iterator[Recorded]:
-    yield from recorded_provider()
-
-
-@pytest.fixture(autouse=True)
-def default_config() -> Iterator[None]:
-    yield from configured()
-
-
-@pytest.fixture
-def capture_on() -> Iterator[None]:
-    yield from configured(capture_content=True)
+pytestmark = pytest.mark.usefixtures("default_config")
 
 
 def test_each_event_is_a_child_span_of_the_current_span_in_the_session(rec: Recorded) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry import baggage, propagate
@@ -15,17 +14,8 @@ from opentelemetry.trace import StatusCode
 
 import agentops_otel
 from agentops_otel import EndState
-from agentops_otel._internal.client import reset_client
 from agentops_otel._internal.context import rejected_inbound
 from core_helpers import UserSetup
-
-
-@pytest.fixture
-def user() -> Iterator[UserSetup]:
-    setup = UserSetup()
-    yield setup
-    reset_client()
-    setup.provider.shutdown()
 
 
 def start(user: UserSetup, **kwargs: object) -> str:

@@ -15,17 +15,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from agentops_otel._internal import attributes as attrs
 from agentops_otel._internal import threads
 from agentops_otel._internal.decorators import agent, tool
-from span_fixtures import Recorded, configured, recorded_provider
+from span_fixtures import Recorded
 
-
-@pytest.fixture
-def rec() -> Iterator[Recorded]:
-    yield from recorded_provider()
-
-
-@pytest.fixture(autouse=True)
-def default_config() -> Iterator[None]:
-    yield from configured()
+pytestmark = pytest.mark.usefixtures("default_config")
 
 
 @pytest.fixture
