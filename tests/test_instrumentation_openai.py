@@ -206,6 +206,34 @@ def test_user_stream_options_are_respected_and_usage_chunk_shown(rec: Recording)
     assert "gen_ai.usage.input_tokens" not in attrs(spans[1])
 
 
+def test_usage_request_keeps_the_callers_extra_body(rec: Recording) -> None:
+    server = Server(sse_response(sse([*CHAT_CHUNKS, USAGE_CHUNK])))
+    extra = {"metadata_tag": "x"}
+    chunks = list(
+        openai_client(server).chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, stream=True, extra_body=extra
+        )
+    )
+    assert server.bodies[0]["metadata_tag"] == "x"
+    assert server.bodies[0]["stream_options"] == {"include_usage": True}
+    assert extra == {"metadata_tag": "x"}  # the caller's dict is not changed
+    assert all(c.choices for c in chunks)  # the usage-only chunk we asked for is hidden
+    assert attrs(rec.one_llm_span())["gen_ai.usage.input_tokens"] == 10
+
+    # stream_options given through extra_body is the caller's choice: left alone, chunk shown.
+    server2 = Server(sse_response(sse([*CHAT_CHUNKS, USAGE_CHUNK])))
+    chunks = list(
+        openai_client(server2).chat.completions.create(
+            model="gpt-4o",
+            messages=MESSAGES,
+            stream=True,
+            extra_body={"stream_options": {"include_usage": True, "x": 1}},
+        )
+    )
+    assert server2.bodies[0]["stream_options"] == {"include_usage": True, "x": 1}
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+
+
 def test_odd_chunks_do_not_reach_the_loop_as_errors(rec: Recording, capture_on: None) -> None:
     odd = [
         {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": None},

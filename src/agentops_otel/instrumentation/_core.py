@@ -86,19 +86,28 @@ def error_type(exc: BaseException) -> str:
     return result
 
 
+def unsuppressed_context() -> Context | None:
+    """The current context, or None inside another LLM span of ours or when instrumentation is
+    suppressed (contrib's key or OpenLLMetry's). A Context is a dict: plain ``get`` is what
+    ``get_value`` does, without a call per key."""
+    ctx = otel_context.get_current()
+    if ctx.get(IN_LLM_CALL) or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_LLM_KEY):
+        return None
+    return ctx
+
+
 def is_suppressed() -> bool:
     """Inside another LLM span of ours, or instrumentation suppressed (contrib's key or OpenLLMetry's)."""
-    ctx = otel_context.get_current()
-    return bool(
-        otel_context.get_value(IN_LLM_CALL, ctx)
-        or otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY, ctx)
-        or otel_context.get_value(_SUPPRESS_LLM_KEY, ctx)
-    )
+    return unsuppressed_context() is None
 
 
-def call_context(span: Span) -> Context:
-    """The context a provider call runs in: ``span`` current, no ``session.id`` baggage member."""
-    ctx = otel_context.get_current()
+def call_context(span: Span, ctx: Context | None = None) -> Context:
+    """The context a provider call runs in: ``span`` current, no ``session.id`` baggage member.
+
+    ``ctx`` is the caller's context when already read (default: the current one).
+    """
+    if ctx is None:
+        ctx = otel_context.get_current()
     if attrs.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
         ctx = baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
     # One copy of the context instead of one per key.
@@ -146,9 +155,16 @@ def text_parts(content: Any) -> list[dict[str, Any]]:
 
 
 def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, Mapping):
+    """``obj[name]`` of a mapping, else the attribute; None when missing."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
         return obj.get(name)
-    return getattr(obj, name, None)
+    value = getattr(obj, name, None)
+    # The Mapping ABC check is slow: only made when the attribute read found nothing.
+    if value is None and isinstance(obj, Mapping):
+        return obj.get(name)
+    return value
 
 
 get = _get
@@ -326,22 +342,50 @@ class LLMCall:
 
     def _record_metrics(self, now: float, ttfc: float | None, err_type: str | None) -> None:
         tel = self.telemetry
-        labels: dict[str, Any] = {
-            g.OPERATION_NAME: self.operation,
-            g.PROVIDER_NAME: self.provider,
-            g.REQUEST_MODEL: self.request_model,
-        }
-        if self.response_model:
-            labels[g.RESPONSE_MODEL] = self.response_model
-        if err_type is not None:
-            labels[g.ERROR_TYPE] = err_type
+        labels, input_labels, output_labels = _metric_labels(
+            self.operation, self.provider, self.request_model, self.response_model, err_type
+        )
         tel.duration.record(now - self.started, labels)
         if ttfc is not None:
             tel.time_to_first_chunk.record(ttfc, labels)
         if self.input_tokens is not None:
-            tel.token_usage.record(self.input_tokens, {**labels, g.TOKEN_TYPE: g.TOKEN_INPUT})
+            tel.token_usage.record(self.input_tokens, input_labels)
         if self.output_tokens is not None:
-            tel.token_usage.record(self.output_tokens, {**labels, g.TOKEN_TYPE: g.TOKEN_OUTPUT})
+            tel.token_usage.record(self.output_tokens, output_labels)
+
+
+_Labels = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+_labels: dict[tuple[str, str, str, str | None, str | None], _Labels] = {}
+
+
+def _metric_labels(
+    operation: str, provider: str, request_model: str, response_model: str | None, err_type: str | None
+) -> _Labels:
+    """Metric attribute dicts (all, input tokens, output tokens), built once per combination.
+
+    The dicts are shared between calls and never changed after they are built.
+    """
+    key = (operation, provider, request_model, response_model, err_type)
+    found = _labels.get(key)
+    if found is not None:
+        return found
+    labels: dict[str, Any] = {
+        g.OPERATION_NAME: operation,
+        g.PROVIDER_NAME: provider,
+        g.REQUEST_MODEL: request_model,
+    }
+    if response_model:
+        labels[g.RESPONSE_MODEL] = response_model
+    if err_type is not None:
+        labels[g.ERROR_TYPE] = err_type
+    found = (
+        labels,
+        {**labels, g.TOKEN_TYPE: g.TOKEN_INPUT},
+        {**labels, g.TOKEN_TYPE: g.TOKEN_OUTPUT},
+    )
+    if len(_labels) < 4096:
+        _labels[key] = found
+    return found
 
 
 def start_call(
@@ -368,15 +412,33 @@ def start_call(
     return LLMCall(telemetry, span, operation, provider, model_name)
 
 
+_servers: dict[int, tuple[Any, tuple[tuple[str, Any], ...]]] = {}
+
+
 def server_attributes(client: Any, out: dict[str, Any]) -> None:
-    """``server.address``/``server.port`` from the SDK client's base URL."""
-    url = getattr(client, "base_url", None)
-    host = getattr(url, "host", None)
-    if isinstance(host, str) and host:
-        out[g.SERVER_ADDRESS] = host
-        port = getattr(url, "port", None)
-        if isinstance(port, int):
-            out[g.SERVER_PORT] = port
+    """``server.address``/``server.port`` from the SDK client's base URL (read once per URL object)."""
+    # The SDKs keep the URL in ``_base_url``; the public ``base_url`` property of openai >= 3 runs an
+    # import statement on every read (~1 us), so the stored value is read first.
+    url = getattr(client, "_base_url", None)
+    if url is None:
+        url = getattr(client, "base_url", None)
+        if url is None:
+            return
+    # Keyed by identity; the entry holds the URL, so its id is not reused while cached.
+    entry = _servers.get(id(url))
+    if entry is None or entry[0] is not url:
+        found: list[tuple[str, Any]] = []
+        host = getattr(url, "host", None)
+        if isinstance(host, str) and host:
+            found.append((g.SERVER_ADDRESS, host))
+            port = getattr(url, "port", None)
+            if isinstance(port, int):
+                found.append((g.SERVER_PORT, port))
+        entry = (url, tuple(found))
+        if len(_servers) >= 256:
+            _servers.clear()
+        _servers[id(url)] = entry
+    out.update(entry[1])
 
 
 # Raw responses: ``with_raw_response`` returns the SDK's response object, whose ``parse()`` caches

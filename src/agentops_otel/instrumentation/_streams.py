@@ -40,20 +40,13 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
         super().__init__(wrapped)
         self._self_call = call
         self._self_acc = accumulator
-
-    def _self_on_item(self, item: Any) -> bool:
-        call = self._self_call
-        if call.first_chunk_at is None:
-            call.first_chunk_at = time.perf_counter()
-        try:
-            return self._self_acc.item(item)
-        except Exception:
-            debug_failure("reading a stream chunk")
-            return False
+        # Bound once: the per-chunk path makes one call into the accumulator.
+        self._self_item = accumulator.item
+        self._self_first = True
 
     def _self_finish(self, error: BaseException | None = None) -> None:
         call = self._self_call
-        if call.ended:
+        if call._ended:
             return
         try:
             self._self_acc.finish(call)
@@ -74,17 +67,26 @@ class StreamProxy(_StreamBase):
         return self
 
     def __next__(self) -> Any:
-        wrapped = self.__wrapped__
+        # The hot path: one read, one accumulator call (try costs nothing until it raises in 3.11).
         while True:
             try:
-                item = wrapped.__next__()
+                item = self.__wrapped__.__next__()
             except StopIteration:
                 self._self_finish()
                 raise
             except BaseException as exc:
                 self._self_finish(exc)
                 raise
-            if not self._self_on_item(item):
+            if self._self_first:
+                self._self_first = False
+                call = self._self_call
+                if call.first_chunk_at is None:
+                    call.first_chunk_at = time.perf_counter()
+            try:
+                if not self._self_item(item):
+                    return item
+            except Exception:
+                debug_failure("reading a stream chunk")
                 return item
 
     def close(self) -> Any:
@@ -113,17 +115,25 @@ class AsyncStreamProxy(_StreamBase):
         return self
 
     async def __anext__(self) -> Any:
-        wrapped = self.__wrapped__
         while True:
             try:
-                item = await wrapped.__anext__()
+                item = await self.__wrapped__.__anext__()
             except StopAsyncIteration:
                 self._self_finish()
                 raise
             except BaseException as exc:
                 self._self_finish(exc)
                 raise
-            if not self._self_on_item(item):
+            if self._self_first:
+                self._self_first = False
+                call = self._self_call
+                if call.first_chunk_at is None:
+                    call.first_chunk_at = time.perf_counter()
+            try:
+                if not self._self_item(item):
+                    return item
+            except Exception:
+                debug_failure("reading a stream chunk")
                 return item
 
     async def close(self) -> Any:

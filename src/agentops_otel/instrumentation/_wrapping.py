@@ -14,9 +14,9 @@ from agentops_otel.instrumentation._core import (
     call_context,
     context_without_session_baggage,
     debug_failure,
-    is_suppressed,
     raw_mode,
     replace_parsed,
+    unsuppressed_context,
 )
 from agentops_otel.instrumentation._streams import Accumulator, wrap_stream
 
@@ -42,17 +42,13 @@ class Switch(Protocol):
     telemetry: Telemetry | None
 
 
-def _is_stream(kwargs: dict[str, Any], value: Any, is_async: bool) -> bool:
-    if kwargs.get("stream") is not True:
-        return False
-    return hasattr(type(value), "__anext__" if is_async else "__next__")
-
-
 def _complete(
     op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], result: Any, target: Any
 ) -> Any:
     """Reads a result: a stream gets a proxy (the span ends with it), anything else ends the span now."""
-    if _is_stream(kwargs, target, False) or _is_stream(kwargs, target, True):
+    if kwargs.get("stream") is True and (
+        hasattr(type(target), "__next__") or hasattr(type(target), "__anext__")
+    ):
         is_async = hasattr(type(target), "__anext__")
         proxy = wrap_stream(target, call, op.accumulator(call, state), is_async)
         if target is result:
@@ -74,7 +70,10 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         telemetry = switch.telemetry
-        if not switch.active or telemetry is None or is_suppressed():
+        if not switch.active or telemetry is None:
+            return wrapped(*args, **kwargs)
+        ctx = unsuppressed_context()
+        if ctx is None:
             return wrapped(*args, **kwargs)
         begun = None
         try:
@@ -91,7 +90,7 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
             finally:
                 otel_context.detach(token)
         call, call_kwargs, state = begun
-        token = otel_context.attach(call_context(call.span))
+        token = otel_context.attach(call_context(call.span, ctx))
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -119,7 +118,10 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         telemetry = switch.telemetry
-        if not switch.active or telemetry is None or is_suppressed():
+        if not switch.active or telemetry is None:
+            return await wrapped(*args, **kwargs)
+        ctx = unsuppressed_context()
+        if ctx is None:
             return await wrapped(*args, **kwargs)
         begun = None
         try:
@@ -136,7 +138,7 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
             finally:
                 otel_context.detach(token)
         call, call_kwargs, state = begun
-        token = otel_context.attach(call_context(call.span))
+        token = otel_context.attach(call_context(call.span, ctx))
         try:
             result = await wrapped(*args, **call_kwargs)
         except BaseException as exc:
