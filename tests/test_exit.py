@@ -250,3 +250,14 @@ def test_sigterm_while_our_lock_is_held_still_exits(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     # Without the guard this never returns (pytest-timeout would end it); with it, about 1.5 s.
     assert proc.wait(timeout=60) == -signal.SIGTERM
+
+
+def test_keyboard_interrupt_right_after_init_keeps_the_exit_code(tmp_path: Path) -> None:
+    # CPython exits 130 (or dies of SIGINT) after an unhandled KeyboardInterrupt, unless code run at
+    # exit (some imports do) resets its record of it: nothing of ours may do that.
+    plain = run_script("raise KeyboardInterrupt\n", tmp_path)
+    body = "import agentops_otel\nagentops_otel.init(db_path=DB)\nraise KeyboardInterrupt\n".replace(
+        "DB", repr(str(tmp_path / "store.db"))
+    )
+    for _ in range(3):
+        assert run_script(body, tmp_path).returncode == plain.returncode

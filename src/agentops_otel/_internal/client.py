@@ -160,6 +160,7 @@ class Client:
             export_timeout=config.export_timeout,
         )
         provider.add_span_processor(self._export_processor)
+        self._export_processor.start()
         return provider
 
     # -- sessions --------------------------------------------------------------------------------------

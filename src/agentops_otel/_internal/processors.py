@@ -246,6 +246,12 @@ class ExportProcessor(SpanProcessor):
 
     # -- worker ----------------------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the worker now (it otherwise starts with the first span), so the exporter is built
+        while the program runs rather than at its first export."""
+        if self._worker is None:
+            self._start_worker()
+
     def _start_worker(self) -> None:
         with self._worker_lock:
             if self._worker is not None:
@@ -276,6 +282,10 @@ class ExportProcessor(SpanProcessor):
 
     def _run(self) -> None:
         otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))  # our sends are never traced
+        # Build the exporter now, not at the first export: its imports (protobuf) must not run at
+        # interpreter exit, where they would also reset CPython's record of an unhandled
+        # KeyboardInterrupt and so change the exit code from 130 to 1.
+        self._exporter_now()
         while not self._stopping:
             delay = self._retry_delay() if self._pending else self.schedule_delay
             if self._flush_deadline is not None:

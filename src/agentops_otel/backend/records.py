@@ -12,14 +12,18 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from agentops_otel._internal import attributes as attrs
+
+if TYPE_CHECKING:  # protobuf is imported only where OTLP protobuf is decoded (the server), so that the
+    # SDK's local-store exporter never imports it: a protobuf import at interpreter exit resets
+    # CPython's record of an unhandled KeyboardInterrupt and so changes the exit code.
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 STATUS_NAMES = ("UNSET", "OK", "ERROR")
 _JSON_STATUS = {
@@ -154,6 +158,8 @@ def sdk_attributes(values: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def from_otlp_protobuf(body: bytes) -> list[SpanRecord]:
     """Records of an ``ExportTraceServiceRequest``; :class:`MalformedSpans` if it is not one."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
