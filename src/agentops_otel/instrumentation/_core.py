@@ -19,6 +19,7 @@ from typing import Any
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY as _SUPPRESS_HTTP_KEY
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.metrics import Histogram, MeterProvider, get_meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
@@ -102,16 +103,19 @@ def is_suppressed() -> bool:
 
 
 def call_context(span: Span, ctx: Context | None = None) -> Context:
-    """The context a provider call runs in: ``span`` current, no ``session.id`` baggage member.
+    """The context a provider call runs in: ``span`` current, no ``session.id`` baggage member, and
+    HTTP instrumentation suppressed.
 
-    ``ctx`` is the caller's context when already read (default: the current one).
+    Our span is the call's client span; an HTTP client instrumentation (httpx, requests) would add a
+    second one and inject our ``traceparent`` into a request to the LLM provider, which must carry no
+    trace headers of ours. ``ctx`` is the caller's context when already read (default: the current one).
     """
     if ctx is None:
         ctx = otel_context.get_current()
     if attrs.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
         ctx = baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
     # One copy of the context instead of one per key.
-    return Context({**ctx, IN_LLM_CALL: True, _SPAN_KEY: span})
+    return Context({**ctx, IN_LLM_CALL: True, _SPAN_KEY: span, _SUPPRESS_HTTP_KEY: True})
 
 
 def context_without_session_baggage() -> Context | None:
