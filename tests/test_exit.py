@@ -261,3 +261,13 @@ def test_keyboard_interrupt_right_after_init_keeps_the_exit_code(tmp_path: Path)
     )
     for _ in range(3):
         assert run_script(body, tmp_path).returncode == plain.returncode
+
+
+def test_uncaught_exception_is_fail_even_when_the_excepthook_was_replaced_after_init(tmp_path: Path) -> None:
+    body = "sys.excepthook = lambda kind, value, tb: print('mine:', value, flush=True)\nraise ValueError('late hook')\n"
+    proc = run(tmp_path, body)
+    assert proc.returncode == 1
+    assert "mine: late hook" in proc.stdout
+    root = root_of(tmp_path)
+    assert root["attributes"]["agentops.session.end_state"] == "Fail"
+    assert "ValueError: late hook" in root["attributes"]["agentops.session.end_state_reason"]

@@ -266,3 +266,12 @@ def test_our_exporter_receives_everything_too(user: UserSetup) -> None:
     client = agentops_otel.get_client()
     assert client.flush(5.0)
     assert sorted(s.name for s in ours.get_finished_spans()) == sorted(s.name for s in user.spans())
+
+
+def test_reason_and_video_are_present_even_when_not_given(user: UserSetup) -> None:
+    start(user)
+    agentops_otel.end_session()
+    root = user.one("agentops.session")
+    assert root.attributes["agentops.session.end_state"] == "Success"
+    assert root.attributes["agentops.session.end_state_reason"] == ""
+    assert root.attributes["agentops.session.video"] == ""

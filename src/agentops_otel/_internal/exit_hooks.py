@@ -67,8 +67,13 @@ def _at_exit() -> None:
     if owner is None:
         return
     try:
+        # An uncaught exception that our excepthook did not see (the program replaced sys.excepthook
+        # after init) is still on record as sys.last_value.
+        last = getattr(sys, "last_value", None)
         if _signal_seen is not None:
             owner._end_at_exit("Fail", _signal_reason(_signal_seen))
+        elif isinstance(last, BaseException) and not isinstance(last, SystemExit):
+            owner._end_at_exit("Fail", describe_exception(last))
         else:
             owner._end_at_exit("Indeterminate", "the process exited without end_session() being called")
         owner._shutdown_at_exit()

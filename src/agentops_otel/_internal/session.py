@@ -204,11 +204,14 @@ class Session:
         if self.inherited:
             return True
         root = self._root
-        root.set_attribute(attrs.SESSION_END_STATE, end_state.value)
-        if reason:
-            root.set_attribute(attrs.SESSION_END_STATE_REASON, reason)
-        if video:
-            root.set_attribute(attrs.SESSION_VIDEO, video)
+        # Always present on an ended root (SPEC lists them); "" when not given, as attributes cannot be null.
+        root.set_attributes(
+            {
+                attrs.SESSION_END_STATE: end_state.value,
+                attrs.SESSION_END_STATE_REASON: reason or "",
+                attrs.SESSION_VIDEO: video or "",
+            }
+        )
         if end_state is EndState.FAIL:
             root.set_status(Status(StatusCode.ERROR, reason or "Fail"))
         elif end_state is EndState.SUCCESS:
