@@ -161,3 +161,27 @@ def test_usage_error_exits_2() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["sessions", "--limit", "many"])
     assert exit_info.value.code == 2
+
+
+def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("this is not SQLite\n" * 100)
+    for args in (["sessions", "--db", str(bogus)], ["sessions", "show", "x", "--db", str(bogus)]):
+        result = run_cli(*args)
+        assert result.returncode == 1
+        assert "not a usable agentops-otel store" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_store_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    result = run_cli("projects", "create", "p", "--db", str(blocked / "sub" / "x.db"))
+    assert result.returncode == 1
+    assert "agentops-otel: error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_negative_limit_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sessions", "--limit", "-1"])
+    assert exit_info.value.code == 2

@@ -10,11 +10,12 @@ import argparse
 import datetime as _dt
 import json
 import os
+import sqlite3
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from agentops_otel._internal.config import Configuration
@@ -377,6 +378,21 @@ def _add_source_options(parser: argparse.ArgumentParser, *, nested: bool) -> Non
     parser.add_argument("--json", action="store_true", default=default, help="print JSON for scripts")
 
 
+def _count(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}: {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentops-otel", description="AgentOps sessions on OpenTelemetry.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -408,8 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_options(sessions, nested=False)
     sessions.add_argument("--tag", action="append", help="only sessions with this tag (repeatable)")
     sessions.add_argument("--end-state", help="Success, Fail or Indeterminate")
-    sessions.add_argument("--limit", type=int, default=50)
-    sessions.add_argument("--offset", type=int, default=0)
+    sessions.add_argument("--limit", type=_count(1), default=50)
+    sessions.add_argument("--offset", type=_count(0), default=0)
     session_commands = sessions.add_subparsers(dest="sessions_command", metavar="show")
     show = session_commands.add_parser("show", help="one session and its span tree")
     show.add_argument("session_id")
@@ -429,6 +445,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
         return result
     except CliError as exc:
+        sys.stderr.write(f"agentops-otel: error: {exc}\n")
+        return 1
+    except sqlite3.DatabaseError as exc:
+        store = getattr(args, "db", None) or "the store"
+        sys.stderr.write(f"agentops-otel: error: {store} is not a usable agentops-otel store ({exc})\n")
+        return 1
+    except OSError as exc:
         sys.stderr.write(f"agentops-otel: error: {exc}\n")
         return 1
     except KeyboardInterrupt:
