@@ -65,9 +65,12 @@ def test_explicit_end_is_not_overwritten_at_exit(tmp_path: Path) -> None:
     assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Success"
 
 
-def _start_and_signal(tmp_path: Path, body: str, signum: int) -> subprocess.Popen[str]:
+def signal_script(
+    tmp_path: Path, script_text: str, signum: int, timeout: float = 30
+) -> subprocess.Popen[str]:
+    """Run ``script_text`` until it prints "ready", send it ``signum``, and wait for it to end."""
     script = tmp_path / "script.py"
-    script.write_text(PRELUDE + body)
+    script.write_text(script_text)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
     env.update(PYTHONPATH=str(REPO / "src"), SPANS_FILE=str(tmp_path / "spans.jsonl"))
     proc = subprocess.Popen(
@@ -76,8 +79,12 @@ def _start_and_signal(tmp_path: Path, body: str, signum: int) -> subprocess.Pope
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signum)
-    proc.wait(timeout=30)
+    proc.wait(timeout=timeout)
     return proc
+
+
+def _start_and_signal(tmp_path: Path, body: str, signum: int) -> subprocess.Popen[str]:
+    return signal_script(tmp_path, PRELUDE + body, signum)
 
 
 WAIT = "print('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
@@ -95,15 +102,7 @@ def test_sigint_is_fail_naming_sigint_with_the_usual_exit_code(tmp_path: Path) -
 def test_sigint_exit_code_matches_a_run_without_the_sdk(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
-    (plain / "p.py").write_text(
-        "import time\nprint('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, str(plain / "p.py")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGINT)
-    baseline = proc.wait(timeout=30)
+    baseline = signal_script(plain, "import time\n" + WAIT, signal.SIGINT).returncode
     ours = _start_and_signal(tmp_path, WAIT, signal.SIGINT)
     assert ours.returncode == baseline
 
@@ -135,17 +134,9 @@ def test_user_sigterm_handler_is_chained(tmp_path: Path) -> None:
             "agentops_otel.init(exporter=JsonLinesExporter(os.environ['SPANS_FILE']), instrument_llm_calls=False)\n"
         )
     )
-    script = tmp_path / "script.py"
-    script.write_text(prelude_first + WAIT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
-    env.update(PYTHONPATH=str(REPO / "src"), SPANS_FILE=str(tmp_path / "spans.jsonl"))
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 3
-    assert "user handler ran" in proc.stdout.read()
+    proc = signal_script(tmp_path, prelude_first + WAIT, signal.SIGTERM)
+    assert proc.returncode == 3
+    assert proc.stdout is not None and "user handler ran" in proc.stdout.read()
     root = root_of(tmp_path)
     assert root["attributes"]["agentops.session.end_state"] == "Fail"
     assert "SIGTERM" in root["attributes"]["agentops.session.end_state_reason"]
@@ -236,20 +227,12 @@ def test_sigterm_while_our_lock_is_held_still_exits(tmp_path: Path) -> None:
         "print('ready', flush=True)\n"
         "while True:\n    time.sleep(0.05)\n"
     )
-    script = tmp_path / "script.py"
-    script.write_text(
-        PRELUDE.replace("instrument_llm_calls=False)", "instrument_llm_calls=False, shutdown_timeout=0.5)")
-        + body
+    prelude = PRELUDE.replace(
+        "instrument_llm_calls=False)", "instrument_llm_calls=False, shutdown_timeout=0.5)"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
-    env.update(PYTHONPATH=str(REPO / "src"), SPANS_FILE=str(tmp_path / "spans.jsonl"))
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGTERM)
-    # Without the guard this never returns (pytest-timeout would end it); with it, about 1.5 s.
-    assert proc.wait(timeout=60) == -signal.SIGTERM
+    proc = signal_script(tmp_path, prelude + body, signal.SIGTERM, timeout=60)
+    # Without the guard this never returns (the wait times out); with it, about 1.5 s.
+    assert proc.returncode == -signal.SIGTERM
 
 
 def test_keyboard_interrupt_right_after_init_keeps_the_exit_code(tmp_path: Path) -> None:
