@@ -275,3 +275,18 @@ def test_reason_and_video_are_present_even_when_not_given(user: UserSetup) -> No
     assert root.attributes["agentops.session.end_state"] == "Success"
     assert root.attributes["agentops.session.end_state_reason"] == ""
     assert root.attributes["agentops.session.video"] == ""
+
+
+def test_init_again_with_other_settings_says_they_are_ignored(
+    user: UserSetup, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(2):
+        with caplog.at_level(logging.WARNING, logger="agentops_otel"):
+            agentops_otel.init(tracer_provider=user.provider, auto_start_session=False, instrument_llm_calls=False)
+    assert "already called" not in caplog.text  # the same settings: nothing to say
+    with caplog.at_level(logging.WARNING, logger="agentops_otel"):
+        agentops_otel.init(
+            tracer_provider=user.provider, auto_start_session=False, instrument_llm_calls=False, shutdown_timeout=9
+        )
+    assert "already called" in caplog.text and "shutdown_timeout" in caplog.text
+    assert agentops_otel.get_client().shutdown_timeout == 3.0

@@ -6,6 +6,7 @@ gets our two processors and is never replaced; only when none is set does the cl
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -109,6 +110,17 @@ class Client:
         """Attach to the tracer provider and install hooks. Does nothing the second time."""
         with self._lock:
             if self._initialized:
+                changed = sorted(
+                    f.name
+                    for f in dataclasses.fields(Configuration)
+                    if f.name != "auto_start_session" and getattr(config, f.name) != getattr(self.config, f.name)
+                )
+                if changed or (tracer_provider is not None and tracer_provider is not self._provider):
+                    logger.warning(
+                        "agentops_otel: init() was already called; the first call's settings stay in force "
+                        "(ignored: %s)",
+                        ", ".join(changed) or "tracer_provider",
+                    )
                 return
             self._config = config
             config_module.set_active(config)
