@@ -282,11 +282,16 @@ def test_init_again_with_other_settings_says_they_are_ignored(
 ) -> None:
     for _ in range(2):
         with caplog.at_level(logging.WARNING, logger="agentops_otel"):
-            agentops_otel.init(tracer_provider=user.provider, auto_start_session=False, instrument_llm_calls=False)
+            agentops_otel.init(
+                tracer_provider=user.provider, auto_start_session=False, instrument_llm_calls=False
+            )
     assert "already called" not in caplog.text  # the same settings: nothing to say
     with caplog.at_level(logging.WARNING, logger="agentops_otel"):
         agentops_otel.init(
-            tracer_provider=user.provider, auto_start_session=False, instrument_llm_calls=False, shutdown_timeout=9
+            tracer_provider=user.provider,
+            auto_start_session=False,
+            instrument_llm_calls=False,
+            shutdown_timeout=9,
         )
     assert "already called" in caplog.text and "shutdown_timeout" in caplog.text
     assert agentops_otel.get_client().shutdown_timeout == 3.0

@@ -110,10 +110,11 @@ class Client:
         """Attach to the tracer provider and install hooks. Does nothing the second time."""
         with self._lock:
             if self._initialized:
+                previous = self.config
                 changed = sorted(
                     f.name
                     for f in dataclasses.fields(Configuration)
-                    if f.name != "auto_start_session" and getattr(config, f.name) != getattr(self.config, f.name)
+                    if f.name != "auto_start_session" and getattr(config, f.name) != getattr(previous, f.name)
                 )
                 if changed or (tracer_provider is not None and tracer_provider is not self._provider):
                     logger.warning(
