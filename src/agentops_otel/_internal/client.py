@@ -30,6 +30,10 @@ from agentops_otel._internal.session import EndState, Session, new_session_id
 
 logger = logging.getLogger("agentops_otel")
 
+# init() arguments that are about that call (start a session? instrument now?), not settings that a
+# second call could be expected to change.
+_PER_CALL_SWITCHES = frozenset({"auto_start_session", "instrument_llm_calls"})
+
 # Providers that already have our processors, so a second init (or a second Client) adds none.
 _attached: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -114,7 +118,7 @@ class Client:
                 changed = sorted(
                     f.name
                     for f in dataclasses.fields(Configuration)
-                    if f.name != "auto_start_session" and getattr(config, f.name) != getattr(previous, f.name)
+                    if f.name not in _PER_CALL_SWITCHES and getattr(config, f.name) != getattr(previous, f.name)
                 )
                 if changed or (tracer_provider is not None and tracer_provider is not self._provider):
                     logger.warning(
