@@ -114,12 +114,7 @@ class Client:
         """Attach to the tracer provider and install hooks. Does nothing the second time."""
         with self._lock:
             if self._initialized:
-                previous = self.config
-                changed = sorted(
-                    f.name
-                    for f in dataclasses.fields(Configuration)
-                    if f.name not in _PER_CALL_SWITCHES and getattr(config, f.name) != getattr(previous, f.name)
-                )
+                changed = _changed_settings(self.config, config)
                 if changed or (tracer_provider is not None and tracer_provider is not self._provider):
                     logger.warning(
                         "agentops_otel: init() was already called; the first call's settings stay in force "
@@ -304,6 +299,11 @@ class Client:
 
     def _shutdown_at_exit(self) -> None:
         self.shutdown(self.config.shutdown_timeout)
+
+
+def _changed_settings(before: Configuration, after: Configuration) -> list[str]:
+    fields = (f.name for f in dataclasses.fields(Configuration) if f.name not in _PER_CALL_SWITCHES)
+    return sorted(name for name in fields if getattr(before, name) != getattr(after, name))
 
 
 def _owned_here(session: Session) -> bool:
