@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
+import shutil
 import socket
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,36 +26,63 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from agentops_otel._internal.exporters.agentops import AgentOpsSpanExporter, parse_retry_after
 from agentops_otel._internal.exporters.base import Outcome
 from backend_fixtures import OK, ApiClient, BackendServer, SpanMaker, create_project, free_port
+from core_helpers import REPO
 
 # -- a scripted server -------------------------------------------------------------------------------
 
 
 class Scripted:
-    """Answers each path with the next scripted ``(status, headers, body)``; the last one repeats."""
+    """Answers each path with the next scripted ``(status, headers, body)``; the last one repeats.
 
-    def __init__(self) -> None:
+    With ``keep_alive`` it speaks HTTP/1.1 and keeps connections open. Two pseudo headers shape an
+    answer: ``X-Close`` closes the connection after it without saying so, ``X-No-Length`` sends the
+    body without Content-Length (to the end of the connection). ``Transfer-Encoding: chunked`` sends
+    the body in chunks.
+    """
+
+    def __init__(self, keep_alive: bool = False, tls: ssl.SSLContext | None = None) -> None:
         self.script: dict[str, list[tuple[int, dict[str, str], bytes]]] = {}
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.peers: list[tuple[str, int]] = []  # the client address of each request
         scripted = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 scripted.requests.append((self.path, dict(self.headers), body))
+                scripted.peers.append(self.client_address)
                 answers = scripted.script.get(self.path) or [(404, {}, b"{}")]
                 status, headers, payload = answers[0] if len(answers) == 1 else answers.pop(0)
                 self.send_response(status)
-                for k, v in headers.items():
+                shaped = dict(headers)
+                close = shaped.pop("X-Close", None) is not None
+                no_length = shaped.pop("X-No-Length", None) is not None
+                for k, v in shaped.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
+                chunked = shaped.get("Transfer-Encoding") == "chunked"
+                if not chunked and not no_length:
+                    self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                if chunked:
+                    for i in range(0, len(payload), 7):
+                        piece = payload[i : i + 7]
+                        self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\nX-Trailer: t\r\n\r\n")
+                else:
+                    self.wfile.write(payload)
+                if close or no_length:
+                    self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -235,27 +267,179 @@ def test_shutdown_makes_later_calls_quick(scripted: Scripted) -> None:
     assert scripted.requests == []
 
 
-def test_own_requests_are_not_traced(scripted: Scripted) -> None:
+def test_own_requests_are_not_traced(scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every HTTP client instrumentation of the test extra is live, yet our sends make no span: they
+    run under "suppress instrumentation" (checked while each request is on the wire)."""
+    import httpx
+    import requests
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
+    from agentops_otel._internal.exporters import agentops
+
+    suppressed: list[object] = []
+    real_request = agentops._Connection.request
+
+    def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        suppressed.append(get_value(_SUPPRESS_INSTRUMENTATION_KEY))
+        return real_request(self, *args, **kwargs)
+
+    monkeypatch.setattr(agentops._Connection, "request", watched)
     scripted.script["/v3/auth/token"] = [TOKEN_OK]
     scripted.script["/v1/traces"] = [(200, {}, b"")]
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
+    instrumentors = [RequestsInstrumentor(), HTTPXClientInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=provider)
     try:
-        import requests
-
-        requests.get(scripted.url + "/probe", timeout=5)  # traced: the instrumentation is live
+        requests.get(scripted.url + "/probe", timeout=5)  # traced: the instrumentations are live
+        httpx.get(scripted.url + "/probe", timeout=5)
         traced_before = len(memory.get_finished_spans())
         exporter = AgentOpsSpanExporter("key", api_url=scripted.url, timeout=5)
         assert exporter.deliver(_spans(), 5).outcome is Outcome.DELIVERED
     finally:
-        instrumentor.uninstrument()
-    assert traced_before == 1
-    assert len(memory.get_finished_spans()) == 1
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+    assert traced_before == 2
+    assert len(memory.get_finished_spans()) == 2
+    assert suppressed == [True, True]  # the token exchange and the traces
+
+
+# -- the HTTP client ---------------------------------------------------------------------------------
+
+
+def test_keep_alive_connection_is_reused() -> None:
+    server = Scripted(keep_alive=True)
+    try:
+        server.script["/v3/auth/token"] = [TOKEN_OK]
+        server.script["/v1/traces"] = [(200, {}, b"")]
+        exporter = AgentOpsSpanExporter("key", api_url=server.url, timeout=5)
+        for _ in range(3):
+            assert exporter.deliver(_spans(), 5).outcome is Outcome.DELIVERED
+        assert server.paths() == ["/v3/auth/token"] + ["/v1/traces"] * 3
+        assert len(set(server.peers)) == 1
+        exporter.shutdown()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("how", ["Connection", "X-Close"])
+def test_connection_reopened_after_the_server_closes_it(how: str) -> None:
+    """Said (``Connection: close``) or silent (closed while idle): the next batch goes on a new one."""
+    server = Scripted(keep_alive=True)
+    try:
+        server.script["/v3/auth/token"] = [TOKEN_OK]
+        server.script["/v1/traces"] = [(200, {how: "close"}, b""), (200, {}, b"")]
+        exporter = AgentOpsSpanExporter("key", api_url=server.url, timeout=5)
+        assert exporter.deliver(_spans(), 5).outcome is Outcome.DELIVERED
+        time.sleep(0.1)  # let the close reach us
+        assert exporter.deliver(_spans(), 5).outcome is Outcome.DELIVERED
+        assert server.paths() == ["/v3/auth/token", "/v1/traces", "/v1/traces"]
+        assert len(set(server.peers)) == 2
+    finally:
+        server.close()
+
+
+def test_connection_reset_mid_answer_is_retry_then_recovers() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    def answer_then_reset() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"tok')  # cut short
+        conn.close()
+
+    thread = threading.Thread(target=answer_then_reset, daemon=True)
+    thread.start()
+    try:
+        exporter = AgentOpsSpanExporter("key", api_url=url, timeout=2)
+        result = exporter.deliver(_spans(), 2)
+        assert result.outcome is Outcome.RETRY and "cannot reach" in result.reason
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+def test_chunked_and_unsized_answers() -> None:
+    server = Scripted(keep_alive=True)
+    try:
+        server.script["/v3/auth/token"] = [(200, {"Transfer-Encoding": "chunked"}, TOKEN_OK[2])]
+        server.script["/v1/traces"] = [
+            (200, {"X-No-Length": "1"}, b"accepted"),
+            (503, {"Retry-After": "3"}, b""),
+        ]
+        exporter = AgentOpsSpanExporter("key", api_url=server.url, timeout=5)
+        assert exporter.deliver(_spans(), 5).outcome is Outcome.DELIVERED
+        assert exporter.project_id == "p"  # the chunked JSON was read whole
+        result = exporter.deliver(_spans(), 5)
+        assert result.outcome is Outcome.RETRY and result.retry_after == 3.0
+    finally:
+        server.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_https_checks_the_certificate(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server = Scripted(keep_alive=True, tls=tls)
+    try:
+        server.script["/v3/auth/token"] = [TOKEN_OK]
+        server.script["/v1/traces"] = [(200, {}, b"")]
+        # Not trusted: nothing is sent, the batch waits.
+        untrusted = AgentOpsSpanExporter("key", api_url=server.url, timeout=5)
+        assert untrusted.deliver(_spans(), 5).outcome is Outcome.RETRY
+        assert server.requests == []
+        # Trusted through the usual OpenSSL variable: delivered, on one connection.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = AgentOpsSpanExporter("key", api_url=server.url, timeout=5)
+        assert trusted.deliver(_spans(), 5).outcome is Outcome.DELIVERED
+        assert trusted.deliver(_spans(), 5).outcome is Outcome.DELIVERED
+        assert server.paths() == ["/v3/auth/token", "/v1/traces", "/v1/traces"]
+        assert len(set(server.peers)) == 1
+    finally:
+        server.close()
+
+
+# -- the exit code -----------------------------------------------------------------------------------
+
+INTERRUPTED = "{sdk}raise KeyboardInterrupt\n"
+
+
+def _exit_code(tmp_path: Any, sdk: str, env: dict[str, str]) -> int:
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED.format(sdk=sdk))
+    return subprocess.run([sys.executable, str(script)], env=env, capture_output=True, timeout=60).returncode
+
+
+@pytest.mark.parametrize("backend_up", [False, True])
+def test_keyboard_interrupt_keeps_its_exit_code(tmp_path: Any, scripted: Scripted, backend_up: bool) -> None:
+    """``init(); raise KeyboardInterrupt`` exits as the same program without the SDK (130 on POSIX),
+    whether the exit flush finds the backend down or sends the session to it."""
+    scripted.script["/v3/auth/token"] = [TOKEN_OK]
+    scripted.script["/v1/traces"] = [(200, {}, b"")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
+    env["PYTHONPATH"] = str(REPO / "src")
+    env["AGENTOPS_API_KEY"] = "k"
+    env["AGENTOPS_API_ENDPOINT"] = scripted.url if backend_up else f"http://127.0.0.1:{free_port()}"
+    env["AGENTOPS_SHUTDOWN_TIMEOUT"] = "2" if backend_up else "0.5"
+    expected = _exit_code(tmp_path, "", env)
+    assert expected != 0
+    for _ in range(2):
+        assert _exit_code(tmp_path, "import agentops_otel\nagentops_otel.init()\n", env) == expected
+    if backend_up:
+        assert scripted.paths().count("/v1/traces") >= 2  # the flush at exit did send
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

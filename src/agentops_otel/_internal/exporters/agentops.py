@@ -12,28 +12,39 @@ Outcomes:
   once without network: the program carries on, its spans are dropped.
 - any other 4xx (and 5xx other than the above): REJECTED with one log line per status.
 
-Requests go through ``requests`` (keep-alive, proxies and TLS as users configure them), inside
-"suppress instrumentation" so our own sends are never traced.
+Spans are encoded by :mod:`.otlp_encoding` (no protobuf objects) and sent by the small HTTP/1.1
+client below (:class:`_Connection`): stdlib sockets, one keep-alive connection per host, re-opened
+after an error, ``ssl`` imported only for an ``https`` URL. Neither ``requests``, ``http.client``
+(which imports ``ssl``) nor protobuf is imported, and this module defines no dataclass or namedtuple:
+it is imported on the export thread, possibly after the program died of an unhandled
+KeyboardInterrupt, and an ``eval``/``exec`` of source text at that point (``namedtuple`` and
+``dataclass`` do one) makes CPython forget the interrupt and exit 1 instead of 130. HTTP proxies are
+not supported (``HTTPS_PROXY`` and friends are ignored); redirects are not followed. Sends run inside
+"suppress instrumentation" so that no instrumentation could trace them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
-import gzip
+import json
 import logging
+import select
+import socket
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from agentops_otel._internal.config import Configuration
 from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
+from agentops_otel._internal.exporters.otlp_encoding import encode_spans
 from agentops_otel.version import __version__
 
 logger = logging.getLogger("agentops_otel.exporter")
@@ -64,6 +75,233 @@ class _Rejected(Exception):
     pass
 
 
+class _HTTPError(Exception):
+    """The connection failed or the answer was not HTTP: worth another attempt later."""
+
+
+class _Stale(_HTTPError):
+    """A kept-alive connection turned out closed before any byte of the answer came back."""
+
+
+class _Response:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers  # names lower-cased
+        self.body = body
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+#: Bounds on what we read back (the backend answers with a few hundred bytes at most).
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+_MAX_BODY = 1 << 20
+
+
+class _Connection:
+    """One HTTP/1.1 keep-alive connection to ``scheme://host:port``, used by one thread at a time.
+
+    After any error the socket is closed and the next request opens a new one. A kept-alive socket
+    that the server closed while idle is detected before reuse (readable at rest), or, if the close
+    races the send, by the answer ending before its first byte: then the request is sent once more
+    on a fresh connection, as browsers and urllib3 do.
+    """
+
+    def __init__(self, scheme: str, host: str, port: int, tls: Any = None) -> None:
+        self.scheme, self.host, self.port, self.tls = scheme, host, port, tls
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+        default = 443 if scheme == "https" else 80
+        name = f"[{host}]" if ":" in host else host
+        self.host_header = name if port == default else f"{name}:{port}"
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        self._buffer.clear()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # also wakes a thread blocked on it
+            sock.close()
+
+    def request(self, path: str, headers: dict[str, str], body: bytes, deadline: float) -> _Response:
+        reused = self._sock is not None
+        if reused and not self._idle_and_open():
+            self.close()
+            reused = False
+        try:
+            try:
+                return self._exchange(path, headers, body, deadline)
+            except (_Stale, BrokenPipeError, ConnectionResetError):
+                if not reused:
+                    raise
+                self.close()
+                return self._exchange(path, headers, body, deadline)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _idle_and_open(self) -> bool:
+        """A kept-alive socket should have nothing to read: readable means closed (or garbage)."""
+        assert self._sock is not None
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable and not self._buffer
+
+    def _connect(self, deadline: float) -> socket.socket:
+        sock = socket.create_connection((self.host, self.port), timeout=_remaining(deadline))
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                sock.settimeout(_remaining(deadline))
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        return sock
+
+    def _exchange(self, path: str, headers: dict[str, str], body: bytes, deadline: float) -> _Response:
+        sock = self._sock or self._connect(deadline)
+        lines = [f"POST {path} HTTP/1.1", f"Host: {self.host_header}", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        sock.settimeout(_remaining(deadline))
+        # One send for small requests; a large body goes on its own without copying it.
+        if len(body) <= 16384:
+            sock.sendall(head + body)
+        else:
+            sock.sendall(head)
+            sock.settimeout(_remaining(deadline))
+            sock.sendall(body)
+        response, keep = self._read_response(deadline)
+        if not keep:
+            self.close()
+        return response
+
+    def _fill(self, deadline: float) -> None:
+        assert self._sock is not None
+        self._sock.settimeout(_remaining(deadline))
+        data = self._sock.recv(65536)
+        if not data:
+            raise _HTTPError("connection closed by the server")
+        self._buffer += data
+
+    def _line(self, deadline: float) -> bytes:
+        while True:
+            end = self._buffer.find(b"\r\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 2]
+                return line
+            if len(self._buffer) > _MAX_LINE:
+                raise _HTTPError("answer line too long")
+            self._fill(deadline)
+
+    def _exact(self, n: int, deadline: float) -> bytes:
+        while len(self._buffer) < n:
+            self._fill(deadline)
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    def _read_response(self, deadline: float) -> tuple[_Response, bool]:
+        first = True
+        while True:
+            try:
+                status_line = self._line(deadline)
+            except _HTTPError:
+                if first and not self._buffer:
+                    raise _Stale("connection closed before the answer") from None
+                raise
+            first = False
+            version, _, rest = status_line.partition(b" ")
+            if not version.startswith(b"HTTP/1."):
+                raise _HTTPError(f"not an HTTP answer: {status_line[:40]!r}")
+            try:
+                status = int(rest[:3])
+            except ValueError:
+                raise _HTTPError(f"bad status line: {status_line[:40]!r}") from None
+            headers: dict[str, str] = {}
+            while True:
+                line = self._line(deadline)
+                if not line:
+                    break
+                if len(headers) >= _MAX_HEADERS:
+                    raise _HTTPError("too many header lines")
+                name, sep, value = line.decode("latin-1").partition(":")
+                if not sep:
+                    raise _HTTPError("bad header line")
+                key = name.strip().lower()
+                headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+            if 100 <= status < 200:
+                continue  # an interim answer (100 Continue): the real one follows
+            break
+        connection = headers.get("connection", "").lower()
+        keep = "close" not in connection and (version != b"HTTP/1.0" or "keep-alive" in connection)
+        if status in (204, 304):
+            return _Response(status, headers, b""), keep
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return _Response(status, headers, self._chunked(deadline)), keep
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                raise _HTTPError("bad Content-Length") from None
+            if not 0 <= size <= _MAX_BODY:
+                raise _HTTPError("answer body too large")
+            return _Response(status, headers, self._exact(size, deadline)), keep
+        # No length: the body runs to the end of the connection.
+        body = bytearray(self._buffer)
+        self._buffer.clear()
+        assert self._sock is not None
+        while len(body) <= _MAX_BODY:
+            self._sock.settimeout(_remaining(deadline))
+            data = self._sock.recv(65536)
+            if not data:
+                break
+            body += data
+        return _Response(status, headers, bytes(body[:_MAX_BODY])), False
+
+    def _chunked(self, deadline: float) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self._line(deadline).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise _HTTPError("bad chunk size") from None
+            if size == 0:
+                while self._line(deadline):  # trailer lines, up to the empty one
+                    pass
+                return bytes(body)
+            if len(body) + size > _MAX_BODY:
+                raise _HTTPError("answer body too large")
+            body += self._exact(size, deadline)
+            if self._exact(2, deadline) != b"\r\n":
+                raise _HTTPError("bad chunk end")
+
+
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("deadline passed")
+    return remaining
+
+
+def _gzip(data: bytes) -> bytes:
+    # zlib with wbits=31 writes the gzip format; zlib is loaded already, gzip.py would be one more import.
+    compressor = zlib.compressobj(5, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
+
+
 class AgentOpsSpanExporter(DeliveringExporter):
     """Sends spans as gzip'd OTLP protobuf with ``Authorization: Bearer <token>``.
 
@@ -90,8 +328,13 @@ class AgentOpsSpanExporter(DeliveringExporter):
         self.timeout = timeout if timeout is not None else Configuration.export_timeout
         self.project_id: str | None = None
         self._token: str | None = None
-        self._session = requests.Session()
-        self._lock = threading.Lock()  # one request at a time on the session
+        self._connections: dict[tuple[str, str, int], _Connection] = {}
+        self._tls: Any = None  # ssl.SSLContext, made on the first https request
+        if self.api_url.lower().startswith("https:") or self.traces_url.lower().startswith("https:"):
+            # Import ssl now, at start, rather than at the first send (which may be the exit flush,
+            # after an unhandled KeyboardInterrupt: see the module docstring).
+            import ssl  # noqa: F401
+        self._lock = threading.Lock()  # one request at a time on the connections
         self._stopped = threading.Event()
         self._invalid_key = False
         self._logged: set[str] = set()
@@ -130,7 +373,7 @@ class AgentOpsSpanExporter(DeliveringExporter):
             return DELIVERED
         deadline = time.monotonic() + max(0.0, min(timeout, self.timeout))
         try:
-            body = gzip.compress(encode_spans(spans).SerializePartialToString(), compresslevel=5)
+            body = _gzip(encode_spans(spans))
         except Exception as exc:  # a span the encoder cannot take: never worth retrying
             self._log_once(f"encode-{type(exc).__name__}", "agentops_otel: cannot encode spans: %r", exc)
             return Delivery(Outcome.REJECTED, reason=f"encoding failed: {exc!r}")
@@ -153,8 +396,8 @@ class AgentOpsSpanExporter(DeliveringExporter):
             response = self._post(
                 self.traces_url,
                 deadline,
-                data=body,
-                headers={
+                body,
+                {
                     "Content-Type": "application/x-protobuf",
                     "Content-Encoding": "gzip",
                     "Authorization": f"Bearer {token}",
@@ -163,7 +406,7 @@ class AgentOpsSpanExporter(DeliveringExporter):
             )
             if isinstance(response, Delivery):
                 return response
-            status = response.status_code
+            status = response.status
             if 200 <= status < 300:
                 return DELIVERED
             if status == 401 and not refreshed:
@@ -176,18 +419,18 @@ class AgentOpsSpanExporter(DeliveringExporter):
         response = self._post(
             self.api_url + "/v3/auth/token",
             deadline,
-            json={"api_key": self.api_key},
-            headers={"User-Agent": f"agentops-otel/{__version__}"},
+            json.dumps({"api_key": self.api_key}).encode("utf-8"),
+            {"Content-Type": "application/json", "User-Agent": f"agentops-otel/{__version__}"},
         )
         if isinstance(response, Delivery):
             return response
-        status = response.status_code
+        status = response.status
         if status == 200:
             try:
-                payload = response.json()
+                payload = json.loads(response.body)
                 self._token = str(payload["token"])
                 self.project_id = payload.get("project_id")
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 self._log_once(
                     "token-payload", "agentops_otel: %s/v3/auth/token answered without a token", self.api_url
                 )
@@ -204,11 +447,11 @@ class AgentOpsSpanExporter(DeliveringExporter):
             return Delivery(Outcome.REJECTED, reason="invalid API key")
         return self._failure("auth", status, response)
 
-    def _failure(self, what: str, status: int, response: requests.Response) -> Delivery:
+    def _failure(self, what: str, status: int, response: _Response) -> Delivery:
         if status in _RETRYABLE:
             return Delivery(
                 Outcome.RETRY,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
                 reason=f"{what} answered {status}",
             )
         url = self.traces_url if what == "traces" else self.api_url + "/v3/auth/token"
@@ -217,19 +460,38 @@ class AgentOpsSpanExporter(DeliveringExporter):
             "agentops_otel: %s refused spans with %d: %s",
             url,
             status,
-            response.text[:200].strip(),
+            response.text()[:200].strip(),
         )
         return Delivery(Outcome.REJECTED, reason=f"{what} answered {status}")
 
-    def _post(self, url: str, deadline: float, **kwargs: Any) -> requests.Response | Delivery:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0.01:
+    def _post(self, url: str, deadline: float, body: bytes, headers: dict[str, str]) -> _Response | Delivery:
+        if deadline - time.monotonic() <= 0.01:
             return Delivery(Outcome.RETRY, reason="no time left for the request")
         try:
-            # Connect and read timeouts both bounded by what is left of this attempt.
-            return self._session.post(url, timeout=(remaining, remaining), allow_redirects=False, **kwargs)
-        except requests.RequestException as exc:
+            connection, path = self._connection(url)
+            return connection.request(path, headers, body, deadline)
+        except (OSError, _HTTPError, ValueError) as exc:  # OSError covers timeouts and TLS errors
             return Delivery(Outcome.RETRY, reason=f"cannot reach {url}: {type(exc).__name__}")
+
+    def _connection(self, url: str) -> tuple[_Connection, str]:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        port = parts.port or (443 if scheme == "https" else 80)
+        key = (scheme, parts.hostname, port)
+        connection = self._connections.get(key)
+        if connection is None:
+            tls = None
+            if scheme == "https":
+                if self._tls is None:
+                    import ssl  # only for https: importing it is not free (see the module docstring)
+
+                    self._tls = ssl.create_default_context()
+                tls = self._tls
+            connection = self._connections[key] = _Connection(scheme, parts.hostname, port, tls)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return connection, path
 
     # -- SpanExporter --------------------------------------------------------------------------------
 
@@ -255,8 +517,9 @@ class AgentOpsSpanExporter(DeliveringExporter):
 
     def shutdown(self) -> None:
         self._stopped.set()
-        # Close outside the lock: an attempt in flight ends on its own timeout.
-        self._session.close()
+        # Close outside the lock: shutting the socket down wakes an attempt in flight.
+        for connection in list(self._connections.values()):
+            connection.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
