@@ -467,7 +467,7 @@ def test_no_span_without_a_recording_provider() -> None:
 def test_instrumentation_failure_does_not_break_the_call(
     rec: Recording, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentops_otel.instrumentation import openai as instr
+    from agentops_otel.instrumentation import _openai as instr
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("our bug")

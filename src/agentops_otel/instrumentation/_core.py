@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -174,29 +175,48 @@ def _get(obj: Any, name: str) -> Any:
 get = _get
 
 
+_histograms_lock = threading.Lock()
+
+
 class Telemetry:
-    """Tracer and metric instruments of one instrumentor."""
+    """Tracer and metric instruments of one instrumentor; the instruments are made at first use."""
 
     def __init__(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
         self._tracer_provider = tracer_provider
-        meter = get_meter(SCOPE, __version__, meter_provider)
-        self.token_usage: Histogram = meter.create_histogram(
-            g.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=list(g.TOKEN_BUCKETS),
-        )
-        self.duration: Histogram = meter.create_histogram(
-            g.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration",
-            explicit_bucket_boundaries_advisory=list(g.DURATION_BUCKETS),
-        )
-        self.time_to_first_chunk: Histogram = meter.create_histogram(
-            g.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time to receive the first chunk of a streamed response",
-            explicit_bucket_boundaries_advisory=list(g.DURATION_BUCKETS),
+        self._meter_provider = meter_provider
+        self._histograms: tuple[Histogram, Histogram, Histogram] | None = None
+
+    def histograms(self) -> tuple[Histogram, Histogram, Histogram]:
+        """Token usage, operation duration and time to first chunk."""
+        found = self._histograms
+        if found is None:
+            with _histograms_lock:
+                found = self._histograms
+                if found is None:
+                    found = self._histograms = self._make_histograms()
+        return found
+
+    def _make_histograms(self) -> tuple[Histogram, Histogram, Histogram]:
+        meter = get_meter(SCOPE, __version__, self._meter_provider)
+        return (
+            meter.create_histogram(
+                g.METRIC_TOKEN_USAGE,
+                unit="{token}",
+                description="Number of input and output tokens used",
+                explicit_bucket_boundaries_advisory=list(g.TOKEN_BUCKETS),
+            ),
+            meter.create_histogram(
+                g.METRIC_OPERATION_DURATION,
+                unit="s",
+                description="GenAI operation duration",
+                explicit_bucket_boundaries_advisory=list(g.DURATION_BUCKETS),
+            ),
+            meter.create_histogram(
+                g.METRIC_TIME_TO_FIRST_CHUNK,
+                unit="s",
+                description="Time to receive the first chunk of a streamed response",
+                explicit_bucket_boundaries_advisory=list(g.DURATION_BUCKETS),
+            ),
         )
 
     def tracer(self) -> Tracer:
@@ -345,17 +365,17 @@ class LLMCall:
         self._record_metrics(now, ttfc, err_type)
 
     def _record_metrics(self, now: float, ttfc: float | None, err_type: str | None) -> None:
-        tel = self.telemetry
+        token_usage, duration, time_to_first_chunk = self.telemetry.histograms()
         labels, input_labels, output_labels = _metric_labels(
             self.operation, self.provider, self.request_model, self.response_model, err_type
         )
-        tel.duration.record(now - self.started, labels)
+        duration.record(now - self.started, labels)
         if ttfc is not None:
-            tel.time_to_first_chunk.record(ttfc, labels)
+            time_to_first_chunk.record(ttfc, labels)
         if self.input_tokens is not None:
-            tel.token_usage.record(self.input_tokens, input_labels)
+            token_usage.record(self.input_tokens, input_labels)
         if self.output_tokens is not None:
-            tel.token_usage.record(self.output_tokens, output_labels)
+            token_usage.record(self.output_tokens, output_labels)
 
 
 _Labels = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
