@@ -123,16 +123,28 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     """Repeated ``KeyValue`` field ``tag``; a value that cannot be encoded is left out."""
     if not attributes:
         return b""
-    parts = []
+    parts: list[bytes] = []
+    extend = parts.extend
+    keys = _key_cache
     for key, value in attributes.items():
+        encoded_key = keys.get(key)
+        if encoded_key is not None and type(value) is str:
+            # The common case, inline: KeyValue{key, value: AnyValue{string_value}} with one copy of
+            # the (possibly large) text.
+            text = value.encode("utf-8")
+            size = len(text)
+            size_bytes = _SMALL[size] if size < 0x80 else _varint(size)
+            any_size = 1 + len(size_bytes) + size
+            any_size_bytes = _SMALL[any_size] if any_size < 0x80 else _varint(any_size)
+            kv_size = len(encoded_key) + 1 + len(any_size_bytes) + any_size
+            extend((tag, _varint(kv_size), encoded_key, b"\x12", any_size_bytes, b"\x0a", size_bytes, text))
+            continue
         try:
             kv = _key_value(key, value)
         except Exception as exc:
             logger.warning("agentops_otel: attribute %r not exported: %s", key, exc)
             continue
-        parts.append(tag)
-        parts.append(_varint(len(kv)))
-        parts.append(kv)
+        extend((tag, _varint(len(kv)), kv))
     return b"".join(parts)
 
 
