@@ -254,3 +254,24 @@ def test_uncaught_exception_is_fail_even_when_the_excepthook_was_replaced_after_
     root = root_of(tmp_path)
     assert root["attributes"]["agentops.session.end_state"] == "Fail"
     assert "ValueError: late hook" in root["attributes"]["agentops.session.end_state_reason"]
+
+
+def test_keyboard_interrupt_keeps_the_exit_code_with_an_https_backend(tmp_path: Path) -> None:
+    # The exporter of an https endpoint imports ssl on its worker thread, which can finish after the
+    # interrupt and so clear CPython's record of it; the exit hook restores it.
+    plain = run_script("raise KeyboardInterrupt\n", tmp_path)
+    body = "import agentops_otel\nagentops_otel.init()\nraise KeyboardInterrupt\n"
+    env = {
+        "AGENTOPS_API_ENDPOINT": "https://127.0.0.1:9",
+        "AGENTOPS_API_KEY": "k",
+        "AGENTOPS_SHUTDOWN_TIMEOUT": "0.3",
+    }
+    for _ in range(3):
+        assert run_script(body, tmp_path, env=env).returncode == plain.returncode
+
+
+def test_a_keyboard_interrupt_the_program_handled_changes_nothing(tmp_path: Path) -> None:
+    body = "try:\n    raise KeyboardInterrupt\nexcept KeyboardInterrupt:\n    pass\n"
+    proc = run(tmp_path, body)
+    assert proc.returncode == 0, proc.stderr
+    assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Indeterminate"

@@ -8,6 +8,7 @@ deadline, restores the default action and sends itself the signal again.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -30,6 +31,7 @@ class _Owner(Protocol):
 _installed = False
 _owner: _Owner | None = None
 _signal_seen: str | None = None  # a signal whose handler did not end the process by itself
+_uncaught: BaseException | None = None  # the exception that ended the program, as our excepthook saw it
 
 
 def install(owner: _Owner, *, handle_sigterm: bool = True) -> None:
@@ -79,12 +81,30 @@ def _at_exit() -> None:
         owner._shutdown_at_exit()
     except Exception:
         logger.debug("agentops_otel: exit hook failed", exc_info=True)
+    last = getattr(sys, "last_value", None)
+    interactive = hasattr(sys, "ps1") or sys.flags.interactive
+    if isinstance(last, KeyboardInterrupt) and last is _uncaught and not interactive:
+        _restore_keyboard_interrupt_exit()
+
+
+def _restore_keyboard_interrupt_exit() -> None:
+    """Keep the exit status of a program that died of KeyboardInterrupt (130, or killed by SIGINT).
+
+    CPython records the unhandled KeyboardInterrupt in a flag that every evaluation of source text
+    clears, and code run at exit can do that: importing ``ssl`` or protobuf modules, any namedtuple or
+    dataclass definition. Evaluating a ``raise KeyboardInterrupt`` sets the flag again, as the
+    interpreter did when the program ended.
+    """
+    with contextlib.suppress(KeyboardInterrupt):
+        exec("raise KeyboardInterrupt")
 
 
 def _chain_excepthook() -> None:
     previous = sys.excepthook
 
     def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        global _uncaught
+        _uncaught = value
         try:
             owner = _owner
             if owner is not None:
