@@ -27,6 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+
+# socket.create_connection encodes host names with the "idna" codec, which Python imports on first
+# use. Imported here, on the thread that builds the exporter, never in a forked child or at exit: a
+# child forked while another thread imports can fail that lookup ("unknown encoding: idna").
+import encodings.idna  # noqa: F401
 import json
 import logging
 import select
