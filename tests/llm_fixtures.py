@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 try:  # openai >= 3 / anthropic >= 2 use the httpx2 fork
     import httpx2 as httpx
 except ImportError:  # pragma: no cover - older SDKs
@@ -318,3 +320,18 @@ def make_recording() -> Recording:
 
 def attrs(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
+
+
+@pytest.fixture(name="rec")
+def openai_recording() -> Iterator[Recording]:
+    """``rec`` for the OpenAI tests: a recording provider with the OpenAI instrumentor on it."""
+    from agentops_otel.instrumentation.openai import OpenAIInstrumentor
+
+    recording = make_recording()
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=recording.provider, meter_provider=recording.meter_provider)
+    try:
+        yield recording
+    finally:
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()

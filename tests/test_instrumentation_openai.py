@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -14,7 +13,6 @@ from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentops_otel._internal import config
 from agentops_otel._internal.context import SESSION_KEY, with_session
 from agentops_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_fixtures import (
@@ -29,36 +27,14 @@ from llm_fixtures import (
     chat_chunk,
     httpx,
     json_response,
-    make_recording,
     openai_client,
+    openai_recording,  # noqa: F401  (the ``rec`` fixture)
     sse,
     sse_response,
 )
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 SESSION = "5f0c9a57-2a6e-4d5b-9a53-0f3f8b7e9b11"
-
-
-@pytest.fixture
-def rec() -> Iterator[Recording]:
-    recording = make_recording()
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=recording.provider, meter_provider=recording.meter_provider)
-    try:
-        yield recording
-    finally:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
-
-
-@pytest.fixture
-def capture_on() -> Iterator[None]:
-    previous = config.active()
-    config.set_active(previous.replace(capture_content=True))
-    try:
-        yield
-    finally:
-        config.set_active(previous)
 
 
 def _plain(value: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -11,7 +10,6 @@ from opentelemetry import context as otel_context
 
 from agentops_otel._internal.context import with_session
 from agentops_otel.instrumentation import _genai as g
-from agentops_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_fixtures import (
     CHAT_CHUNKS,
     CHAT_COMPLETION,
@@ -19,24 +17,13 @@ from llm_fixtures import (
     Recording,
     Server,
     json_response,
-    make_recording,
     openai_client,
+    openai_recording,  # noqa: F401  (the ``rec`` fixture)
     sse,
     sse_response,
 )
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def rec() -> Iterator[Recording]:
-    recording = make_recording()
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=recording.provider, meter_provider=recording.meter_provider)
-    try:
-        yield recording
-    finally:
-        instrumentor.uninstrument()
 
 
 def _metrics(rec: Recording) -> dict[str, Any]:

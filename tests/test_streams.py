@@ -14,7 +14,6 @@ from opentelemetry.trace import StatusCode
 
 from agentops_otel.instrumentation._core import LLMCall, Telemetry, start_call
 from agentops_otel.instrumentation._streams import AsyncStreamProxy, StreamProxy
-from agentops_otel.instrumentation.openai import OpenAIInstrumentor
 from llm_fixtures import (
     CHAT_CHUNKS,
     Recording,
@@ -22,23 +21,12 @@ from llm_fixtures import (
     attrs,
     make_recording,
     openai_client,
+    openai_recording,  # noqa: F401  (the ``rec`` fixture)
     sse,
     sse_response,
 )
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def rec() -> Iterator[Recording]:
-    recording = make_recording()
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=recording.provider, meter_provider=recording.meter_provider)
-    try:
-        yield recording
-    finally:
-        if instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.uninstrument()
 
 
 def _stream(**kwargs: Any) -> Any:
