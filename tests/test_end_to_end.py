@@ -211,3 +211,33 @@ def test_a_bad_key_is_reported_once_and_the_program_carries_on(
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.split()) == 1
     assert proc.stderr.count("invalid API key") == 1
+
+
+def test_a_burst_that_fits_the_queue_arrives_whole(
+    tmp_path: Path, backend: BackendServer, api: ApiClient, project: dict[str, str]
+) -> None:
+    script = tmp_path / "burst.py"
+    script.write_text(
+        "import agentops_otel\n"
+        "from opentelemetry import trace\n"
+        "sid = agentops_otel.init(instrument_llm_calls=False)\n"
+        "tracer = trace.get_tracer('burst')\n"
+        "for i in range(5000):\n"
+        "    with tracer.start_as_current_span(f'step {i}'):\n"
+        "        pass\n"
+        "agentops_otel.end_session('Success')\n"
+        "client = agentops_otel.get_client()\n"
+        "print(sid, client.flush(30), client.dropped_spans, flush=True)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        env=sdk_env(backend.url, project["api_key"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sid, delivered, dropped = proc.stdout.split()
+    assert (delivered, dropped) == ("True", "0")
+    session = wait_for_session(api, project["api_key"], sid)
+    assert session["span_count"] == 5001  # every step and the root, each once
