@@ -91,7 +91,8 @@ class Configuration:
     endpoint: str | None = None
     #: OTLP/HTTP traces URL. Env: ``AGENTOPS_EXPORTER_ENDPOINT``; default ``<endpoint>/v1/traces``.
     exporter_endpoint: str | None = None
-    #: Local store file used when no endpoint and no key is set. Env: ``AGENTOPS_DB``.
+    #: Local store file used when no endpoint and no key is set, and where undelivered spans are spooled
+    #: (:attr:`spool_undelivered`). Env: ``AGENTOPS_DB``.
     db_path: str | None = None
     #: Tags added to every session. Env: ``AGENTOPS_TAGS`` (comma-separated).
     default_tags: list[str] = field(default_factory=list)
@@ -128,6 +129,10 @@ class Configuration:
     #: Seconds the process waits at exit, in all, for a backend to take undelivered spans.
     #: Env: ``AGENTOPS_SHUTDOWN_TIMEOUT``.
     shutdown_timeout: float = 3.0
+    #: Spans still undelivered (backend unreachable) when the process exits are written to the store
+    #: file (:attr:`store_path`) and sent by the next process with the same endpoint and key.
+    #: Env: ``AGENTOPS_SPOOL``.
+    spool_undelivered: bool = True
     #: Export with this exporter instead of the AgentOps or local-store exporter.
     exporter: SpanExporter | None = None
     #: Add the SDK's own export processor to the provider. False when the provider already exports with
@@ -216,6 +221,8 @@ class Configuration:
             values["env_data_opt_out"] = parse_bool(env["AGENTOPS_ENV_DATA_OPT_OUT"], False)
         if (f := _env_float(env, "AGENTOPS_SHUTDOWN_TIMEOUT")) is not None:
             values["shutdown_timeout"] = f
+        if "AGENTOPS_SPOOL" in env:
+            values["spool_undelivered"] = parse_bool(env["AGENTOPS_SPOOL"], True)
 
         for key, value in overrides.items():
             if value is not None:

@@ -50,6 +50,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from agentops_otel._internal.config import Configuration
 from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
 from agentops_otel._internal.exporters.otlp_encoding import encode_spans
+from agentops_otel._internal.exporters.spool import Spool
 from agentops_otel.version import __version__
 
 logger = logging.getLogger("agentops_otel.exporter")
@@ -58,6 +59,9 @@ _RETRYABLE = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER = 300.0
 #: Total time ``export()`` (stock BatchSpanProcessor use) spends on one batch, retries included.
 EXPORT_DEADLINE = 10.0
+#: Spooled bodies sent per :meth:`AgentOpsSpanExporter.send_spooled` call, so fresh spans wait little.
+SPOOL_ROWS_PER_ROUND = 8
+_SPOOL_MAX_BACKOFF = 30.0
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -321,6 +325,7 @@ class AgentOpsSpanExporter(DeliveringExporter):
         api_url: str | None = None,
         traces_url: str | None = None,
         timeout: float | None = None,
+        spool_path: str | None = None,
     ) -> None:
         if api_key is None and api_url is None and traces_url is None:
             config = Configuration.from_env()
@@ -342,7 +347,14 @@ class AgentOpsSpanExporter(DeliveringExporter):
         self._lock = threading.Lock()  # one request at a time on the connections
         self._stopped = threading.Event()
         self._invalid_key = False
+        self._last_status: int | None = None  # HTTP status of the last refusal
         self._logged: set[str] = set()
+        # Spans left undelivered at exit go to the store file (``spool_path``), and bodies spooled
+        # there by earlier processes for this URL and key are sent by this one (see spool.py).
+        self._spool = Spool(spool_path, self.traces_url, api_key) if spool_path and api_key else None
+        self._spool_backlog = self._spool is not None and self._spool.waiting() > 0
+        self._spool_retry_at = 0.0
+        self._spool_backoff = 1.0
 
     @classmethod
     def from_config(cls, config: Configuration) -> AgentOpsSpanExporter:
@@ -351,6 +363,7 @@ class AgentOpsSpanExporter(DeliveringExporter):
             api_url=config.api_url,
             traces_url=config.traces_url,
             timeout=config.export_timeout,
+            spool_path=config.store_path if config.spool_undelivered else None,
         )
 
     # -- logging -------------------------------------------------------------------------------------
@@ -382,12 +395,85 @@ class AgentOpsSpanExporter(DeliveringExporter):
         except Exception as exc:  # a span the encoder cannot take: never worth retrying
             self._log_once(f"encode-{type(exc).__name__}", "agentops_otel: cannot encode spans: %r", exc)
             return Delivery(Outcome.REJECTED, reason=f"encoding failed: {exc!r}")
+        result = self._send_guarded(body, deadline)
+        if result.outcome is Outcome.DELIVERED:
+            self._spool_retry_at = 0.0  # the backend is back: spooled bodies may go at once
+        return result
+
+    def _send_guarded(self, body: bytes, deadline: float) -> Delivery:
         try:
             with self._lock, suppress_instrumentation(), suppress_http_instrumentation():
                 return self._send(body, deadline)
         except Exception as exc:  # never raise into the processor
             self._log_once(f"unexpected-{type(exc).__name__}", "agentops_otel: export failed: %r", exc)
             return Delivery(Outcome.RETRY, reason=f"unexpected error: {exc!r}")
+
+    # -- spool ---------------------------------------------------------------------------------------
+
+    @property
+    def has_spooled(self) -> bool:
+        """Whether bodies spooled by earlier processes for this URL and key may still wait to be sent."""
+        return self._spool_backlog and not self._stopped.is_set() and not self._invalid_key
+
+    def send_spooled(self, timeout: float) -> Delivery:
+        """Send at most :data:`SPOOL_ROWS_PER_ROUND` spooled bodies, oldest first, within ``timeout``.
+
+        Called by the export processor on its worker thread between batches. A body that the backend
+        refuses for good (4xx other than 401 and 429) is deleted like a delivered one; after a failure
+        worth retrying, the spool waits (backing off) while fresh batches go on as usual.
+        """
+        spool = self._spool
+        if spool is None or not self.has_spooled:
+            return DELIVERED
+        if time.monotonic() < self._spool_retry_at:
+            return Delivery(Outcome.RETRY, reason="spool backing off")
+        deadline = time.monotonic() + max(0.0, min(timeout, self.timeout))
+        for _ in range(SPOOL_ROWS_PER_ROUND):
+            if self._stopped.is_set():
+                break
+            row = spool.claim()
+            if row is None:
+                self._spool_backlog = spool.waiting() > 0  # 0 unless others hold claims that expire
+                return DELIVERED
+            row_id, body, spans = row
+            self._last_status = None
+            result = self._send_guarded(body, deadline)
+            if result.outcome is Outcome.DELIVERED:
+                spool.settle(row_id, remove=True)
+                self._spool_backoff = 1.0
+                logger.info("agentops_otel: sent %d span(s) spooled by an earlier process", spans)
+                continue
+            if result.outcome is Outcome.REJECTED and not (
+                self._invalid_key or self._last_status in (401, 429) or self._stopped.is_set()
+            ):
+                spool.settle(row_id, remove=True)  # refused for good (logged once by _failure)
+                continue
+            spool.settle(row_id, remove=False)
+            self._spool_retry_at = time.monotonic() + (result.retry_after or self._spool_backoff)
+            self._spool_backoff = min(self._spool_backoff * 2, _SPOOL_MAX_BACKOFF)
+            return result
+        return DELIVERED
+
+    def spool(self, batches: Sequence[Sequence[ReadableSpan]], deadline: float) -> int:
+        """Write undelivered batches to the spool before ``deadline`` (``time.monotonic()``).
+
+        Returns the number of spans spooled. Nothing is spooled without a spool, for a key known to be
+        invalid, or past the deadline. Never raises.
+        """
+        if self._spool is None or self._invalid_key or not self.api_key:
+            return 0
+        try:
+            bodies: list[tuple[int, bytes]] = []
+            for batch in batches:
+                if time.monotonic() >= deadline:
+                    break
+                if batch:
+                    bodies.append((len(batch), _gzip(encode_spans(batch))))
+            busy = max(0.05, min(0.25, deadline - time.monotonic()))
+            return self._spool.put(bodies, busy)
+        except Exception as exc:
+            logger.debug("agentops_otel: cannot spool spans: %r", exc, exc_info=True)
+            return 0
 
     def _send(self, body: bytes, deadline: float) -> Delivery:
         refreshed = False
@@ -453,6 +539,7 @@ class AgentOpsSpanExporter(DeliveringExporter):
         return self._failure("auth", status, response)
 
     def _failure(self, what: str, status: int, response: _Response) -> Delivery:
+        self._last_status = status
         if status in _RETRYABLE:
             return Delivery(
                 Outcome.RETRY,

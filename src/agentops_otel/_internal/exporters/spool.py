@@ -1,0 +1,173 @@
+"""Undelivered OTLP bodies kept in the local store file until a later process can send them.
+
+When a process exits while its backend is unreachable, the AgentOps exporter writes what it could not
+deliver (already encoded and gzip'd) into the ``spool`` table of the store file (``AGENTOPS_DB``; the
+SDK writes no other file). A later process whose exporter has the same traces URL and API key sends
+those bodies, oldest first. Rows are claimed (``claimed_by``/``claimed_ns``) in an immediate
+transaction, so processes starting together send each row once; a claim that is not settled within
+:data:`CLAIM_EXPIRY_NS` (its process died mid-send) may be taken again, and the backend stores a span
+sent twice once.
+
+Only the SHA-256 of the key is stored, never the key. Everything here may run at interpreter exit:
+stdlib ``sqlite3`` only (imported with the exporter, at start), short busy timeouts, and no method
+raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+
+logger = logging.getLogger("agentops_otel.exporter")
+
+#: After this long a claimed row is considered abandoned and may be claimed again.
+CLAIM_EXPIRY_NS = 120 * 1_000_000_000
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS spool ("
+    " id INTEGER PRIMARY KEY,"
+    " traces_url TEXT NOT NULL,"
+    " key_fingerprint TEXT NOT NULL,"
+    " created_ns INTEGER NOT NULL,"
+    " spans INTEGER NOT NULL,"
+    " body BLOB NOT NULL,"
+    " claimed_by TEXT,"
+    " claimed_ns INTEGER)",
+    "CREATE INDEX IF NOT EXISTS spool_by_destination ON spool (traces_url, key_fingerprint, id)",
+)
+
+_CLAIM = (
+    "UPDATE spool SET claimed_by = ?, claimed_ns = ? WHERE id = ("
+    " SELECT id FROM spool WHERE traces_url = ? AND key_fingerprint = ?"
+    " AND (claimed_ns IS NULL OR claimed_ns < ?) ORDER BY id LIMIT 1)"
+    " RETURNING id, body, spans"
+)
+
+
+def key_fingerprint(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+class Spool:
+    """The spool rows of one destination (traces URL and key) in one store file."""
+
+    def __init__(self, path: str, traces_url: str, api_key: str) -> None:
+        self.path = os.path.abspath(os.path.expanduser(path))
+        self.traces_url = traces_url
+        self.fingerprint = key_fingerprint(api_key)
+        self.owner = f"{os.getpid()}-{os.urandom(6).hex()}"
+        self._has_table = False
+
+    def _connect(self, busy: float, create: bool) -> sqlite3.Connection | None:
+        if not create and not os.path.exists(self.path):
+            return None
+        if create:
+            directory = os.path.dirname(self.path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=busy, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {max(1, int(busy * 1000))}")
+            if not self._has_table:
+                if create:
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+                elif not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spool'").fetchone():
+                    conn.close()
+                    return None
+                self._has_table = True
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def put(self, bodies: Sequence[tuple[int, bytes]], busy: float) -> int:
+        """Store ``(span count, gzip'd OTLP body)`` pairs in one transaction; spans stored (0 on error)."""
+        if not bodies:
+            return 0
+        try:
+            conn = self._connect(busy, create=True)
+            assert conn is not None
+            try:
+                now = time.time_ns()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "INSERT INTO spool (traces_url, key_fingerprint, created_ns, spans, body)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(self.traces_url, self.fingerprint, now, count, body) for count, body in bodies],
+                )
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        except Exception as exc:
+            logger.warning("agentops_otel: cannot spool undelivered spans in %s: %s", self.path, exc)
+            return 0
+        return sum(count for count, _ in bodies)
+
+    def waiting(self, busy: float = 0.5) -> int:
+        """Rows of this destination that nobody is sending (0 when there is no spool)."""
+        try:
+            conn = self._connect(busy, create=False)
+            if conn is None:
+                return 0
+            try:
+                row = conn.execute(
+                    "SELECT count(*) FROM spool WHERE traces_url = ? AND key_fingerprint = ?"
+                    " AND (claimed_ns IS NULL OR claimed_ns < ?)",
+                    (self.traces_url, self.fingerprint, time.time_ns() - CLAIM_EXPIRY_NS),
+                ).fetchone()
+            finally:
+                conn.close()
+        except Exception:
+            logger.debug("agentops_otel: cannot read the spool in %s", self.path, exc_info=True)
+            return 0
+        return int(row[0])
+
+    def claim(self, busy: float = 0.5) -> tuple[int, bytes, int] | None:
+        """The oldest unclaimed row of this destination as ``(id, body, spans)``, now claimed by us."""
+        try:
+            conn = self._connect(busy, create=False)
+            if conn is None:
+                return None
+            try:
+                now = time.time_ns()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = conn.execute(
+                        _CLAIM,
+                        (self.owner, now, self.traces_url, self.fingerprint, now - CLAIM_EXPIRY_NS),
+                    ).fetchall()
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.close()
+        except Exception:
+            logger.debug("agentops_otel: cannot claim from the spool in %s", self.path, exc_info=True)
+            return None
+        if not rows:
+            return None
+        row_id, body, spans = rows[0]
+        return int(row_id), bytes(body), int(spans)
+
+    def settle(self, row_id: int, *, remove: bool, busy: float = 0.5) -> None:
+        """Delete a claimed row (sent, or refused for good), or release it for a later attempt."""
+        if remove:
+            sql = "DELETE FROM spool WHERE id = ? AND claimed_by = ?"
+        else:
+            sql = "UPDATE spool SET claimed_by = NULL, claimed_ns = NULL WHERE id = ? AND claimed_by = ?"
+        try:
+            conn = self._connect(busy, create=False)
+            if conn is None:
+                return
+            try:
+                conn.execute(sql, (row_id, self.owner))
+            finally:
+                conn.close()
+        except Exception:
+            logger.debug("agentops_otel: cannot update the spool in %s", self.path, exc_info=True)
