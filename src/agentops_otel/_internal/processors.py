@@ -33,6 +33,8 @@ logger = logging.getLogger("agentops_otel")
 
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # what BatchSpanProcessor attaches too
 _SESSION_KINDS = frozenset({attrs.KIND_SESSION, attrs.KIND_SESSION_START})
+#: Part of the shutdown deadline kept for spooling what is left, when the exporter can spool.
+_SPOOL_RESERVE = 0.3
 
 
 class SessionSpanProcessor(SpanProcessor):
@@ -132,6 +134,7 @@ class ExportProcessor(SpanProcessor):
         self._failed = 0
         self._rejected = 0  # part of _failed that the exporter refused and reported itself
         self._delivered = 0
+        self._spooled = 0
         self._last_problem = ""
         self._warned_full = False
 
@@ -168,6 +171,11 @@ class ExportProcessor(SpanProcessor):
     @property
     def delivered_spans(self) -> int:
         return self._delivered
+
+    @property
+    def spooled_spans(self) -> int:
+        """Spans left undelivered at shutdown that the exporter spooled for a later process."""
+        return self._spooled
 
     @property
     def queued_spans(self) -> int:
@@ -215,14 +223,28 @@ class ExportProcessor(SpanProcessor):
         timeout), and say in one log line what could not be delivered. Returns True if nothing was lost."""
         if self._stopping:
             return self.queued_spans == 0
-        deadline = time.monotonic() + (self.export_timeout if timeout is None else max(timeout, 0.0))
+        start = time.monotonic()
+        deadline = start + (self.export_timeout if timeout is None else max(timeout, 0.0))
         self._closed = True
-        delivered_all = self._flush(deadline)
+        # An exporter that can spool (exporters/agentops.py), or one still being built, gets the end of
+        # the deadline for it.
+        building = self._exporter is None and self._factory is not None
+        can_spool = building or hasattr(self._exporter, "spool")
+        reserve = min(_SPOOL_RESERVE, (deadline - start) / 4) if can_spool else 0.0
+        delivered_all = self._flush(deadline - reserve, include_spooled=False)
         self._stopping = True
         self._wake.set()
-        left = self.queued_spans
+        spool = getattr(self._exporter, "spool", None)
+        leftovers = [*(self._pending or ()), *self._queue]
+        left = len(leftovers)
+        if left and spool is not None:
+            size = self.max_export_batch_size
+            try:
+                self._spooled = int(spool([leftovers[i : i + size] for i in range(0, left, size)], deadline))
+            except Exception:
+                logger.debug("agentops_otel: spooling failed", exc_info=True)
         if left:
-            self._failed += left
+            self._failed += left - self._spooled
         exporter = self._exporter
         if exporter is not None:
             try:
@@ -235,7 +257,18 @@ class ExportProcessor(SpanProcessor):
         # Spans our exporter rejected were reported when it refused them (e.g. one "invalid API key"
         # line); this line is about what the program is leaving behind.
         undelivered = self._failed - self._rejected
-        if undelivered or self._dropped:
+        if self._spooled:
+            logger.warning(
+                "agentops_otel: %d span(s) not delivered%s: %d spooled in %s for the next process with "
+                "the same endpoint and key to send, %d lost; %d dropped because the export queue was full",
+                undelivered + self._spooled,
+                f" ({self._last_problem})" if self._last_problem else "",
+                self._spooled,
+                getattr(getattr(exporter, "_spool", None), "path", "the local store"),
+                undelivered,
+                self._dropped,
+            )
+        elif undelivered or self._dropped:
             logger.warning(
                 "agentops_otel: %d span(s) not delivered%s; %d dropped because the export queue was full",
                 undelivered,
@@ -260,7 +293,9 @@ class ExportProcessor(SpanProcessor):
             self._worker = worker
         worker.start()
 
-    def _flush(self, deadline: float) -> bool:
+    def _flush(self, deadline: float, include_spooled: bool = True) -> bool:
+        """Wait until the queue is delivered; with ``include_spooled``, also until the exporter is built
+        and has sent what earlier processes spooled for it (``has_spooled``)."""
         if self._worker is None:
             if not self._queue and not self._pending:
                 return True
@@ -271,7 +306,7 @@ class ExportProcessor(SpanProcessor):
             self._flush_deadline = deadline
             self._wake.set()
             try:
-                while self._queue or self._pending:
+                while self._queue or self._pending or (include_spooled and self._spooled_waiting()):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._stopping:
                         return False
@@ -279,6 +314,11 @@ class ExportProcessor(SpanProcessor):
                 return True
             finally:
                 self._flush_deadline = None
+
+    def _spooled_waiting(self) -> bool:
+        if self._exporter is None:
+            return self._factory is not None  # being built: it may find a spool to send
+        return bool(getattr(self._exporter, "has_spooled", False))
 
     def _run(self) -> None:
         otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))  # our sends are never traced
@@ -304,6 +344,10 @@ class ExportProcessor(SpanProcessor):
 
     def _drain(self) -> None:
         """Export batches until the queue is empty or a batch must wait for a retry."""
+        send_spooled = getattr(self._exporter, "send_spooled", None)
+        if send_spooled is not None and not self._stopping:
+            # A bounded round of what earlier processes spooled, then fresh spans.
+            send_spooled(self._timeout())
         while not self._stopping:
             batch = self._pending
             if batch is None:
