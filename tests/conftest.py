@@ -7,6 +7,7 @@ the real ``agentops-otel projects create``, and a small HTTP client for the API.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,19 @@ from agentops_otel._internal.client import reset_client
 from backend_fixtures import TEST_MAX_BODY, ApiClient, BackendServer, create_project
 from core_helpers import UserSetup
 from span_fixtures import Recorded, configured, recorded_provider
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every store the tests and their child processes open by default lives in a temp folder, never
+    in the real ``~/.local/share/agentops-otel`` (the local store, and the spool of undelivered spans)."""
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = previous
 
 
 @pytest.fixture(scope="session")
