@@ -128,8 +128,9 @@ def test_agentops_distro_and_configurator(
     session = wait_for_session(api, project, sid, lambda s: s["end_time"] is not None and s["llm_calls"])
     check_llm_session(session)
     assert session["tags"] == ["auto"]
-    # the provider request carried no session baggage
+    # the provider request carried no trace headers of ours, though the httpx instrumentation is loaded
     assert openai_server.headers and all("baggage" not in h for h in openai_server.headers)
+    assert all("traceparent" not in h for h in openai_server.headers)
 
 
 def test_disabled_instrumentation_is_honoured(
