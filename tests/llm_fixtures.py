@@ -325,10 +325,15 @@ def attrs(span: ReadableSpan) -> dict[str, Any]:
 @pytest.fixture(name="rec")
 def openai_recording() -> Iterator[Recording]:
     """``rec`` for the OpenAI tests: a recording provider with the OpenAI instrumentor on it."""
+    from agentops_otel.instrumentation import uninstrument_all
     from agentops_otel.instrumentation.openai import OpenAIInstrumentor
 
     recording = make_recording()
+    # Start from nothing instrumented, so these providers (not an earlier test's) are the ones used.
+    uninstrument_all()
     instrumentor = OpenAIInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
     instrumentor.instrument(tracer_provider=recording.provider, meter_provider=recording.meter_provider)
     try:
         yield recording

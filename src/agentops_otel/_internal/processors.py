@@ -33,6 +33,8 @@ logger = logging.getLogger("agentops_otel")
 
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # what BatchSpanProcessor attaches too
 _SESSION_KINDS = frozenset({attrs.KIND_SESSION, attrs.KIND_SESSION_START})
+#: The longest a fork waits for the export worker to finish building its exporter.
+_FORK_WAIT = 2.0
 #: Part of the shutdown deadline kept for spooling what is left, when the exporter can spool.
 _SPOOL_RESERVE = 0.3
 
@@ -123,6 +125,7 @@ class ExportProcessor(SpanProcessor):
         self._pending: list[ReadableSpan] | None = None  # the batch in flight or waiting for a retry
         self._attempts = 0
         self._wake = threading.Event()
+        self._built = threading.Event()  # set once the worker has built the exporter
         # Re-entrant: a signal handler (SIGTERM at exit) may flush while this thread is mid-flush.
         self._idle = threading.Condition(threading.RLock())
         self._flush_deadline: float | None = None
@@ -139,15 +142,29 @@ class ExportProcessor(SpanProcessor):
         self._warned_full = False
 
     def _register_at_fork(self) -> None:
-        ref = weakref.WeakMethod(self._after_fork_in_child)
+        before_ref = weakref.WeakMethod(self._before_fork)
+        after_ref = weakref.WeakMethod(self._after_fork_in_child)
+
+        def before_fork() -> None:
+            method = before_ref()
+            if method is not None:
+                method()
 
         def after_fork() -> None:
-            method = ref()
+            method = after_ref()
             if method is not None:
                 method()
 
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=after_fork)
+            os.register_at_fork(before=before_fork, after_in_child=after_fork)
+
+    def _before_fork(self) -> None:
+        # The worker builds the exporter right after init, importing modules and opening the store. A
+        # fork in the middle of that copies locks held by the worker into a child that can never
+        # release them (a half-done import, "unknown encoding: idna"): let it finish first (bounded).
+        worker = self._worker
+        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
+            self._built.wait(_FORK_WAIT)
 
     def _after_fork_in_child(self) -> None:
         # The parent's queue and thread are not ours: the child starts empty with a thread of its own.
@@ -326,6 +343,7 @@ class ExportProcessor(SpanProcessor):
         # interpreter exit, where they would also reset CPython's record of an unhandled
         # KeyboardInterrupt and so change the exit code from 130 to 1.
         self._exporter_now()
+        self._built.set()
         while not self._stopping:
             delay = self._retry_delay() if self._pending else self.schedule_delay
             if self._flush_deadline is not None:
