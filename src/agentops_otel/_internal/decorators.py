@@ -54,19 +54,20 @@ from agentops_otel._internal import attributes as attrs
 from agentops_otel._internal import config as _config
 from agentops_otel._internal import context as _ctx
 from agentops_otel._internal.tracing import get_tracer
+from agentops_otel.instrumentation._genai import (
+    ERROR_TYPE,
+    OPERATION_NAME,
+    TOOL_CALL_ARGUMENTS,
+    TOOL_CALL_RESULT,
+    TOOL_NAME,
+    TOOL_TYPE,
+)
 
 logger = logging.getLogger("agentops_otel.decorators")
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
-# GenAI semantic-convention names (hard-coded on purpose: the Python constants are being moved out).
-OPERATION_NAME: Final = "gen_ai.operation.name"
-TOOL_NAME: Final = "gen_ai.tool.name"
-TOOL_TYPE: Final = "gen_ai.tool.type"
-TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
-TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
-ERROR_TYPE: Final = "error.type"
 # Ours (the names AgentOps uses for an entity's input and output), and the action's type.
 ENTITY_INPUT: Final = "agentops.entity.input"
 ENTITY_OUTPUT: Final = "agentops.entity.output"

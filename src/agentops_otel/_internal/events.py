@@ -32,30 +32,32 @@ from agentops_otel._internal.decorators import (
     ACTION_TYPE,
     ENTITY_INPUT,
     ENTITY_OUTPUT,
-    ERROR_TYPE,
-    OPERATION_NAME,
-    TOOL_CALL_ARGUMENTS,
-    TOOL_CALL_RESULT,
-    TOOL_NAME,
-    TOOL_TYPE,
     error_type,
     parent_context,
     record_error,
     serialize,
 )
 from agentops_otel._internal.tracing import get_tracer
+from agentops_otel.instrumentation._genai import (
+    ERROR_TYPE,
+    INPUT_MESSAGES,
+    OPERATION_NAME,
+    OUTPUT_MESSAGES,
+    PROVIDER_NAME,
+    REQUEST_MODEL,
+    RESPONSE_MODEL,
+    TOOL_CALL_ARGUMENTS,
+    TOOL_CALL_RESULT,
+    TOOL_NAME,
+    TOOL_TYPE,
+)
+from agentops_otel.instrumentation._genai import USAGE_INPUT_TOKENS as INPUT_TOKENS
+from agentops_otel.instrumentation._genai import USAGE_OUTPUT_TOKENS as OUTPUT_TOKENS
 
 logger = logging.getLogger("agentops_otel.events")
 
 Timestamp: TypeAlias = datetime | float | int | str | None
 
-REQUEST_MODEL: Final = "gen_ai.request.model"
-RESPONSE_MODEL: Final = "gen_ai.response.model"
-PROVIDER_NAME: Final = "gen_ai.provider.name"
-INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
-OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
-INPUT_MESSAGES: Final = "gen_ai.input.messages"
-OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 ERROR_DETAILS: Final = "agentops.error.details"
 ERROR_CODE: Final = "agentops.error.code"
 ERROR_LOGS: Final = "agentops.error.logs"
