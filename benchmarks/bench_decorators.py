@@ -20,7 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
-from agentops_otel._internal import config, tracing
+from agentops_otel import _config, _runtime
 from agentops_otel._internal import context as ao_context
 from agentops_otel._internal.decorators import agent, tool
 from agentops_otel._internal.processors import SessionSpanProcessor
@@ -44,8 +44,8 @@ def main() -> None:
     provider = TracerProvider()
     provider.add_span_processor(SessionSpanProcessor())
     provider.add_span_processor(DropProcessor())
-    tracing.set_provider(provider)
-    config.set_active(config.Configuration())  # content capture off, as by default
+    _runtime.set_provider(provider)
+    _runtime.set_config(_config.Configuration())  # content capture off, as by default
     tracer = provider.get_tracer("bench")
 
     decorated = tool(work)
@@ -102,7 +102,7 @@ def main() -> None:
     finally:
         otel_context.detach(token)
         root.end()
-    tracing.set_provider(None)
+    _runtime.set_provider(None)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from agentops_otel.backend.records import from_otlp_protobuf
-from agentops_otel.backend.store import Store
+from agentops_otel.store.records import from_otlp_protobuf
+from agentops_otel.store.sqlite import Store
 
 BATCH = 512
 

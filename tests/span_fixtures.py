@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from agentops_otel._internal import config, tracing
+from agentops_otel import _config, _runtime
 from agentops_otel._internal import context as ao_context
 from agentops_otel._internal.processors import SessionSpanProcessor
 from core_helpers import UserSetup
@@ -43,19 +43,19 @@ class Recorded(UserSetup):
 
 def recorded_provider() -> Iterator[Recorded]:
     recorded = Recorded()
-    tracing.set_provider(recorded.provider)
+    _runtime.set_provider(recorded.provider)
     try:
         yield recorded
     finally:
-        tracing.set_provider(None)
+        _runtime.set_provider(None)
         recorded.provider.shutdown()
 
 
 def configured(**fields: object) -> Iterator[None]:
     """Make ``Configuration(**fields)`` the active configuration (default: content capture off)."""
-    previous = config._active
-    config.set_active(config.Configuration(**fields))  # type: ignore[arg-type]
+    previous = _runtime._state.config
+    _runtime.set_config(_config.Configuration(**fields))  # type: ignore[arg-type]
     try:
         yield
     finally:
-        config._active = previous
+        _runtime.set_config(previous)

@@ -248,7 +248,7 @@ def test_busy_store_answers_503_with_retry_after(tmp_path: Any) -> None:
     import uvicorn
 
     from agentops_otel.backend.api import create_app
-    from agentops_otel.backend.store import Store
+    from agentops_otel.store.sqlite import Store
     from backend_fixtures import free_port
 
     path = str(tmp_path / "busy.db")

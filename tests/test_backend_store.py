@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentops_otel.backend.records import SpanRecord, from_readable_spans
-from agentops_otel.backend.store import Store, iso_time
+from agentops_otel.store.records import SpanRecord, from_readable_spans
+from agentops_otel.store.sqlite import Store, iso_time
 from backend_fixtures import ERROR, OK, SpanMaker
 
 LLM = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -10,8 +11,7 @@ from pathlib import Path
 import pytest
 
 import agentops_otel
-from agentops_otel import Configuration
-from agentops_otel._internal import config as config_module
+from agentops_otel import Configuration, _runtime
 from core_helpers import JSONL_EXPORTER, UserSetup, by_name, read_spans, run_script
 
 
@@ -22,6 +22,56 @@ def test_defaults() -> None:
     assert cfg.shutdown_timeout == 3.0
     assert cfg.capture_content is False
     assert cfg.auto_start_session is True
+
+
+def _env_value(name: str, default: object) -> tuple[str, object]:
+    if isinstance(default, bool):
+        return ("false", False) if default else ("yes", True)
+    if name == "default_tags":
+        return "x, y", ["x", "y"]
+    if name == "pricing":
+        return '{"my-model": {"input": 1.0, "output": 2.0}}', {"my-model": {"input": 1.0, "output": 2.0}}
+    if isinstance(default, int):
+        return "77", 77
+    if isinstance(default, float):
+        return "2.5", 2.5
+    return "custom-value", "custom-value"
+
+
+def test_every_field_has_an_agentops_variable() -> None:
+    from agentops_otel._config import ENV_VARIABLES
+
+    fields = {f.name: f for f in dataclasses.fields(Configuration)}
+    assert set(ENV_VARIABLES) == set(fields) - {"exporter"}
+    defaults = Configuration()
+    for name, variables in ENV_VARIABLES.items():
+        assert variables[0] == f"AGENTOPS_{name.upper()}"
+        raw, expected = _env_value(name, getattr(defaults, name))
+        for variable in variables:
+            cfg = Configuration.from_env({variable: raw})
+            assert getattr(cfg, name) == expected, (variable, raw)
+
+
+def test_the_field_named_variable_beats_its_short_alias_and_bad_values_are_skipped() -> None:
+    cfg = Configuration.from_env({"AGENTOPS_DB": "/tmp/a.db", "AGENTOPS_DB_PATH": "/tmp/b.db"})
+    assert cfg.db_path == "/tmp/b.db"
+    cfg = Configuration.from_env(
+        {
+            "AGENTOPS_AUTO_START_SESSION": "perhaps",
+            "AGENTOPS_MAX_QUEUE_SIZE": "many",
+            "AGENTOPS_PRICING": "[1]",
+        }
+    )
+    assert (cfg.auto_start_session, cfg.max_queue_size, cfg.pricing) == (True, 8192, {})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("span_only", True), ("SPAN_AND_EVENT", True), ("event_only", True), ("no_content", False), ("1", True)],
+)
+def test_content_capture_accepts_the_contrib_modes(value: str, expected: bool) -> None:
+    env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": value}
+    assert Configuration.from_env(env).capture_content is expected
 
 
 def test_xdg_data_home_moves_the_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -104,7 +154,7 @@ def test_config_object_is_the_base_and_keywords_win(user: UserSetup) -> None:
     agentops_otel.init(
         tracer_provider=user.provider, config=cfg, tags=["from-kwarg"], instrument_llm_calls=False
     )
-    assert config_module.capture_content() is True
+    assert _runtime.content_capture_enabled() is True
     agentops_otel.end_session()
     root = user.one("cfg.session")
     assert list(root.attributes["agentops.session.tags"]) == ["from-kwarg"]
@@ -113,7 +163,7 @@ def test_config_object_is_the_base_and_keywords_win(user: UserSetup) -> None:
 def test_capture_content_follows_the_otel_variable(user: UserSetup, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "True")
     agentops_otel.init(tracer_provider=user.provider, auto_start_session=False, instrument_llm_calls=False)
-    assert config_module.capture_content() is True
+    assert _runtime.content_capture_enabled() is True
 
 
 PRELUDE = (

@@ -15,7 +15,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from agentops_otel._internal import attributes as attrs
+from agentops_otel import _runtime, semconv
 from agentops_otel._internal import context as ao_context
 from agentops_otel._internal.decorators import (
     MAX_CONTENT_CHARS,
@@ -63,7 +63,7 @@ def test_every_decorator_form_names_the_span(rec: Recorded) -> None:
     assert span.attributes is not None
     assert span.attributes["gen_ai.operation.name"] == "execute_tool"
     assert span.attributes["gen_ai.tool.name"] == "keyword"
-    assert span.attributes[attrs.SPAN_KIND] == attrs.KIND_TOOL
+    assert span.attributes[semconv.SPAN_KIND] == semconv.KIND_TOOL
     assert span.kind == trace.SpanKind.INTERNAL
 
 
@@ -81,12 +81,12 @@ def test_agent_and_action_span_shapes(rec: Recorded) -> None:
     a = rec.one("invoke_agent planner").attributes
     assert a is not None
     assert a["gen_ai.operation.name"] == "invoke_agent"
-    assert a[attrs.AGENT_NAME] == "planner"
-    assert uuid.UUID(str(a[attrs.AGENT_ID]))
-    assert a[attrs.SPAN_KIND] == attrs.KIND_AGENT
+    assert a[semconv.AGENT_NAME] == "planner"
+    assert uuid.UUID(str(a[semconv.AGENT_ID]))
+    assert a[semconv.SPAN_KIND] == semconv.KIND_AGENT
     s = rec.one("step").attributes
     assert s is not None
-    assert s[attrs.SPAN_KIND] == attrs.KIND_ACTION
+    assert s[semconv.SPAN_KIND] == semconv.KIND_ACTION
     assert s["agentops.action.type"] == "step"
     assert "gen_ai.operation.name" not in s
 
@@ -358,9 +358,9 @@ def test_agent_id_per_instance_and_per_function(rec: Recorded) -> None:
     assert w1.work() != w2.work()
     assert solo() == solo()
     fixed()
-    ids = {str((s.attributes or {})[attrs.AGENT_ID]) for s in rec.named("invoke_agent Worker.work")}
+    ids = {str((s.attributes or {})[semconv.AGENT_ID]) for s in rec.named("invoke_agent Worker.work")}
     assert len(ids) == 2
-    assert (rec.one("invoke_agent fixed").attributes or {})[attrs.AGENT_ID] == "fixed-id"
+    assert (rec.one("invoke_agent fixed").attributes or {})[semconv.AGENT_ID] == "fixed-id"
 
 
 def test_agent_on_a_class_wraps_public_methods(rec: Recorded) -> None:
@@ -379,7 +379,7 @@ def test_agent_on_a_class_wraps_public_methods(rec: Recorded) -> None:
     crew = Crew()
     assert crew.run() == 1 and crew._private() == 7
     span = rec.one("invoke_agent crew")
-    assert (span.attributes or {})[attrs.AGENT_NAME] == "crew"
+    assert (span.attributes or {})[semconv.AGENT_NAME] == "crew"
 
 
 # -- errors --------------------------------------------------------------------------------------------
@@ -548,13 +548,13 @@ def test_agent_tool_action_chain_carries_agent_and_session(rec: Recorded) -> Non
     assert t.parent is not None and t.parent.span_id == a.context.span_id
     assert x.parent is not None and x.parent.span_id == t.context.span_id
     assert u.parent is not None and u.parent.span_id == x.context.span_id
-    agent_id = (a.attributes or {})[attrs.AGENT_ID]
+    agent_id = (a.attributes or {})[semconv.AGENT_ID]
     for span in (a, t, x, u):
         assert span.context.trace_id == root.context.trace_id
-        assert (span.attributes or {})[attrs.AGENT_NAME] == "boss"
-        assert (span.attributes or {})[attrs.AGENT_ID] == agent_id
-        assert (span.attributes or {})[attrs.SESSION_ID] == sid
-    assert attrs.AGENT_NAME not in (root.attributes or {})
+        assert (span.attributes or {})[semconv.AGENT_NAME] == "boss"
+        assert (span.attributes or {})[semconv.AGENT_ID] == agent_id
+        assert (span.attributes or {})[semconv.SESSION_ID] == sid
+    assert semconv.AGENT_NAME not in (root.attributes or {})
 
 
 def test_inner_agent_replaces_outer_for_its_own_spans(rec: Recorded) -> None:
@@ -573,14 +573,14 @@ def test_inner_agent_replaces_outer_for_its_own_spans(rec: Recorded) -> None:
 
     outer()
     tools = rec.named("execute_tool t")
-    assert sorted(str((s.attributes or {})[attrs.AGENT_NAME]) for s in tools) == ["inner", "outer"]
-    assert (rec.one("invoke_agent inner").attributes or {})[attrs.AGENT_NAME] == "inner"
+    assert sorted(str((s.attributes or {})[semconv.AGENT_NAME]) for s in tools) == ["inner", "outer"]
+    assert (rec.one("invoke_agent inner").attributes or {})[semconv.AGENT_NAME] == "inner"
 
 
 def test_agent_attributes_reads_the_context() -> None:
     assert agent_attributes() == {}
     ctx = ao_context.otel_context.set_value(ao_context.AGENT_KEY, ao_context.AgentRef("n", "i"))
-    assert agent_attributes(ctx) == {attrs.AGENT_NAME: "n", attrs.AGENT_ID: "i"}
+    assert agent_attributes(ctx) == {semconv.AGENT_NAME: "n", semconv.AGENT_ID: "i"}
 
 
 def test_span_without_parent_joins_the_active_session_root(rec: Recorded) -> None:
@@ -590,15 +590,15 @@ def test_span_without_parent_joins_the_active_session_root(rec: Recorded) -> Non
     def orphan() -> None:
         pass
 
-    ao_context.set_active_session_id(sid)
+    _runtime.set_session_id(sid)
     try:
         orphan()
     finally:
-        ao_context.set_active_session_id(None)
+        _runtime.set_session_id(None)
     span = rec.one("execute_tool orphan")
     assert format(span.context.trace_id, "032x") == uuid.UUID(sid).hex
     assert span.parent is not None and span.parent.span_id == ao_context.root_span_id_of(sid)
-    assert (span.attributes or {})[attrs.SESSION_ID] == sid
+    assert (span.attributes or {})[semconv.SESSION_ID] == sid
 
 
 def test_no_session_no_parent_is_a_plain_root(rec: Recorded) -> None:
@@ -632,7 +632,7 @@ class BrokenProvider:
 
 
 def test_broken_tracing_never_breaks_the_call() -> None:
-    from agentops_otel._internal import tracing
+    from agentops_otel import _runtime
 
     @tool
     def f(x: int) -> int:
@@ -654,11 +654,11 @@ def test_broken_tracing_never_breaks_the_call() -> None:
     async def collect() -> list[int]:
         return [i async for i in agen(2)]
 
-    tracing.set_provider(BrokenProvider())  # type: ignore[arg-type]
+    _runtime.set_provider(BrokenProvider())  # type: ignore[arg-type]
     try:
         assert f(1) == 2
         assert asyncio.run(af(1)) == 3
         assert list(gen(3)) == [0, 1, 2]
         assert asyncio.run(collect()) == [0, 1]
     finally:
-        tracing.set_provider(None)
+        _runtime.set_provider(None)

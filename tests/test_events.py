@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentops_otel._internal import attributes as attrs
+from agentops_otel import semconv
 from agentops_otel._internal.decorators import agent
 from agentops_otel._internal.events import (
     ActionEvent,
@@ -37,13 +37,13 @@ def test_each_event_is_a_child_span_of_the_current_span_in_the_session(rec: Reco
         span = rec.one(name)
         assert span.parent is not None and span.parent.span_id == root.context.span_id
         assert span.context.trace_id == root.context.trace_id
-        assert (span.attributes or {})[attrs.SESSION_ID] == sid
-    kinds = {name: (rec.one(name).attributes or {})[attrs.SPAN_KIND] for name in names}
+        assert (span.attributes or {})[semconv.SESSION_ID] == sid
+    kinds = {name: (rec.one(name).attributes or {})[semconv.SPAN_KIND] for name in names}
     assert kinds == {
-        "click": attrs.KIND_ACTION,
-        "execute_tool search": attrs.KIND_TOOL,
-        "chat gpt-4o": attrs.KIND_LLM,
-        "error": attrs.KIND_ERROR,
+        "click": semconv.KIND_ACTION,
+        "execute_tool search": semconv.KIND_TOOL,
+        "chat gpt-4o": semconv.KIND_LLM,
+        "error": semconv.KIND_ERROR,
     }
 
 
@@ -58,15 +58,15 @@ def test_llm_event_attributes_and_cost(rec: Recorded) -> None:
     assert a["gen_ai.usage.input_tokens"] == 1000
     assert a["gen_ai.usage.output_tokens"] == 500
     expected = cost_usd("gpt-4o", 1000, 500)
-    assert expected is not None and a[attrs.COST_USD] == pytest.approx(expected)
+    assert expected is not None and a[semconv.COST_USD] == pytest.approx(expected)
     assert "gen_ai.input.messages" not in a and "gen_ai.output.messages" not in a
 
 
 def test_llm_event_unknown_model_has_no_cost_and_explicit_cost_wins(rec: Recorded) -> None:
     record(LLMEvent(model="my-own-model-xyz", prompt_tokens=3, completion_tokens=4))
     record(LLMEvent(model="gpt-4o", prompt_tokens=3, completion_tokens=4, cost=1.25))
-    assert attrs.COST_USD not in (rec.one("chat my-own-model-xyz").attributes or {})
-    assert (rec.one("chat gpt-4o").attributes or {})[attrs.COST_USD] == 1.25
+    assert semconv.COST_USD not in (rec.one("chat my-own-model-xyz").attributes or {})
+    assert (rec.one("chat gpt-4o").attributes or {})[semconv.COST_USD] == 1.25
 
 
 def test_llm_event_content_with_capture_on(rec: Recorded, capture_on: None) -> None:
@@ -110,9 +110,9 @@ def test_error_event_with_exception_has_type_message_and_traceback(rec: Recorded
     a = span.attributes or {}
     assert span.status.status_code == StatusCode.ERROR
     assert a["error.type"] == "KeyError"
-    assert a[attrs.SPAN_KIND] == attrs.KIND_ERROR
+    assert a[semconv.SPAN_KIND] == semconv.KIND_ERROR
     assert a["agentops.error.code"] == "E42"
-    assert a["agentops.error.trigger.kind"] == attrs.KIND_TOOL
+    assert a["agentops.error.trigger.kind"] == semconv.KIND_TOOL
     assert a["agentops.error.trigger.name"] == "lookup"
     event = next(e for e in span.events if e.name == "exception")
     ea = event.attributes or {}
@@ -178,19 +178,19 @@ def test_event_inside_an_agent_carries_the_agent(rec: Recorded) -> None:
 
     recorder()
     a = rec.one("execute_tool inside").attributes or {}
-    assert a[attrs.AGENT_NAME] == "recorder"
-    assert a[attrs.AGENT_ID] == (rec.one("invoke_agent recorder").attributes or {})[attrs.AGENT_ID]
+    assert a[semconv.AGENT_NAME] == "recorder"
+    assert a[semconv.AGENT_ID] == (rec.one("invoke_agent recorder").attributes or {})[semconv.AGENT_ID]
 
 
 def test_events_join_the_active_session_without_a_current_span(rec: Recorded) -> None:
-    from agentops_otel._internal import context as ao_context
+    from agentops_otel import _runtime
 
     sid = str(uuid.uuid4())
-    ao_context.set_active_session_id(sid)
+    _runtime.set_session_id(sid)
     try:
         record(ErrorEvent(details="late"))
     finally:
-        ao_context.set_active_session_id(None)
+        _runtime.set_session_id(None)
     span = rec.one("error")
     assert format(span.context.trace_id, "032x") == uuid.UUID(sid).hex
 

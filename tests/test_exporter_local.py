@@ -13,7 +13,7 @@ import pytest
 
 from agentops_otel._internal.exporters.base import Outcome
 from agentops_otel._internal.exporters.local import LocalStoreSpanExporter
-from agentops_otel.backend.store import Store
+from agentops_otel.store.sqlite import Store
 from backend_fixtures import OK, SpanMaker
 
 

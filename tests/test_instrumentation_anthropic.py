@@ -12,7 +12,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentops_otel._internal import config
+from agentops_otel import _runtime
 from agentops_otel._internal.context import with_session
 from agentops_otel.instrumentation.anthropic import AnthropicInstrumentor
 from llm_fixtures import (
@@ -111,14 +111,14 @@ def test_no_baggage_or_traceparent_even_with_a_session(rec: Recording) -> None:
 
 
 def test_content_capture(rec: Recording) -> None:
-    previous = config.active()
-    config.set_active(previous.replace(capture_content=True))
+    previous = _runtime.config()
+    _runtime.set_config(previous.replace(capture_content=True))
     try:
         anthropic_client(Server(json_response(ANTHROPIC_MESSAGE))).messages.create(
             model=MODEL, max_tokens=64, messages=MESSAGES, system="Be brief"
         )
     finally:
-        config.set_active(previous)
+        _runtime.set_config(previous)
     a = attrs(rec.one_llm_span())
     assert json.loads(a["gen_ai.system_instructions"]) == [{"type": "text", "content": "Be brief"}]
     assert json.loads(a["gen_ai.input.messages"])[0]["parts"][0]["content"] == "Say hello"

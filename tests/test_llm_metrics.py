@@ -8,8 +8,8 @@ import openai
 import pytest
 from opentelemetry import context as otel_context
 
+from agentops_otel import semconv
 from agentops_otel._internal.context import with_session
-from agentops_otel.instrumentation import _genai as g
 from llm_fixtures import (
     CHAT_CHUNKS,
     CHAT_COMPLETION,
@@ -54,18 +54,18 @@ def test_token_usage_and_duration(rec: Recording) -> None:
     finally:
         otel_context.detach(token)
     metrics = _metrics(rec)
-    usage = metrics[g.METRIC_TOKEN_USAGE]
-    duration = metrics[g.METRIC_OPERATION_DURATION]
+    usage = metrics[semconv.METRIC_TOKEN_USAGE]
+    duration = metrics[semconv.METRIC_OPERATION_DURATION]
     assert usage.unit == "{token}"
     assert duration.unit == "s"
     points = list(usage.data.data_points)
-    assert tuple(points[0].explicit_bounds) == tuple(float(b) for b in g.TOKEN_BUCKETS)
+    assert tuple(points[0].explicit_bounds) == tuple(float(b) for b in semconv.TOKEN_BUCKETS)
     by_key = {(p.attributes["gen_ai.request.model"], p.attributes["gen_ai.token.type"]): p for p in points}
     assert by_key[("gpt-4o-mini", "input")].sum == 1200
     assert by_key[("gpt-4o-mini", "output")].sum == 300
     assert by_key[("gpt-4o", "input")].sum == 10
     dpoints = list(duration.data.data_points)
-    assert tuple(dpoints[0].explicit_bounds) == g.DURATION_BUCKETS
+    assert tuple(dpoints[0].explicit_bounds) == semconv.DURATION_BUCKETS
     assert sum(p.count for p in dpoints) == 3
     errors = [p for p in dpoints if "error.type" in p.attributes]
     assert len(errors) == 1 and errors[0].attributes["error.type"] == "openai.InternalServerError"
@@ -80,4 +80,4 @@ def test_token_usage_and_duration(rec: Recording) -> None:
             "gen_ai.token.type",
             "error.type",
         }
-    assert g.METRIC_TIME_TO_FIRST_CHUNK in metrics
+    assert semconv.METRIC_TIME_TO_FIRST_CHUNK in metrics

@@ -90,14 +90,16 @@ def test_enable_disable_is_reversible() -> None:
     from multiprocessing.process import BaseProcess
 
     from agentops_otel._internal import processes
+    from agentops_otel._internal.client import get_client, join_spawned
 
+    host = get_client()
     was = processes.is_enabled()
     processes.disable()
     try:
         bare = {name: BaseProcess.__dict__[name] for name in ("start", "_bootstrap")}
         assert all(not hasattr(f, "__wrapped__") for f in bare.values())
-        processes.enable()
-        processes.enable()  # idempotent: wrapped once
+        processes.enable(host, join_spawned)
+        processes.enable(host, join_spawned)  # idempotent: wrapped once
         wrapped = BaseProcess.__dict__["start"]
         assert wrapped.__wrapped__ is bare["start"]
         processes.disable()
@@ -105,7 +107,7 @@ def test_enable_disable_is_reversible() -> None:
         assert BaseProcess.__dict__["_bootstrap"] is bare["_bootstrap"]
     finally:
         if was:
-            processes.enable()
+            processes.enable(host, join_spawned)
         assert was == processes.is_enabled()
 
 

@@ -8,17 +8,17 @@ from importlib import resources
 
 import pytest
 
-from agentops_otel._internal import config
+from agentops_otel import _runtime
 from agentops_otel.pricing import cost_usd, price_of, set_prices, shipped_prices
 
 
 @pytest.fixture(autouse=True)
 def _clean() -> Iterator[None]:
-    previous = config.active()
+    previous = _runtime.config()
     set_prices(None)
     yield
     set_prices(None)
-    config.set_active(previous)
+    _runtime.set_config(previous)
 
 
 def test_table_has_source_date_and_required_models() -> None:
@@ -87,9 +87,9 @@ def test_cost_formula() -> None:
 
 
 def test_configuration_and_explicit_overrides() -> None:
-    config.set_active(config.active().replace(pricing={"my-model": {"input": 1.0, "output": 2.0}}))
+    _runtime.set_config(_runtime.config().replace(pricing={"my-model": {"input": 1.0, "output": 2.0}}))
     assert cost_usd("my-model-2025-01-01", 1_000_000, 1_000_000) == pytest.approx(3.0)
-    config.set_active(config.active().replace(pricing={"gpt-4o": {"input": 100.0, "output": 0.0}}))
+    _runtime.set_config(_runtime.config().replace(pricing={"gpt-4o": {"input": 100.0, "output": 0.0}}))
     assert cost_usd("gpt-4o", 1_000_000, 5) == pytest.approx(100.0)
     set_prices({"gpt-4o": {"input": 7.0, "output": 0.0}})
     assert cost_usd("gpt-4o-2024-11-20", 1_000_000, 0) == pytest.approx(7.0)

@@ -129,7 +129,7 @@ def test_a_rejected_key_is_not_spooled(tmp_path: Path, backend: BackendServer) -
 
 CLAIMER = """
 import json, sys
-from agentops_otel._internal.exporters.spool import Spool
+from agentops_otel.store.spool import Spool
 spool = Spool(sys.argv[1], "http://127.0.0.1:9/v1/traces", "key")
 sys.stdin.readline()  # all start claiming together
 taken = []
@@ -143,7 +143,7 @@ print(json.dumps(taken))
 def test_processes_starting_together_take_each_row_once(tmp_path: Path) -> None:
     store = tmp_path / "client.db"
     sys.path.insert(0, str(REPO / "src"))
-    from agentops_otel._internal.exporters.spool import Spool
+    from agentops_otel.store.spool import Spool
 
     spool = Spool(str(store), "http://127.0.0.1:9/v1/traces", "key")
     bodies = [(1, f"body-{i}".encode()) for i in range(60)]

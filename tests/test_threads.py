@@ -12,7 +12,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
-from agentops_otel._internal import attributes as attrs
+from agentops_otel import semconv
 from agentops_otel._internal import threads
 from agentops_otel._internal.decorators import agent, tool
 from span_fixtures import Recorded
@@ -48,7 +48,7 @@ def assert_one_session_trace(rec: Recorded, sid: str) -> list[ReadableSpan]:
     ids = {s.span_id for s in (x.context for x in spans)}
     for span in spans:
         assert span.context.trace_id == root.context.trace_id, span.name
-        assert (span.attributes or {}).get(attrs.SESSION_ID) == sid, span.name
+        assert (span.attributes or {}).get(semconv.SESSION_ID) == sid, span.name
         if span is not root:
             assert span.parent is not None and span.parent.span_id in ids, f"orphan {span.name}"
     return spans
@@ -87,7 +87,7 @@ def test_multithreaded_agent_lands_in_one_trace(rec: Recorded, propagation: None
     assert len(tools) == 9
     for span in tools:
         assert span.parent is not None and span.parent.span_id == agent_span.context.span_id
-        assert (span.attributes or {})[attrs.AGENT_NAME] == "crew"
+        assert (span.attributes or {})[semconv.AGENT_NAME] == "crew"
 
 
 def test_asyncio_agent_lands_in_one_trace(rec: Recorded) -> None:
@@ -270,12 +270,12 @@ def test_public_api_session_follows_threads_pools_and_tasks(user: Recorded) -> N
     agentops_otel.end_session()
     root = user.one("agentops.session")
     assert format(root.context.trace_id, "032x") == uuid.UUID(sid).hex
-    spans = [s for s in user.spans() if (s.attributes or {}).get(attrs.SPAN_KIND) in ("tool", "agent")]
+    spans = [s for s in user.spans() if (s.attributes or {}).get(semconv.SPAN_KIND) in ("tool", "agent")]
     assert len(spans) == 1 + 4 + 3
     lead_span = user.one("invoke_agent lead")
     for span in spans:
         assert span.context.trace_id == root.context.trace_id, span.name
-        assert (span.attributes or {})[attrs.SESSION_ID] == sid, span.name
+        assert (span.attributes or {})[semconv.SESSION_ID] == sid, span.name
         if span is not lead_span:
             assert span.parent is not None and span.parent.span_id == lead_span.context.span_id
 
@@ -304,4 +304,4 @@ def test_opt_out_keeps_our_spans_in_the_session_but_not_the_parent(user: Recorde
     # No context reached the thread, yet our span is no orphan root: it hangs off the session root.
     assert span.parent is not None and span.parent.span_id == root.context.span_id
     assert span.context.trace_id == root.context.trace_id
-    assert (span.attributes or {})[attrs.SESSION_ID] == sid
+    assert (span.attributes or {})[semconv.SESSION_ID] == sid

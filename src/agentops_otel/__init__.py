@@ -11,14 +11,14 @@ Everything public is here; the modules under ``agentops_otel._internal`` are not
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
+from agentops_otel._config import Configuration
+from agentops_otel._internal import client as _client
 from agentops_otel._internal.client import Client, get_client
-from agentops_otel._internal.config import FIELD_NAMES, Configuration
 from agentops_otel._internal.decorators import action, agent, tool
 from agentops_otel._internal.events import ActionEvent, ErrorEvent, LLMEvent, ToolEvent, record
 from agentops_otel._internal.session import EndState
@@ -44,8 +44,6 @@ __all__ = [
     "tool",
 ]
 
-logger = logging.getLogger("agentops_otel")
-
 
 def init(
     api_key: str | None = None,
@@ -66,34 +64,17 @@ def init(
     :class:`Configuration` fields. Never raises for a bad key or an unreachable backend and never waits
     on the network: export happens on a background thread. Calling it again returns the active session.
     """
-    try:
-        unknown = sorted(set(options) - FIELD_NAMES)
-        if unknown:
-            logger.error("agentops_otel.init: ignoring unknown option(s) %s", ", ".join(unknown))
-            for name in unknown:
-                options.pop(name)
-        base = config if config is not None else Configuration.from_env()
-        overrides: dict[str, Any] = {"api_key": api_key, "endpoint": endpoint, "default_tags": tags}
-        overrides.update(options)
-        # The two switches default to True: only an explicit False overrides the configuration.
-        if not auto_start_session:
-            overrides["auto_start_session"] = False
-        if not instrument_llm_calls:
-            overrides["instrument_llm_calls"] = False
-        settings = base.merged(**overrides)
-        client = get_client()
-        client.configure(settings, tracer_provider)
-        active = client.current_session_id()
-        if active is not None:
-            return active
-        if inherited_session_id is not None:
-            return client.start_session(inherited_session_id=inherited_session_id)
-        if settings.auto_start_session:
-            return client.start_session()
-        return None
-    except Exception:
-        logger.exception("agentops_otel.init failed; the program continues without tracing")
-        return None
+    return _client.init(
+        api_key,
+        endpoint=endpoint,
+        tags=tags,
+        auto_start_session=auto_start_session,
+        inherited_session_id=inherited_session_id,
+        tracer_provider=tracer_provider,
+        instrument_llm_calls=instrument_llm_calls,
+        config=config,
+        **options,
+    )
 
 
 def start_session(

@@ -20,11 +20,10 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from agentops_otel import instrumentation
-from agentops_otel._internal import config as config_module
-from agentops_otel._internal import exit_hooks, processes, threads, tracing
-from agentops_otel._internal.config import Configuration, parse_tags
-from agentops_otel._internal.context import rejected_inbound, set_active_session_id
+from agentops_otel import _runtime, instrumentation
+from agentops_otel._config import FIELD_NAMES, Configuration, parse_tags
+from agentops_otel._internal import exit_hooks, processes, threads
+from agentops_otel._internal.context import rejected_inbound
 from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
 from agentops_otel._internal.session import EndState, Session, new_session_id
 
@@ -104,6 +103,11 @@ class Client:
     def session(self) -> Session | None:
         return self._session
 
+    def session_config(self) -> Configuration:
+        """The configuration of the active session (the client's when it has none of its own)."""
+        session = self._session
+        return session.config if session is not None else self.config
+
     def current_session_id(self) -> str | None:
         session = self._session
         return session.id if session is not None and not session.ended else None
@@ -123,14 +127,17 @@ class Client:
                     )
                 return
             self._config = config
-            config_module.set_active(config)
+            _runtime.set_config(config)
             self._provider = self._attach(config, tracer_provider)
-            tracing.set_provider(self._provider)
+            _runtime.set_provider(self._provider)
             # Registered after any provider we created, so it runs before that provider's shutdown.
             exit_hooks.install(self, handle_sigterm=config.handle_sigterm)
             self._initialized = True
         _guarded(threads.enable if config.propagate_context_to_threads else threads.disable)
-        _guarded(processes.enable if config.propagate_context_to_threads else processes.disable)
+        if config.propagate_context_to_threads:
+            _guarded(processes.enable, host=self, joiner=join_spawned)
+        else:
+            _guarded(processes.disable)
         if config.instrument_llm_calls:
             _guarded(instrumentation.instrument_all, tracer_provider=self._provider)
         if "baggage" not in propagate.get_global_textmap().fields:
@@ -208,7 +215,7 @@ class Client:
             else:
                 session_id = new_session_id()
             if config is not None:
-                config_module.set_active(config)
+                _runtime.set_config(config)
             try:
                 session = Session(
                     session_id,
@@ -223,7 +230,7 @@ class Client:
                 logger.exception("agentops_otel: could not start a session")
                 return None
             self._session = session
-            set_active_session_id(session_id)
+            _runtime.set_session_id(session_id)
             return session_id
 
     def end_session(
@@ -239,8 +246,8 @@ class Client:
                 logger.warning("agentops_otel: end_session() called with no active session")
                 return
             self._session = None
-            set_active_session_id(None)
-            config_module.set_active(self.config)
+            _runtime.set_session_id(None)
+            _runtime.set_config(self.config)
         try:
             if _owned_here(session):
                 session.end(state, end_state_reason, video)
@@ -293,7 +300,7 @@ class Client:
             return
         with self._lock:
             self._session = None
-            set_active_session_id(None)
+            _runtime.set_session_id(None)
         if _owned_here(session):
             session.end(EndState.parse(end_state), reason)
 
@@ -326,6 +333,56 @@ def _guarded(function: Callable[..., object], **kwargs: Any) -> None:
         logger.debug("agentops_otel: %s failed", getattr(function, "__qualname__", function), exc_info=True)
 
 
+def init(
+    api_key: str | None = None,
+    *,
+    endpoint: str | None = None,
+    tags: Iterable[str] | str | None = None,
+    auto_start_session: bool = True,
+    inherited_session_id: str | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+    instrument_llm_calls: bool = True,
+    config: Configuration | None = None,
+    **options: Any,
+) -> str | None:
+    """The body of :func:`agentops_otel.init` (see there). Never raises."""
+    try:
+        unknown = sorted(set(options) - FIELD_NAMES)
+        if unknown:
+            logger.error("agentops_otel.init: ignoring unknown option(s) %s", ", ".join(unknown))
+            for name in unknown:
+                options.pop(name)
+        base = config if config is not None else Configuration.from_env()
+        overrides: dict[str, Any] = {"api_key": api_key, "endpoint": endpoint, "default_tags": tags}
+        overrides.update(options)
+        # The two switches default to True: only an explicit False overrides the configuration.
+        if not auto_start_session:
+            overrides["auto_start_session"] = False
+        if not instrument_llm_calls:
+            overrides["instrument_llm_calls"] = False
+        settings = base.merged(**overrides)
+        client = get_client()
+        client.configure(settings, tracer_provider)
+        active = client.current_session_id()
+        if active is not None:
+            return active
+        if inherited_session_id is not None:
+            return client.start_session(inherited_session_id=inherited_session_id)
+        if settings.auto_start_session:
+            return client.start_session()
+        return None
+    except Exception:
+        logger.exception("agentops_otel.init failed; the program continues without tracing")
+        return None
+
+
+def join_spawned(session_id: str, config: Configuration) -> Client | None:
+    """Join ``session_id`` in a spawned child process, with the parent's settings (see processes)."""
+    init(inherited_session_id=session_id, config=config)
+    client = get_client()
+    return client if client.initialized else None
+
+
 _client: Client | None = None
 _client_lock = threading.Lock()
 
@@ -353,9 +410,7 @@ def reset_client(timeout: float = 1.0) -> None:
         return
     with client._lock:
         client._session = None
-        set_active_session_id(None)
     client.shutdown(timeout)
     if client._provider is not None:
         _attached.discard(client._provider)
-    tracing.set_provider(None)
-    config_module.set_active(Configuration.from_env())
+    _runtime.reset()

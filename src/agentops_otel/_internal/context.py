@@ -17,11 +17,13 @@ from typing import NamedTuple
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext, TraceFlags
 
-from agentops_otel._internal import attributes as attrs
+from agentops_otel import _runtime, semconv
 
 SESSION_KEY = otel_context.create_key("agentops-session-id")
 AGENT_KEY = otel_context.create_key("agentops-agent")
+_ROOT_FLAGS = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 
 
 class AgentRef(NamedTuple):
@@ -43,27 +45,6 @@ class _Rejected:
 
 rejected_inbound = _Rejected()
 
-# The id of the process's active session (at most one at a time), read without a lock: it is one
-# reference, replaced as a whole.
-_active_session_id: str | None = None
-
-
-def set_active_session_id(session_id: str | None) -> None:
-    global _active_session_id
-    _active_session_id = session_id
-
-
-def active_session_id() -> str | None:
-    return _active_session_id
-
-
-def session_id_from_uuid_hex(value: str) -> str | None:
-    """Normalise a session id; None unless it is a UUID string."""
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, AttributeError, TypeError):
-        return None
-
 
 def trace_id_of(session_id: str) -> int:
     return uuid.UUID(session_id).int
@@ -73,15 +54,39 @@ def root_span_id_of(session_id: str) -> int:
     return int.from_bytes(uuid.UUID(session_id).bytes[8:], "big")
 
 
+def root_span_context(session_id: str, span_id: int | None = None) -> SpanContext:
+    """The span context of the session's root (SPEC.md section 3), or of ``span_id`` in its trace.
+
+    The one derivation of session id -> trace id and root span id. It stands for a span this code does
+    not hold (the root lives in another process, or is not current here), so it is remote; sampled,
+    and the trace id is random (a UUID4's bits are). ValueError when ``session_id`` is not a UUID.
+    """
+    parsed = uuid.UUID(session_id)
+    return SpanContext(
+        trace_id=parsed.int,
+        span_id=span_id if span_id is not None else int.from_bytes(parsed.bytes[8:], "big"),
+        is_remote=True,
+        trace_flags=_ROOT_FLAGS,
+    )
+
+
+def in_session_trace(span_context: SpanContext, session_id: str) -> bool:
+    """Whether ``span_context`` is a valid span of the session's trace."""
+    try:
+        return span_context.is_valid and span_context.trace_id == uuid.UUID(session_id).int
+    except ValueError:
+        return False
+
+
 def with_session(ctx: Context | None, session_id: str) -> Context:
     """``ctx`` with the session in our key and in baggage (so it crosses process boundaries)."""
     ctx = otel_context.set_value(SESSION_KEY, session_id, ctx)
-    return baggage.set_baggage(attrs.BAGGAGE_SESSION_ID, session_id, ctx)
+    return baggage.set_baggage(semconv.BAGGAGE_SESSION_ID, session_id, ctx)
 
 
 def without_session(ctx: Context | None) -> Context:
     ctx = otel_context.set_value(SESSION_KEY, None, ctx)
-    return baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
+    return baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
 
 
 def inbound_session_id(ctx: Context | None, trace_id: int, trust: bool = False) -> str | None:
@@ -90,7 +95,7 @@ def inbound_session_id(ctx: Context | None, trace_id: int, trust: bool = False) 
     Inbound baggage is untrusted: the value must be a UUID equal to the trace id, which then discloses
     nothing that ``traceparent`` does not. Anything else is ignored and counted.
     """
-    value = baggage.get_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
+    value = baggage.get_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
     if value is None:
         return None
     text = str(value).split(";", 1)[0].strip()
@@ -113,7 +118,7 @@ def session_id_for(ctx: Context | None, trace_id: int, trust: bool = False) -> s
     sid = inbound_session_id(ctx, trace_id, trust)
     if sid is not None:
         return sid
-    return _active_session_id
+    return _runtime.session_id()
 
 
 def current_agent(ctx: Context | None = None) -> AgentRef | None:

@@ -48,13 +48,11 @@ from typing import Any, Final, TypeVar, overload
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
-from agentops_otel._internal import attributes as attrs
-from agentops_otel._internal import config as _config
+from agentops_otel import _runtime, semconv
 from agentops_otel._internal import context as _ctx
-from agentops_otel._internal.tracing import get_tracer
-from agentops_otel.instrumentation._genai import (
+from agentops_otel.semconv import (
     ERROR_TYPE,
     OPERATION_NAME,
     TOOL_CALL_ARGUMENTS,
@@ -67,11 +65,6 @@ logger = logging.getLogger("agentops_otel.decorators")
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-
-# Ours (the names AgentOps uses for an entity's input and output), and the action's type.
-ENTITY_INPUT: Final = "agentops.entity.input"
-ENTITY_OUTPUT: Final = "agentops.entity.output"
-ACTION_TYPE: Final = "agentops.action.type"
 
 #: Longest recorded argument or result, in characters.
 MAX_CONTENT_CHARS: Final = 4096
@@ -222,7 +215,7 @@ def agent_attributes(ctx: Context | None = None) -> dict[str, str]:
     ref = _ctx.current_agent(ctx)
     if ref is None:
         return {}
-    return {attrs.AGENT_NAME: ref.name, attrs.AGENT_ID: ref.id}
+    return {semconv.AGENT_NAME: ref.name, semconv.AGENT_ID: ref.id}
 
 
 def parent_context(ctx: Context | None = None) -> Context:
@@ -235,16 +228,11 @@ def parent_context(ctx: Context | None = None) -> Context:
         ctx = otel_context.get_current()
     if trace.get_current_span(ctx).get_span_context().is_valid:
         return ctx
-    sid = otel_context.get_value(_ctx.SESSION_KEY, ctx) or _ctx.active_session_id()
+    sid = otel_context.get_value(_ctx.SESSION_KEY, ctx) or _runtime.session_id()
     if not isinstance(sid, str):
         return ctx
     try:
-        root = SpanContext(
-            trace_id=_ctx.trace_id_of(sid),
-            span_id=_ctx.root_span_id_of(sid),
-            is_remote=False,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED),
-        )
+        root = _ctx.root_span_context(sid)
     except ValueError:
         return ctx
     return trace.set_span_in_context(NonRecordingSpan(root), ctx)
@@ -321,21 +309,21 @@ class _Recipe:
         self.per_instance = self.skip_first and agent_id is None
         self.agent_id = agent_id or str(uuid.uuid4())
         self.span_kind = SpanKind.INTERNAL
-        static: dict[str, Any] = {attrs.SPAN_KIND: kind}
-        if kind == attrs.KIND_TOOL:
+        static: dict[str, Any] = {semconv.SPAN_KIND: kind}
+        if kind == semconv.KIND_TOOL:
             self.span_name = f"execute_tool {name}"
             static.update({OPERATION_NAME: "execute_tool", TOOL_NAME: name, TOOL_TYPE: "function"})
             self.input_key, self.output_key = TOOL_CALL_ARGUMENTS, TOOL_CALL_RESULT
-        elif kind == attrs.KIND_AGENT:
+        elif kind == semconv.KIND_AGENT:
             self.span_name = f"invoke_agent {name}"
             static.update(
-                {OPERATION_NAME: "invoke_agent", attrs.AGENT_NAME: name, attrs.AGENT_ID: self.agent_id}
+                {OPERATION_NAME: "invoke_agent", semconv.AGENT_NAME: name, semconv.AGENT_ID: self.agent_id}
             )
-            self.input_key, self.output_key = ENTITY_INPUT, ENTITY_OUTPUT
+            self.input_key, self.output_key = semconv.ENTITY_INPUT, semconv.ENTITY_OUTPUT
         else:
             self.span_name = name
-            static[ACTION_TYPE] = name
-            self.input_key, self.output_key = ENTITY_INPUT, ENTITY_OUTPUT
+            static[semconv.ACTION_TYPE] = name
+            self.input_key, self.output_key = semconv.ENTITY_INPUT, semconv.ENTITY_OUTPUT
         self.static_attributes = static
         self.agent_ref = _ctx.AgentRef(name, self.agent_id)
 
@@ -356,18 +344,18 @@ class _Recipe:
         """Start the span in the current context; return it and the context it is current in."""
         ctx = parent_context()
         attributes = self.static_attributes
-        if self.kind == attrs.KIND_AGENT:
+        if self.kind == semconv.KIND_AGENT:
             ref = self.agent_ref
             if self.per_instance and args:
                 instance_id = _instance_agent_id(args[0])
                 if instance_id is not None:
                     ref = _ctx.AgentRef(self.name, instance_id)
-                    attributes = {**attributes, attrs.AGENT_ID: instance_id}
+                    attributes = {**attributes, semconv.AGENT_ID: instance_id}
             ctx = otel_context.set_value(_ctx.AGENT_KEY, ref, ctx)
-        span = get_tracer().start_span(
+        span = _runtime.tracer().start_span(
             self.span_name, context=ctx, kind=self.span_kind, attributes=attributes
         )
-        if _config.capture_content():
+        if _runtime.content_capture_enabled():
             try:
                 span.set_attribute(self.input_key, self.arguments(args, kwargs))
             except Exception:
@@ -380,7 +368,7 @@ class _Recipe:
             if exc is not None:
                 if _is_error(exc):
                     record_error(span, exc)
-            elif result is not _NO_RESULT and _config.capture_content():
+            elif result is not _NO_RESULT and _runtime.content_capture_enabled():
                 span.set_attribute(self.output_key, serialize(result))
         except Exception:
             logger.debug("agentops_otel: could not record the outcome of %s", self.name, exc_info=True)
@@ -471,7 +459,7 @@ def _wrap_generator_function(func: Callable[..., Any], recipe: _Recipe) -> Calla
         except Exception:
             logger.debug("agentops_otel: no span for %s", recipe.name, exc_info=True)
             return (yield from func(*args, **kwargs))
-        yields = _Yields() if _config.capture_content() else None
+        yields = _Yields() if _runtime.content_capture_enabled() else None
         outcome: BaseException | None = None
         try:
             token = otel_context.attach(span_ctx)
@@ -529,7 +517,7 @@ def _wrap_async_generator_function(func: Callable[..., Any], recipe: _Recipe) ->
                     sent = yield await agen.asend(sent)
             except StopAsyncIteration:
                 return
-        yields = _Yields() if _config.capture_content() else None
+        yields = _Yields() if _runtime.content_capture_enabled() else None
         outcome: BaseException | None = None
         try:
             token = otel_context.attach(span_ctx)
@@ -602,7 +590,7 @@ def _decorate_class(cls: type, kind: str, name: str | None, agent_id: str | None
         func = value.__func__ if isinstance(value, (classmethod, staticmethod)) else value
         if not inspect.isfunction(func):
             continue
-        if kind == attrs.KIND_AGENT:
+        if kind == semconv.KIND_AGENT:
             method_name = name or cls.__name__
         else:
             method_name = f"{name}.{attr}" if name else _default_name(func)
@@ -622,9 +610,9 @@ def _decorator(kind: str) -> Any:
     return decorator
 
 
-_tool = _decorator(attrs.KIND_TOOL)
-_agent = _decorator(attrs.KIND_AGENT)
-_action = _decorator(attrs.KIND_ACTION)
+_tool = _decorator(semconv.KIND_TOOL)
+_agent = _decorator(semconv.KIND_AGENT)
+_action = _decorator(semconv.KIND_ACTION)
 
 
 @overload

@@ -2,7 +2,7 @@
 
 - ``OTEL_PYTHON_DISTRO=agentops``: :class:`AgentOpsDistro` sets defaults (``OTEL_TRACES_EXPORTER=
   agentops``, no metrics or logs exporter), only where the user set nothing.
-- ``OTEL_PYTHON_CONFIGURATOR=agentops``: :class:`AgentOpsConfigurator` calls ``agentops_otel.init()``
+- ``OTEL_PYTHON_CONFIGURATOR=agentops``: :class:`AgentOpsConfigurator` calls ``init()``
   from the ``AGENTOPS_*``/``OTEL_*`` environment (attaching to an SDK provider if one exists, else
   creating one), adds the other exporters named in ``OTEL_TRACES_EXPORTER``, and leaves LLM
   instrumentation to the ``opentelemetry_instrumentor`` entry points, so that
@@ -28,10 +28,11 @@ from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk._configuration import _BaseConfigurator
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from agentops_otel import _sdk_compat
 
 logger = logging.getLogger("agentops_otel")
 
@@ -74,16 +75,16 @@ class AgentOpsDistro(BaseDistro):  # type: ignore[misc]
         super().load_instrumentor(entry_point, **kwargs)
 
 
-class AgentOpsConfigurator(_BaseConfigurator):  # type: ignore[misc]
+class AgentOpsConfigurator(_sdk_compat.BaseConfigurator):  # type: ignore[misc]
     """``OTEL_PYTHON_CONFIGURATOR=agentops``: tracing set up by ``agentops_otel.init()``."""
 
     def _configure(self, **kwargs: Any) -> None:
         global _configured_by_us
         try:
-            import agentops_otel
+            from agentops_otel._internal.client import init
 
             _default_propagators()
-            agentops_otel.init(instrument_llm_calls=False)  # instrumentors come from the entry points
+            init(instrument_llm_calls=False)  # instrumentors come from the entry points
             _configured_by_us = True
             _add_named_exporters(_env_names("OTEL_TRACES_EXPORTER"))
         except Exception:
@@ -144,8 +145,8 @@ class AgentOpsTracesExporter(SpanExporter):
         with self._lock:
             if self._delegate is None and not self._failed:
                 try:
+                    from agentops_otel._config import Configuration
                     from agentops_otel._internal.client import make_exporter
-                    from agentops_otel._internal.config import Configuration
 
                     config = Configuration.from_env()
                     self._delegate = make_exporter(config.replace(exporter=None))
@@ -197,8 +198,8 @@ def post_instrument(**kwargs: Any) -> None:
         exporting = _exporter_made
         if not exporting and not _agentops_env():
             return  # installed, not asked for: stay out of the way
-        import agentops_otel
+        from agentops_otel._internal.client import init
 
-        agentops_otel.init(instrument_llm_calls=False, export_spans=not exporting)
+        init(instrument_llm_calls=False, export_spans=not exporting)
     except Exception:
         logger.exception("agentops_otel: post-instrument set-up failed; the program runs without it")

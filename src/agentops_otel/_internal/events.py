@@ -26,20 +26,24 @@ from typing import Any, Final, TypeAlias
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from agentops_otel._internal import attributes as attrs
-from agentops_otel._internal import config as _config
+from agentops_otel import _runtime, semconv
 from agentops_otel._internal.decorators import (
-    ACTION_TYPE,
-    ENTITY_INPUT,
-    ENTITY_OUTPUT,
     error_type,
     parent_context,
     record_error,
     serialize,
 )
-from agentops_otel._internal.tracing import get_tracer
-from agentops_otel.instrumentation._genai import (
+from agentops_otel.semconv import (
+    ACTION_TYPE,
+    ENTITY_INPUT,
+    ENTITY_OUTPUT,
+    ERROR_CODE,
+    ERROR_DETAILS,
+    ERROR_LOGS,
+    ERROR_TRIGGER_KIND,
+    ERROR_TRIGGER_NAME,
     ERROR_TYPE,
+    EVENT_LOGS,
     INPUT_MESSAGES,
     OPERATION_NAME,
     OUTPUT_MESSAGES,
@@ -51,19 +55,12 @@ from agentops_otel.instrumentation._genai import (
     TOOL_NAME,
     TOOL_TYPE,
 )
-from agentops_otel.instrumentation._genai import USAGE_INPUT_TOKENS as INPUT_TOKENS
-from agentops_otel.instrumentation._genai import USAGE_OUTPUT_TOKENS as OUTPUT_TOKENS
+from agentops_otel.semconv import USAGE_INPUT_TOKENS as INPUT_TOKENS
+from agentops_otel.semconv import USAGE_OUTPUT_TOKENS as OUTPUT_TOKENS
 
 logger = logging.getLogger("agentops_otel.events")
 
 Timestamp: TypeAlias = datetime | float | int | str | None
-
-ERROR_DETAILS: Final = "agentops.error.details"
-ERROR_CODE: Final = "agentops.error.code"
-ERROR_LOGS: Final = "agentops.error.logs"
-ERROR_TRIGGER_KIND: Final = "agentops.error.trigger.kind"
-ERROR_TRIGGER_NAME: Final = "agentops.error.trigger.name"
-EVENT_LOGS: Final = "agentops.event.logs"
 
 #: Longest text of one message part; longer ones are cut (the JSON stays valid).
 MAX_MESSAGE_CHARS: Final = 16384
@@ -228,7 +225,7 @@ def _shape(event: Event) -> tuple[str, SpanKind, dict[str, Any]]:
     """Span name, kind and the attributes known before the span starts."""
     if isinstance(event, LLMEvent):
         model = str(event.model) if event.model else None
-        a: dict[str, Any] = {attrs.SPAN_KIND: attrs.KIND_LLM, OPERATION_NAME: "chat"}
+        a: dict[str, Any] = {semconv.SPAN_KIND: semconv.KIND_LLM, OPERATION_NAME: "chat"}
         if model:
             a[REQUEST_MODEL] = a[RESPONSE_MODEL] = model
         if event.provider:
@@ -236,15 +233,15 @@ def _shape(event: Event) -> tuple[str, SpanKind, dict[str, Any]]:
         return (f"chat {model}" if model else "chat"), SpanKind.CLIENT, a
     if isinstance(event, ToolEvent):
         name = str(event.name or "tool")
-        a = {attrs.SPAN_KIND: attrs.KIND_TOOL, OPERATION_NAME: "execute_tool", TOOL_NAME: name}
+        a = {semconv.SPAN_KIND: semconv.KIND_TOOL, OPERATION_NAME: "execute_tool", TOOL_NAME: name}
         a[TOOL_TYPE] = "function"
         return f"execute_tool {name}", SpanKind.INTERNAL, a
     if isinstance(event, ActionEvent):
         name = str(event.action_type or "action")
-        return name, SpanKind.INTERNAL, {attrs.SPAN_KIND: attrs.KIND_ACTION, ACTION_TYPE: name}
+        return name, SpanKind.INTERNAL, {semconv.SPAN_KIND: semconv.KIND_ACTION, ACTION_TYPE: name}
     if isinstance(event, ErrorEvent):
         etype = event.error_type or (error_type(event.exception) if event.exception is not None else None)
-        a = {attrs.SPAN_KIND: attrs.KIND_ERROR, ERROR_TYPE: str(etype or "_OTHER")}
+        a = {semconv.SPAN_KIND: semconv.KIND_ERROR, ERROR_TYPE: str(etype or "_OTHER")}
         return (f"error {etype}" if etype else "error"), SpanKind.INTERNAL, a
     raise TypeError(f"not an event: {type(event).__name__}")
 
@@ -260,7 +257,7 @@ def _fill(span: Span, event: Event, capture: bool) -> None:
             span.set_attribute(OUTPUT_TOKENS, output_tokens)
         cost = _cost(event, input_tokens, output_tokens)
         if cost is not None:
-            span.set_attribute(attrs.COST_USD, cost)
+            span.set_attribute(semconv.COST_USD, cost)
         if capture and event.prompt is not None:
             span.set_attribute(INPUT_MESSAGES, messages_json(event.prompt, "user"))
         if capture and event.completion is not None:
@@ -290,12 +287,12 @@ def _fill(span: Span, event: Event, capture: bool) -> None:
             span.set_attribute(ERROR_LOGS, _text(event.logs))
         trigger = event.trigger_event
         if isinstance(trigger, Event) and not isinstance(trigger, ErrorEvent):
-            span.set_attribute(ERROR_TRIGGER_KIND, _shape(trigger)[2][attrs.SPAN_KIND])
+            span.set_attribute(ERROR_TRIGGER_KIND, _shape(trigger)[2][semconv.SPAN_KIND])
             trigger_name = _event_name(trigger)
             if trigger_name:
                 span.set_attribute(ERROR_TRIGGER_NAME, str(trigger_name))
     if event.agent_id:
-        span.set_attribute(attrs.AGENT_ID, str(event.agent_id))
+        span.set_attribute(semconv.AGENT_ID, str(event.agent_id))
 
 
 def record(event: Event) -> None:
@@ -314,11 +311,11 @@ def _record(event: Event) -> None:
     end = to_ns(event.end_timestamp) or time.time_ns()
     start = to_ns(event.init_timestamp) or event._created_ns
     start = min(start, end)
-    span = get_tracer().start_span(
+    span = _runtime.tracer().start_span(
         name, context=parent_context(), kind=kind, attributes=attributes, start_time=start
     )
     try:
-        _fill(span, event, _config.capture_content())
+        _fill(span, event, _runtime.content_capture_enabled())
     except Exception:
         logger.debug("agentops_otel: partial event %r", event, exc_info=True)
     finally:

@@ -8,7 +8,6 @@ deadline, restores the default action and sends itself the signal again.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import signal
@@ -17,6 +16,8 @@ import threading
 import traceback
 from types import FrameType, TracebackType
 from typing import Protocol
+
+from agentops_otel import _sdk_compat
 
 logger = logging.getLogger("agentops_otel")
 
@@ -84,19 +85,7 @@ def _at_exit() -> None:
     last = getattr(sys, "last_value", None)
     interactive = hasattr(sys, "ps1") or sys.flags.interactive
     if isinstance(last, KeyboardInterrupt) and last is _uncaught and not interactive:
-        _restore_keyboard_interrupt_exit()
-
-
-def _restore_keyboard_interrupt_exit() -> None:
-    """Keep the exit status of a program that died of KeyboardInterrupt (130, or killed by SIGINT).
-
-    CPython records the unhandled KeyboardInterrupt in a flag that every evaluation of source text
-    clears, and code run at exit can do that: importing ``ssl`` or protobuf modules, any namedtuple or
-    dataclass definition. Evaluating a ``raise KeyboardInterrupt`` sets the flag again, as the
-    interpreter did when the program ended.
-    """
-    with contextlib.suppress(KeyboardInterrupt):
-        exec("raise KeyboardInterrupt")
+        _sdk_compat.restore_keyboard_interrupt_exit()
 
 
 def _chain_excepthook() -> None:

@@ -23,22 +23,30 @@ A child made with a bare ``os.fork()`` is not a ``multiprocessing`` process: it 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import os
 import pickle
 import threading
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Protocol
 
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan
 
-from agentops_otel._internal.context import SESSION_KEY, root_span_id_of, session_id_for, with_session
+from agentops_otel import _sdk_compat
+from agentops_otel._config import Configuration
+from agentops_otel._internal.context import (
+    SESSION_KEY,
+    in_session_trace,
+    root_span_context,
+    root_span_id_of,
+    session_id_for,
+    with_session,
+)
 
 logger = logging.getLogger("agentops_otel.processes")
 
@@ -50,6 +58,28 @@ _installed: dict[str, Any] = {}  # method name -> our wrapper, while installed
 _warned_exporter = False
 
 
+class Host(Protocol):
+    """What this module needs of the client, handed to :func:`enable` (it never imports the client)."""
+
+    @property
+    def initialized(self) -> bool: ...
+    @property
+    def shutdown_timeout(self) -> float: ...
+    def session_config(self) -> Configuration:
+        """The configuration of the active session (the client's when it has none of its own)."""
+        ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+
+#: Joins a session in a spawned child: ``(session_id, settings) -> Host`` (None when it could not).
+#: Handed to :func:`enable` and pickled into each note by reference, so the child imports it by name.
+Joiner = Callable[[str, Configuration], "Host | None"]
+
+_host: Host | None = None
+_joiner: Joiner | None = None
+
+
 def is_enabled() -> bool:
     return _enabled
 
@@ -59,12 +89,18 @@ class _Join:
     for fork it is simply in the copied memory, along with the parent's context."""
 
     def __init__(
-        self, session_id: str, parent_span_id: int, settings: Any, context: Context | None = None
+        self,
+        session_id: str,
+        parent_span_id: int,
+        settings: Any,
+        context: Context | None = None,
+        joiner: Joiner | None = None,
     ) -> None:
         self.session_id = session_id
         self.parent_span_id = parent_span_id
         self.settings = settings  # a Configuration in the parent; a dict of fields once pickled, or None
         self.context = context  # only meaningful in a forked copy of the parent
+        self.joiner = joiner
 
     def __reduce__(self) -> tuple[Callable[..., _Join], tuple[Any, ...]]:
         # Runs in the parent while the process is pickled: it must not fail, or start() would.
@@ -73,16 +109,18 @@ class _Join:
         except Exception:
             logger.debug("agentops_otel: cannot send the configuration to a child", exc_info=True)
             fields = None
-        return (_rebuild, (self.session_id, self.parent_span_id, fields))
+        return (_rebuild, (self.session_id, self.parent_span_id, fields, self.joiner))
 
 
-def _rebuild(session_id: str, parent_span_id: int, fields: dict[str, Any] | None) -> _Join:
+def _rebuild(
+    session_id: str, parent_span_id: int, fields: dict[str, Any] | None, joiner: Joiner | None = None
+) -> _Join:
     """Unpickled in a spawned child, before ``_bootstrap`` runs: install the child-side hook there."""
     try:
-        _install("_bootstrap", _bootstrap)
+        _install(_sdk_compat.PROCESS_BODY, _bootstrap)
     except Exception:
         logger.debug("agentops_otel: cannot hook the child process", exc_info=True)
-    return _Join(session_id, parent_span_id, fields)
+    return _Join(session_id, parent_span_id, fields, joiner=joiner)
 
 
 def _portable_settings(settings: Any) -> dict[str, Any] | None:
@@ -120,40 +158,21 @@ def _portable_settings(settings: Any) -> dict[str, Any] | None:
 
 
 def _current_note() -> _Join | None:
-    from agentops_otel._internal.client import get_client
-
-    client = get_client()
-    if not client.initialized:
+    host = _host
+    if host is None or not host.initialized:
         return None
+    settings = host.session_config()
     ctx = otel_context.get_current()
     span_context = trace.get_current_span(ctx).get_span_context()
-    session_id = session_id_for(ctx, span_context.trace_id, client.config.trust_inbound_session)
+    session_id = session_id_for(ctx, span_context.trace_id, settings.trust_inbound_session)
     if session_id is None:
         return None
     # The span current at start() is the children's parent when it is in the session's trace; otherwise
     # (no span, or a context that only knows the session) they hang under the session's root.
-    parent = root_span_id_of(session_id)
-    if span_context.is_valid and format(span_context.trace_id, "032x") == session_id.replace("-", ""):
-        parent = span_context.span_id
-    session = client.session
-    settings = session.config if session is not None and session.config is not None else client.config
-    _settle_imports(client.config)
-    return _Join(session_id, parent, settings, ctx)
-
-
-def _settle_imports(settings: Any) -> None:
-    """Finish importing the exporter module before a fork.
-
-    The export thread imports it when it sends its first batch; a fork in the middle of that import
-    would leave the child with a half-initialised module and no way to export. Importing here waits for
-    that import to finish (a no-op once done).
-    """
-    if getattr(settings, "exporter", None) is not None:
-        return
-    if getattr(settings, "destination", "local") == "local":
-        importlib.import_module("agentops_otel._internal.exporters.local")
-    else:
-        importlib.import_module("agentops_otel._internal.exporters.agentops")
+    parent = (
+        span_context.span_id if in_session_trace(span_context, session_id) else root_span_id_of(session_id)
+    )
+    return _Join(session_id, parent, settings, ctx, joiner=_joiner)
 
 
 def _start(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -179,51 +198,29 @@ def _start(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -
 
 def _session_context(note: _Join) -> Context:
     """A context whose current span is the parent's span at start() and which carries the session."""
-    remote = SpanContext(
-        trace_id=int(note.session_id.replace("-", ""), 16),
-        span_id=note.parent_span_id,
-        is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID),
-    )
+    remote = root_span_context(note.session_id, note.parent_span_id)
     return with_session(trace.set_span_in_context(NonRecordingSpan(remote), Context()), note.session_id)
 
 
-def _join(note: _Join) -> bool:
-    """Join the session in this (child) process; True when there is something to flush at the end."""
-    import agentops_otel
-    from agentops_otel._internal.client import get_client
-    from agentops_otel._internal.config import Configuration
-
-    client = get_client()
-    if client.initialized:
+def _join(note: _Join) -> Host | None:
+    """Join the session in this (child) process; the host to flush at the end, if any."""
+    host = _host
+    if host is not None and host.initialized:
         # Forked: the client, its processors and the session came with the memory.
         ctx = note.context
         if not isinstance(ctx, Context) or ctx.get(SESSION_KEY) != note.session_id:
             ctx = _session_context(note)
         otel_context.attach(ctx)
-        return True
-    if not isinstance(note.settings, dict):
-        return False  # the destination could not travel: run unobserved rather than export elsewhere
+        return host
+    if not isinstance(note.settings, dict) or note.joiner is None:
+        return None  # the destination could not travel: run unobserved rather than export elsewhere
     known = {f.name for f in dataclasses.fields(Configuration)}
     fields = {k: v for k, v in note.settings.items() if k in known}
-    agentops_otel.init(inherited_session_id=note.session_id, config=Configuration(**fields))
+    joined = note.joiner(note.session_id, Configuration(**fields))
+    if joined is None or not joined.initialized:
+        return None
     otel_context.attach(_session_context(note))
-    return get_client().initialized
-
-
-def _flush() -> None:
-    from agentops_otel._internal.client import get_client
-
-    client = get_client()
-    timeout = client.config.shutdown_timeout
-    if client.export_processor is not None:
-        client.flush(timeout)
-        return
-    # No export processor of ours (``export_spans=False``): the provider's own processors export.
-    provider = client.tracer_provider
-    force_flush = getattr(provider, "force_flush", None)
-    if callable(force_flush):
-        force_flush(int(timeout * 1000))
+    return joined
 
 
 def _bootstrap(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -235,7 +232,7 @@ def _bootstrap(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
         note = None
     if not isinstance(note, _Join):
         return wrapped(*args, **kwargs)
-    joined = False
+    joined: Host | None = None
     try:
         joined = _join(note)
     except Exception:
@@ -243,11 +240,11 @@ def _bootstrap(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
     try:
         return wrapped(*args, **kwargs)
     finally:
-        if joined:
-            _flush_off_main_thread()
+        if joined is not None:
+            _flush_off_main_thread(joined)
 
 
-def _flush_off_main_thread() -> None:
+def _flush_off_main_thread(host: Host) -> None:
     """Flush from a helper thread while this one only waits.
 
     A pool's ``terminate()`` sends SIGTERM at any moment, and the SIGTERM handler flushes too. Python
@@ -255,18 +252,18 @@ def _flush_off_main_thread() -> None:
     locks), the handler's flush would wait for it forever. Waiting in ``join`` holds none of them.
     """
     try:
-        from agentops_otel._internal.client import get_client
-
-        helper = threading.Thread(target=_flush_quietly, name="agentops-child-flush", daemon=True)
+        helper = threading.Thread(
+            target=_flush_quietly, args=(host,), name="agentops-child-flush", daemon=True
+        )
         helper.start()
-        helper.join(get_client().config.shutdown_timeout + 1.0)
+        helper.join(host.shutdown_timeout + 1.0)
     except Exception:
         logger.debug("agentops_otel: flush at the end of a child process failed", exc_info=True)
 
 
-def _flush_quietly() -> None:
+def _flush_quietly(host: Host) -> None:
     try:
-        _flush()
+        host.flush(host.shutdown_timeout)
     except Exception:
         logger.debug("agentops_otel: flush at the end of a child process failed", exc_info=True)
 
@@ -284,10 +281,12 @@ def _install(name: str, hook: Callable[..., Any]) -> None:
         _installed[name] = BaseProcess.__dict__[name]
 
 
-def enable() -> None:
-    """Hand the current session to processes started from now on."""
-    global _enabled
-    for name, hook in (("start", _start), ("_bootstrap", _bootstrap)):
+def enable(host: Host, joiner: Joiner) -> None:
+    """Hand the current session of ``host`` to processes started from now on; a spawned child joins it
+    through ``joiner``."""
+    global _enabled, _host, _joiner
+    _host, _joiner = host, joiner
+    for name, hook in (("start", _start), (_sdk_compat.PROCESS_BODY, _bootstrap)):
         try:
             _install(name, hook)
         except Exception:

@@ -25,14 +25,13 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from agentops_otel._internal import attributes as attrs
+from agentops_otel import _sdk_compat, semconv
 from agentops_otel._internal.context import AGENT_KEY, AgentRef, session_id_for
 from agentops_otel._internal.exporters.base import Delivery, Outcome
 
 logger = logging.getLogger("agentops_otel")
 
-_SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # what BatchSpanProcessor attaches too
-_SESSION_KINDS = frozenset({attrs.KIND_SESSION, attrs.KIND_SESSION_START})
+_SESSION_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START})
 #: The longest a fork waits for the export worker to finish building its exporter.
 _FORK_WAIT = 2.0
 #: Part of the shutdown deadline kept for spooling what is left, when the exporter can spool.
@@ -55,11 +54,11 @@ class SessionSpanProcessor(SpanProcessor):
             span_context = span.get_span_context()
             session_id = session_id_for(ctx, span_context.trace_id, self.trust_inbound_session)
             if session_id is not None:
-                span.set_attribute(attrs.SESSION_ID, session_id)
+                span.set_attribute(semconv.SESSION_ID, session_id)
             agent = ctx.get(AGENT_KEY)
             if isinstance(agent, AgentRef):
-                span.set_attribute(attrs.AGENT_NAME, agent.name)
-                span.set_attribute(attrs.AGENT_ID, agent.id)
+                span.set_attribute(semconv.AGENT_NAME, agent.name)
+                span.set_attribute(semconv.AGENT_ID, agent.id)
         except Exception:  # never let a span start fail because of us
             logger.debug("agentops_otel: session stamping failed", exc_info=True)
 
@@ -78,7 +77,7 @@ ExporterFactory = Callable[[], SpanExporter]
 
 def _is_session_span(span: ReadableSpan) -> bool:
     attributes = span.attributes
-    return attributes is not None and attributes.get(attrs.SPAN_KIND) in _SESSION_KINDS
+    return attributes is not None and attributes.get(semconv.SPAN_KIND) in _SESSION_KINDS
 
 
 class ExportProcessor(SpanProcessor):
@@ -338,7 +337,9 @@ class ExportProcessor(SpanProcessor):
         return bool(getattr(self._exporter, "has_spooled", False))
 
     def _run(self) -> None:
-        otel_context.attach(otel_context.set_value(_SUPPRESS_KEY, True))  # our sends are never traced
+        otel_context.attach(
+            otel_context.set_value(_sdk_compat.SUPPRESS_INSTRUMENTATION_KEY, True)
+        )  # our sends are never traced
         # Build the exporter now, not at the first export: its imports (protobuf) must not run at
         # interpreter exit, where they would also reset CPython's record of an unhandled
         # KeyboardInterrupt and so change the exit code from 130 to 1.

@@ -18,13 +18,17 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode
 
-from agentops_otel._internal import attributes as attrs
+from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel._internal import host
-from agentops_otel._internal.context import SESSION_KEY, root_span_id_of, with_session, without_session
-from agentops_otel._internal.tracing import get_tracer
+from agentops_otel._internal.context import (
+    SESSION_KEY,
+    root_span_context,
+    root_span_id_of,
+    with_session,
+    without_session,
+)
 
 logger = logging.getLogger("agentops_otel")
 
@@ -32,9 +36,9 @@ logger = logging.getLogger("agentops_otel")
 class EndState(str, enum.Enum):
     """How a session ended. A ``str``, so ``EndState.SUCCESS == "Success"``."""
 
-    SUCCESS = "Success"
-    FAIL = "Fail"
-    INDETERMINATE = "Indeterminate"
+    SUCCESS = semconv.END_STATE_SUCCESS
+    FAIL = semconv.END_STATE_FAIL
+    INDETERMINATE = semconv.END_STATE_INDETERMINATE
 
     def __str__(self) -> str:
         return self.value
@@ -52,25 +56,6 @@ class EndState(str, enum.Enum):
             f"end_state must be 'Success', 'Fail' or 'Indeterminate' (or EndState.SUCCESS/FAIL/"
             f"INDETERMINATE), not {value!r}"
         )
-
-
-class _SessionIds(IdGenerator):
-    """Hands the root span the ids derived from the session id; random ids for anything else."""
-
-    def __init__(self, trace_id: int, span_id: int) -> None:
-        self._trace_id = trace_id
-        self._span_id = span_id
-        self._random = RandomIdGenerator()
-
-    def generate_trace_id(self) -> int:
-        return self._trace_id
-
-    def generate_span_id(self) -> int:
-        return self._span_id
-
-    def is_trace_id_random(self) -> bool:
-        # A UUID4's low 7 bytes are random, which is what the W3C random-trace-id flag promises.
-        return True
 
 
 def new_session_id() -> str:
@@ -115,25 +100,19 @@ class Session:
         parsed = uuid.UUID(self.id)
         if self.inherited:
             # The root lives in the process that started the session: point at it, never re-create it.
-            remote = SpanContext(
-                trace_id=parsed.int,
-                span_id=root_span_id_of(self.id),
-                is_remote=True,
-                trace_flags=TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID),
-            )
-            self._root = NonRecordingSpan(remote)
+            self._root = NonRecordingSpan(root_span_context(self.id))
         else:
-            tracer = get_tracer(attrs.SDK_NAME)
-            session_tracer = _tracer_with_ids(tracer, parsed.int, root_span_id_of(self.id))
+            tracer = _runtime.tracer()
+            session_tracer = _sdk_compat.tracer_with_ids(tracer, parsed.int, root_span_id_of(self.id))
             self._root = session_tracer.start_span(
                 f"{self.name}.session",
                 context=Context(),  # a real root, whatever is current
                 kind=SpanKind.INTERNAL,
                 attributes={
-                    attrs.SPAN_KIND: attrs.KIND_SESSION,
-                    attrs.SESSION_ID: self.id,
-                    attrs.SESSION_NAME: self.name,
-                    attrs.SESSION_TAGS: self.tags,
+                    semconv.SPAN_KIND: semconv.KIND_SESSION,
+                    semconv.SESSION_ID: self.id,
+                    semconv.SESSION_NAME: self.name,
+                    semconv.SESSION_TAGS: self.tags,
                 },
                 start_time=self.start_time_ns,
             )
@@ -153,13 +132,13 @@ class Session:
         with self._lock:
             if host_env and not self._ended:
                 self._root.set_attributes(host_env)
-        marker = get_tracer(attrs.SDK_NAME).start_span(
+        marker = _runtime.tracer().start_span(
             f"{self.name}.session.start",
             context=self.context,
             attributes={
-                attrs.SPAN_KIND: attrs.KIND_SESSION_START,
-                attrs.SESSION_NAME: self.name,
-                attrs.SESSION_TAGS: self.tags,
+                semconv.SPAN_KIND: semconv.KIND_SESSION_START,
+                semconv.SESSION_NAME: self.name,
+                semconv.SESSION_TAGS: self.tags,
                 **host_env,
             },
             start_time=self.start_time_ns,
@@ -207,9 +186,9 @@ class Session:
         # Always present on an ended root (SPEC lists them); "" when not given, as attributes cannot be null.
         root.set_attributes(
             {
-                attrs.SESSION_END_STATE: end_state.value,
-                attrs.SESSION_END_STATE_REASON: reason or "",
-                attrs.SESSION_VIDEO: video or "",
+                semconv.SESSION_END_STATE: end_state.value,
+                semconv.SESSION_END_STATE_REASON: reason or "",
+                semconv.SESSION_VIDEO: video or "",
             }
         )
         if end_state is EndState.FAIL:
@@ -218,17 +197,3 @@ class Session:
             root.set_status(Status(StatusCode.OK))
         root.end()
         return True
-
-
-def _tracer_with_ids(tracer: trace.Tracer, trace_id: int, span_id: int) -> trace.Tracer:
-    """A copy of an SDK tracer whose next root gets the given ids."""
-    if not hasattr(tracer, "id_generator"):
-        logger.warning(
-            "agentops_otel: the tracer provider is not the OpenTelemetry SDK's; the session root will "
-            "not have the session's trace id"
-        )
-        return tracer
-    session_tracer = tracer.__class__.__new__(tracer.__class__)
-    session_tracer.__dict__.update(tracer.__dict__)
-    session_tracer.id_generator = _SessionIds(trace_id, span_id)
-    return session_tracer

@@ -31,6 +31,8 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
+from agentops_otel import _sdk_compat
+
 logger = logging.getLogger("agentops_otel.threads")
 
 _CONTEXT_ATTR = "_agentops_otel_context"
@@ -105,10 +107,9 @@ def _executor_submit(wrapped: Callable[..., Any], instance: Any, args: Any, kwar
 def _targets() -> list[tuple[type, str, Callable[..., Any]]]:
     from concurrent.futures import ThreadPoolExecutor
 
-    run_hook = "_bootstrap_inner" if hasattr(threading.Thread, "_bootstrap_inner") else "run"
     return [
         (threading.Thread, "start", _thread_start),
-        (threading.Thread, run_hook, _thread_bootstrap),
+        (threading.Thread, _sdk_compat.THREAD_BODY, _thread_bootstrap),
         (ThreadPoolExecutor, "submit", _executor_submit),
     ]
 

@@ -26,9 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT
-from agentops_otel.backend.figures import normalise_end_state
-from agentops_otel.backend.records import MalformedSpans, SpanRecord, from_otlp_json, from_otlp_protobuf
-from agentops_otel.backend.store import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Store, is_locked_error
+from agentops_otel.store.figures import normalise_end_state
+from agentops_otel.store.records import MalformedSpans, SpanRecord, from_otlp_json, from_otlp_protobuf
+from agentops_otel.store.sqlite import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Store, is_locked_error
 
 logger = logging.getLogger("agentops_otel.backend")
 

@@ -30,7 +30,7 @@ def serve(
         from agentops_otel.backend.api import create_app
     except ImportError as exc:
         raise ServerExtraMissing(f"{SERVER_EXTRA_HINT} ({exc})") from None
-    from agentops_otel._internal.config import default_db_path
+    from agentops_otel._config import default_db_path
 
     path = db or default_db_path()
     try:  # the dashboard at "/", when this build has one

@@ -23,7 +23,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from agentops_otel.instrumentation import _genai as g
+from agentops_otel import semconv
 from agentops_otel.instrumentation import _patching as p
 from agentops_otel.instrumentation._core import (
     IN_LLM_CALL,
@@ -42,9 +42,9 @@ from agentops_otel.instrumentation._streams import StreamManagerProxy
 from agentops_otel.instrumentation._wrapping import Switch, async_wrapper, sync_wrapper
 
 _PARAMS = (
-    ("temperature", g.REQUEST_TEMPERATURE),
-    ("top_p", g.REQUEST_TOP_P),
-    ("top_k", g.REQUEST_TOP_K),
+    ("temperature", semconv.REQUEST_TEMPERATURE),
+    ("top_p", semconv.REQUEST_TOP_P),
+    ("top_k", semconv.REQUEST_TOP_K),
 )
 
 
@@ -139,7 +139,7 @@ class _StreamAccumulator:
                 "parts": [{"type": "text", "content": "".join(self.texts)}],
                 "finish_reason": self.stop_reason,
             }
-            call.span.set_attribute(g.OUTPUT_MESSAGES, to_json([message]))
+            call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json([message]))
 
 
 class _Messages:
@@ -154,25 +154,27 @@ class _Messages:
                 attributes[key] = value
         max_tokens = kwargs.get("max_tokens")
         if isinstance(max_tokens, int):
-            attributes[g.REQUEST_MAX_TOKENS] = max_tokens
+            attributes[semconv.REQUEST_MAX_TOKENS] = max_tokens
         stop = kwargs.get("stop_sequences")
         if isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-            attributes[g.REQUEST_STOP_SEQUENCES] = list(stop)
+            attributes[semconv.REQUEST_STOP_SEQUENCES] = list(stop)
         if kwargs.get("stream") is True:
-            attributes[g.REQUEST_STREAM] = True
-        call = start_call(telemetry, g.OP_CHAT, g.PROVIDER_ANTHROPIC, kwargs.get("model"), attributes)
+            attributes[semconv.REQUEST_STREAM] = True
+        call = start_call(
+            telemetry, semconv.OP_CHAT, semconv.PROVIDER_ANTHROPIC, kwargs.get("model"), attributes
+        )
         if call is None:
             return None
         if call.capture:
             try:
                 system = kwargs.get("system")
                 if system is not None and type(system).__name__ not in ("Omit", "NotGiven"):
-                    call.span.set_attribute(g.SYSTEM_INSTRUCTIONS, to_json(text_parts(system)))
+                    call.span.set_attribute(semconv.SYSTEM_INSTRUCTIONS, to_json(text_parts(system)))
                 messages = [
                     {"role": get(m, "role"), "parts": text_parts(get(m, "content"))}
                     for m in kwargs.get("messages") or ()
                 ]
-                call.span.set_attribute(g.INPUT_MESSAGES, to_json(messages))
+                call.span.set_attribute(semconv.INPUT_MESSAGES, to_json(messages))
             except Exception:
                 debug_failure("recording input messages")
         return call, kwargs, None
@@ -191,7 +193,7 @@ class _Messages:
                 "parts": _content_text(getattr(result, "content", None)),
                 "finish_reason": reason,
             }
-            call.span.set_attribute(g.OUTPUT_MESSAGES, to_json([message]))
+            call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json([message]))
 
     def accumulator(self, call: LLMCall, state: Any) -> _StreamAccumulator:
         return _StreamAccumulator(call.capture)

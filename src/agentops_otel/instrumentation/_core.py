@@ -20,27 +20,26 @@ from typing import Any
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
-from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY as _SUPPRESS_HTTP_KEY
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram, MeterProvider, get_meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
-from opentelemetry.trace.propagation import _SPAN_KEY
 
-from agentops_otel._internal import attributes as attrs
-from agentops_otel._internal import config, tracing
-from agentops_otel.instrumentation import _genai as g
+from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel.pricing import cost_usd
 from agentops_otel.version import __version__
 
 logger = logging.getLogger("agentops_otel.instrumentation")
 
-SCOPE = "agentops_otel.instrumentation"
+SCOPE = semconv.INSTRUMENTATION_SCOPE
 
 #: Set while one of our LLM spans wraps a provider call: nested wrappers pass through, and the
 #: anthropic SDK's own tracing stands down.
 IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
 # OpenLLMetry's key (a plain string) for "a framework already records this LLM call".
-_SUPPRESS_LLM_KEY = "suppress_language_model_instrumentation"
+_SUPPRESS_INSTRUMENTATION_KEY = _sdk_compat.SUPPRESS_INSTRUMENTATION_KEY
+_SUPPRESS_HTTP_KEY = _sdk_compat.SUPPRESS_HTTP_INSTRUMENTATION_KEY
+_SUPPRESS_LLM_KEY = _sdk_compat.SUPPRESS_LLM_INSTRUMENTATION_KEY
+_SPAN_KEY = _sdk_compat.SPAN_KEY
 
 #: Longest content attribute, in characters; longer JSON is cut and marked.
 MAX_CONTENT_CHARS = 32_768
@@ -113,8 +112,8 @@ def call_context(span: Span, ctx: Context | None = None) -> Context:
     """
     if ctx is None:
         ctx = otel_context.get_current()
-    if attrs.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
-        ctx = baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
+    if semconv.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
+        ctx = baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
     # One copy of the context instead of one per key.
     return Context({**ctx, IN_LLM_CALL: True, _SPAN_KEY: span, _SUPPRESS_HTTP_KEY: True})
 
@@ -122,8 +121,8 @@ def call_context(span: Span, ctx: Context | None = None) -> Context:
 def context_without_session_baggage() -> Context | None:
     """For calls we do not record: a context without the baggage member, or None if there is none."""
     ctx = otel_context.get_current()
-    if attrs.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
-        return baggage.remove_baggage(attrs.BAGGAGE_SESSION_ID, ctx)
+    if semconv.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
+        return baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
     return None
 
 
@@ -200,28 +199,28 @@ class Telemetry:
         meter = get_meter(SCOPE, __version__, self._meter_provider)
         return (
             meter.create_histogram(
-                g.METRIC_TOKEN_USAGE,
+                semconv.METRIC_TOKEN_USAGE,
                 unit="{token}",
                 description="Number of input and output tokens used",
-                explicit_bucket_boundaries_advisory=list(g.TOKEN_BUCKETS),
+                explicit_bucket_boundaries_advisory=list(semconv.TOKEN_BUCKETS),
             ),
             meter.create_histogram(
-                g.METRIC_OPERATION_DURATION,
+                semconv.METRIC_OPERATION_DURATION,
                 unit="s",
                 description="GenAI operation duration",
-                explicit_bucket_boundaries_advisory=list(g.DURATION_BUCKETS),
+                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
             ),
             meter.create_histogram(
-                g.METRIC_TIME_TO_FIRST_CHUNK,
+                semconv.METRIC_TIME_TO_FIRST_CHUNK,
                 unit="s",
                 description="Time to receive the first chunk of a streamed response",
-                explicit_bucket_boundaries_advisory=list(g.DURATION_BUCKETS),
+                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
             ),
         )
 
     def tracer(self) -> Tracer:
         # Resolved per call (cached by provider) so a provider set up after instrument() is used.
-        return tracing.get_tracer(SCOPE, self._tracer_provider)
+        return _runtime.tracer(SCOPE, self._tracer_provider)
 
 
 class LLMCall:
@@ -260,7 +259,7 @@ class LLMCall:
         self.output_tokens: int | None = None
         self.cached_tokens = 0
         self.cache_write_tokens = 0
-        self.capture = config.capture_content()
+        self.capture = _runtime.content_capture_enabled()
         self._ended = False
         # Response attributes, written with one set_attributes call when the span ends.
         self.attributes: dict[str, Any] = {}
@@ -274,12 +273,12 @@ class LLMCall:
     def set_response(self, response_id: Any, model: Any, finish_reasons: list[str] | None) -> None:
         out = self.attributes
         if isinstance(response_id, str):
-            out[g.RESPONSE_ID] = response_id
+            out[semconv.RESPONSE_ID] = response_id
         if isinstance(model, str):
             self.response_model = model
-            out[g.RESPONSE_MODEL] = model
+            out[semconv.RESPONSE_MODEL] = model
         if finish_reasons:
-            out[g.RESPONSE_FINISH_REASONS] = finish_reasons
+            out[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
 
     def set_usage(
         self,
@@ -292,18 +291,18 @@ class LLMCall:
         out = self.attributes
         if isinstance(input_tokens, int):
             self.input_tokens = input_tokens
-            out[g.USAGE_INPUT_TOKENS] = input_tokens
+            out[semconv.USAGE_INPUT_TOKENS] = input_tokens
         if isinstance(output_tokens, int):
             self.output_tokens = output_tokens
-            out[g.USAGE_OUTPUT_TOKENS] = output_tokens
+            out[semconv.USAGE_OUTPUT_TOKENS] = output_tokens
         if isinstance(cached, int) and cached:
             self.cached_tokens = cached
-            out[g.USAGE_CACHE_READ_INPUT_TOKENS] = cached
+            out[semconv.USAGE_CACHE_READ_INPUT_TOKENS] = cached
         if isinstance(cache_write, int) and cache_write:
             self.cache_write_tokens = cache_write
-            out[g.USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_write
+            out[semconv.USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_write
         if isinstance(reasoning, int) and reasoning:
-            out[g.USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+            out[semconv.USAGE_REASONING_OUTPUT_TOKENS] = reasoning
 
     def mark_first_chunk(self) -> None:
         if self.first_chunk_at is None:
@@ -336,11 +335,11 @@ class LLMCall:
             err_type = error_type(error)
             span.set_status(Status(StatusCode.ERROR, f"{err_type}: {error}"[:1024]))
         if err_type is not None:
-            out[g.ERROR_TYPE] = err_type
+            out[semconv.ERROR_TYPE] = err_type
         ttfc = None
         if self.first_chunk_at is not None:
             ttfc = self.first_chunk_at - self.started
-            out[g.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+            out[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
         if self.input_tokens is not None or self.output_tokens is not None:
             cost = cost_usd(
                 self.response_model or self.request_model,
@@ -358,7 +357,7 @@ class LLMCall:
                     self.cache_write_tokens,
                 )
             if cost is not None:
-                out[attrs.COST_USD] = cost
+                out[semconv.COST_USD] = cost
         if out:
             span.set_attributes(out)
         span.end()
@@ -394,18 +393,18 @@ def _metric_labels(
     if found is not None:
         return found
     labels: dict[str, Any] = {
-        g.OPERATION_NAME: operation,
-        g.PROVIDER_NAME: provider,
-        g.REQUEST_MODEL: request_model,
+        semconv.OPERATION_NAME: operation,
+        semconv.PROVIDER_NAME: provider,
+        semconv.REQUEST_MODEL: request_model,
     }
     if response_model:
-        labels[g.RESPONSE_MODEL] = response_model
+        labels[semconv.RESPONSE_MODEL] = response_model
     if err_type is not None:
-        labels[g.ERROR_TYPE] = err_type
+        labels[semconv.ERROR_TYPE] = err_type
     found = (
         labels,
-        {**labels, g.TOKEN_TYPE: g.TOKEN_INPUT},
-        {**labels, g.TOKEN_TYPE: g.TOKEN_OUTPUT},
+        {**labels, semconv.TOKEN_TYPE: semconv.TOKEN_INPUT},
+        {**labels, semconv.TOKEN_TYPE: semconv.TOKEN_OUTPUT},
     )
     if len(_labels) < 4096:
         _labels[key] = found
@@ -421,11 +420,11 @@ def start_call(
 ) -> LLMCall | None:
     """Starts the CLIENT span of a call, or returns None when nothing would record it."""
     model_name = model if isinstance(model, str) else ""
-    attributes[attrs.SPAN_KIND] = attrs.KIND_LLM
-    attributes[g.OPERATION_NAME] = operation
-    attributes[g.PROVIDER_NAME] = provider
+    attributes[semconv.SPAN_KIND] = semconv.KIND_LLM
+    attributes[semconv.OPERATION_NAME] = operation
+    attributes[semconv.PROVIDER_NAME] = provider
     if model_name:
-        attributes[g.REQUEST_MODEL] = model_name
+        attributes[semconv.REQUEST_MODEL] = model_name
     span = telemetry.tracer().start_span(
         f"{operation} {model_name}" if model_name else operation,
         kind=SpanKind.CLIENT,
@@ -454,10 +453,10 @@ def server_attributes(client: Any, out: dict[str, Any]) -> None:
         found: list[tuple[str, Any]] = []
         host = getattr(url, "host", None)
         if isinstance(host, str) and host:
-            found.append((g.SERVER_ADDRESS, host))
+            found.append((semconv.SERVER_ADDRESS, host))
             port = getattr(url, "port", None)
             if isinstance(port, int):
-                found.append((g.SERVER_PORT, port))
+                found.append((semconv.SERVER_PORT, port))
         entry = (url, tuple(found))
         if len(_servers) >= 256:
             _servers.clear()

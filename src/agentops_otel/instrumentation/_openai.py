@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from agentops_otel.instrumentation import _genai as g
+from agentops_otel import semconv
 from agentops_otel.instrumentation import _patching as p
 from agentops_otel.instrumentation._core import (
     LLMCall,
@@ -39,11 +39,11 @@ from agentops_otel.instrumentation._streams import finish_inner_stream
 from agentops_otel.instrumentation._wrapping import Operation, async_wrapper, sync_wrapper
 
 _NUMBER_PARAMS = {
-    "temperature": g.REQUEST_TEMPERATURE,
-    "top_p": g.REQUEST_TOP_P,
-    "frequency_penalty": g.REQUEST_FREQUENCY_PENALTY,
-    "presence_penalty": g.REQUEST_PRESENCE_PENALTY,
-    "seed": g.REQUEST_SEED,
+    "temperature": semconv.REQUEST_TEMPERATURE,
+    "top_p": semconv.REQUEST_TOP_P,
+    "frequency_penalty": semconv.REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": semconv.REQUEST_PRESENCE_PENALTY,
+    "seed": semconv.REQUEST_SEED,
 }
 _MAX_TOKENS_PARAMS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 _OTHER_PARAMS = frozenset({*_MAX_TOKENS_PARAMS, "stop", "n", "service_tier", "stream"})
@@ -65,21 +65,21 @@ def _request_params(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
     for name in _MAX_TOKENS_PARAMS:
         value = kwargs.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
-            out[g.REQUEST_MAX_TOKENS] = value
+            out[semconv.REQUEST_MAX_TOKENS] = value
             break
     stop = kwargs.get("stop")
     if isinstance(stop, str):
-        out[g.REQUEST_STOP_SEQUENCES] = [stop]
+        out[semconv.REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-        out[g.REQUEST_STOP_SEQUENCES] = list(stop)
+        out[semconv.REQUEST_STOP_SEQUENCES] = list(stop)
     n = kwargs.get("n")
     if isinstance(n, int) and n != 1:
-        out[g.REQUEST_CHOICE_COUNT] = n
+        out[semconv.REQUEST_CHOICE_COUNT] = n
     tier = kwargs.get("service_tier")
     if isinstance(tier, str):
-        out[g.OPENAI_REQUEST_SERVICE_TIER] = tier
+        out[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
     if kwargs.get("stream") is True:
-        out[g.REQUEST_STREAM] = True
+        out[semconv.REQUEST_STREAM] = True
 
 
 def _input_messages(messages: Any) -> list[dict[str, Any]]:
@@ -156,7 +156,7 @@ class _ChatAccumulator:
     def finish(self, call: LLMCall) -> None:
         call.set_response(self.id, self.model, [self.reasons[i] for i in sorted(self.reasons)])
         if isinstance(self.service_tier, str):
-            call.set(g.OPENAI_RESPONSE_SERVICE_TIER, self.service_tier)
+            call.set(semconv.OPENAI_RESPONSE_SERVICE_TIER, self.service_tier)
         _usage_of_chat(call, self.usage)
         if self.capture and (self.texts or self.reasons):
             messages = [
@@ -167,7 +167,7 @@ class _ChatAccumulator:
                 }
                 for i in sorted(set(self.texts) | set(self.reasons))
             ]
-            call.span.set_attribute(g.OUTPUT_MESSAGES, to_json(messages))
+            call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(messages))
 
 
 def _usage_request(kwargs: dict[str, Any]) -> dict[str, Any] | None:
@@ -191,7 +191,7 @@ def _usage_request(kwargs: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class _Chat:
-    operation = g.OP_CHAT
+    operation = semconv.OP_CHAT
 
     def begin(
         self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
@@ -199,12 +199,16 @@ class _Chat:
         attributes: dict[str, Any] = {}
         server_attributes(client, attributes)
         _request_params(kwargs, attributes)
-        call = start_call(telemetry, g.OP_CHAT, g.PROVIDER_OPENAI, kwargs.get("model"), attributes)
+        call = start_call(
+            telemetry, semconv.OP_CHAT, semconv.PROVIDER_OPENAI, kwargs.get("model"), attributes
+        )
         if call is None:
             return None
         if call.capture:
             try:
-                call.span.set_attribute(g.INPUT_MESSAGES, to_json(_input_messages(kwargs.get("messages"))))
+                call.span.set_attribute(
+                    semconv.INPUT_MESSAGES, to_json(_input_messages(kwargs.get("messages")))
+                )
             except Exception:
                 debug_failure("recording input messages")
         hide = False
@@ -221,7 +225,7 @@ class _Chat:
         call.set_response(getattr(result, "id", None), getattr(result, "model", None), reasons)
         tier = getattr(result, "service_tier", None)
         if isinstance(tier, str):
-            call.set(g.OPENAI_RESPONSE_SERVICE_TIER, tier)
+            call.set(semconv.OPENAI_RESPONSE_SERVICE_TIER, tier)
         _usage_of_chat(call, getattr(result, "usage", None))
         if call.capture:
             messages = []
@@ -244,7 +248,7 @@ class _Chat:
                         }
                     )
                 messages.append(entry)
-            call.span.set_attribute(g.OUTPUT_MESSAGES, to_json(messages))
+            call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(messages))
 
     def accumulator(self, call: LLMCall, state: Any) -> _ChatAccumulator:
         return _ChatAccumulator(bool(getattr(state, "hide_usage", False)), call.capture)
@@ -273,7 +277,7 @@ def _responses_result(call: LLMCall, response: Any) -> None:
             messages = [
                 {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": status}
             ]
-            call.span.set_attribute(g.OUTPUT_MESSAGES, to_json(messages))
+            call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(messages))
 
 
 class _ResponsesAccumulator:
@@ -310,7 +314,9 @@ class _Responses:
         attributes: dict[str, Any] = {}
         server_attributes(client, attributes)
         _request_params(kwargs, attributes)
-        call = start_call(telemetry, g.OP_CHAT, g.PROVIDER_OPENAI, kwargs.get("model"), attributes)
+        call = start_call(
+            telemetry, semconv.OP_CHAT, semconv.PROVIDER_OPENAI, kwargs.get("model"), attributes
+        )
         if call is None:
             return None
         if call.capture:
@@ -318,7 +324,7 @@ class _Responses:
                 instructions = kwargs.get("instructions")
                 if isinstance(instructions, str):
                     call.span.set_attribute(
-                        g.SYSTEM_INSTRUCTIONS, to_json([{"type": "text", "content": instructions}])
+                        semconv.SYSTEM_INSTRUCTIONS, to_json([{"type": "text", "content": instructions}])
                     )
                 value = kwargs.get("input")
                 messages = (
@@ -326,7 +332,7 @@ class _Responses:
                     if isinstance(value, str)
                     else _input_messages(value if isinstance(value, (list, tuple)) else ())
                 )
-                call.span.set_attribute(g.INPUT_MESSAGES, to_json(messages))
+                call.span.set_attribute(semconv.INPUT_MESSAGES, to_json(messages))
             except Exception:
                 debug_failure("recording input messages")
         return call, kwargs, None
@@ -349,11 +355,13 @@ class _Embeddings:
         server_attributes(client, attributes)
         fmt = kwargs.get("encoding_format")
         if isinstance(fmt, str):
-            attributes[g.REQUEST_ENCODING_FORMATS] = [fmt]
+            attributes[semconv.REQUEST_ENCODING_FORMATS] = [fmt]
         dimensions = kwargs.get("dimensions")
         if isinstance(dimensions, int):
-            attributes[g.EMBEDDINGS_DIMENSION_COUNT] = dimensions
-        call = start_call(telemetry, g.OP_EMBEDDINGS, g.PROVIDER_OPENAI, kwargs.get("model"), attributes)
+            attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
+        call = start_call(
+            telemetry, semconv.OP_EMBEDDINGS, semconv.PROVIDER_OPENAI, kwargs.get("model"), attributes
+        )
         return None if call is None else (call, kwargs, None)
 
     def response(self, call: LLMCall, result: Any) -> None:
@@ -365,7 +373,7 @@ class _Embeddings:
         if data:
             vector = getattr(data[0], "embedding", None)
             if isinstance(vector, list):
-                call.set(g.EMBEDDINGS_DIMENSION_COUNT, len(vector))
+                call.set(semconv.EMBEDDINGS_DIMENSION_COUNT, len(vector))
 
     def accumulator(self, call: LLMCall, state: Any) -> _ResponsesAccumulator:  # never streamed
         return _ResponsesAccumulator()

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from agentops_otel._internal import config
+from agentops_otel import _runtime
 
 __all__ = ["Price", "cost_usd", "price_of", "set_prices", "shipped_prices"]
 
@@ -109,7 +109,7 @@ def price_of(model: str | None) -> Price | None:
     if not model:
         return None
     model = model.strip().lower()
-    configured = config.active().pricing
+    configured = _runtime.config().pricing
     key = (id(configured), _explicit_version)
     if key != _cache_key:
         with _lock:

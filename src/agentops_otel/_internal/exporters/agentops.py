@@ -47,10 +47,10 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation, s
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from agentops_otel._internal.config import Configuration
+from agentops_otel._config import Configuration
 from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
 from agentops_otel._internal.exporters.otlp_encoding import encode_spans
-from agentops_otel._internal.exporters.spool import Spool
+from agentops_otel.store.spool import Spool
 from agentops_otel.version import __version__
 
 logger = logging.getLogger("agentops_otel.exporter")

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from agentops_otel._internal.config import Configuration
+from agentops_otel._config import Configuration
 from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
 
 if TYPE_CHECKING:
-    from agentops_otel.backend.store import Store
+    from agentops_otel.store.sqlite import Store
 
 logger = logging.getLogger("agentops_otel.exporter")
 
@@ -41,10 +41,10 @@ class LocalStoreSpanExporter(DeliveringExporter):
         return cls(config.store_path)
 
     def deliver(self, spans: Sequence[ReadableSpan], timeout: float) -> Delivery:
-        from agentops_otel.backend.records import from_readable_spans
+        from agentops_otel.store.records import from_readable_spans
 
         # Imported here: the store's modules load only in processes that write to it.
-        from agentops_otel.backend.store import Store, is_locked_error
+        from agentops_otel.store.sqlite import Store, is_locked_error
 
         with self._lock:
             if self._stopped:

@@ -25,8 +25,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from agentops_otel.backend.figures import END_STATES, SessionFigures
-from agentops_otel.backend.records import SpanRecord
+from agentops_otel.store.figures import END_STATES, SessionFigures
+from agentops_otel.store.records import SpanRecord
 
 SCHEMA_VERSION = 1
 LOCAL_PROJECT = "local"

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentops_otel._internal import attributes as attrs
-from agentops_otel.backend.records import SpanRecord
+from agentops_otel import semconv
+from agentops_otel.store.records import SpanRecord
 
-END_STATES = ("Success", "Fail", "Indeterminate")
+END_STATES = semconv.END_STATES
 _END_STATE_BY_LOWER = {s.lower(): s for s in END_STATES}
-_HOST_PREFIXES = ("host.", "os.", "process.", "cpu.", "memory.", "disk.", "system.")
-_INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-_OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+_HOST_PREFIXES = semconv.HOST_ENV_PREFIXES
+_INPUT_TOKENS = (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_PROMPT_TOKENS_OLD)
+_OUTPUT_TOKENS = (semconv.USAGE_OUTPUT_TOKENS, semconv.USAGE_COMPLETION_TOKENS_OLD)
 
 
 def normalise_end_state(value: Any) -> str | None:
@@ -50,7 +50,7 @@ def _tokens(attributes: dict[str, Any], names: tuple[str, str]) -> int:
 
 
 def _session_name(record: SpanRecord) -> str | None:
-    name = record.attributes.get(attrs.SESSION_NAME)
+    name = record.attributes.get(semconv.SESSION_NAME)
     if isinstance(name, str) and name:
         return name
     for suffix in (".session.start", ".session"):
@@ -60,7 +60,7 @@ def _session_name(record: SpanRecord) -> str | None:
 
 
 def _tags(attributes: dict[str, Any]) -> list[str] | None:
-    value = attributes.get(attrs.SESSION_TAGS)
+    value = attributes.get(semconv.SESSION_TAGS)
     if value is None:
         value = attributes.get("agentops.tags")  # the name AgentOps' own SDK uses
     if isinstance(value, str):
@@ -139,22 +139,22 @@ class SessionFigures:
         self.span_count += 1
         kind = record.kind
         a = record.attributes
-        if kind == attrs.KIND_LLM:
+        if kind == semconv.KIND_LLM:
             self.llm_calls += 1
             self.prompt_tokens += _tokens(a, _INPUT_TOKENS)
             self.completion_tokens += _tokens(a, _OUTPUT_TOKENS)
-        elif kind == attrs.KIND_TOOL:
+        elif kind == semconv.KIND_TOOL:
             self.tool_calls += 1
-        elif kind == attrs.KIND_ACTION:
+        elif kind == semconv.KIND_ACTION:
             self.actions += 1
-        cost = a.get(attrs.COST_USD)
+        cost = a.get(semconv.COST_USD)
         if isinstance(cost, (int, float)) and not isinstance(cost, bool):
             self.cost_usd += float(cost)
         is_root = record.is_root
-        if not is_root and (kind == attrs.KIND_ERROR or record.status == "ERROR"):
+        if not is_root and (kind == semconv.KIND_ERROR or record.status == "ERROR"):
             self.errors += 1
         # A real session root always wins over a parentless span of another tracer.
-        if kind == attrs.KIND_SESSION or (is_root and not self.has_root):
+        if kind == semconv.KIND_SESSION or (is_root and not self.has_root):
             self._take_root(record)
 
     def _take_session_info(self, record: SpanRecord) -> None:
@@ -169,7 +169,7 @@ class SessionFigures:
         env = host_env_of(a)
         if env:
             self.host_env = env
-        video = a.get(attrs.SESSION_VIDEO)
+        video = a.get(semconv.SESSION_VIDEO)
         if isinstance(video, str) and video:
             self.video = video
 
@@ -178,11 +178,11 @@ class SessionFigures:
         self._take_session_info(record)
         a = record.attributes
         self.end_ns = record.end_ns or None
-        state = normalise_end_state(a.get(attrs.SESSION_END_STATE))
+        state = normalise_end_state(a.get(semconv.SESSION_END_STATE))
         if state is None:
             state = {"OK": "Success", "ERROR": "Fail"}.get(record.status, "Indeterminate")
         self.end_state = state
-        reason = a.get(attrs.SESSION_END_STATE_REASON)
+        reason = a.get(semconv.SESSION_END_STATE_REASON)
         if isinstance(reason, str) and reason:
             self.end_state_reason = reason
         elif record.status == "ERROR" and record.status_message:

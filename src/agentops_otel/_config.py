@@ -7,6 +7,7 @@ Every field is documented on :class:`Configuration` and read by the code that it
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -55,6 +56,18 @@ def parse_tags(value: str | Iterable[str] | None) -> list[str]:
         if tag:
             seen.setdefault(tag, None)
     return list(seen)
+
+
+def parse_capture_mode(value: str) -> bool:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``: a boolean, or one of the modes of the
+    contrib GenAI instrumentations (``span_only``, ``event_only``, ``span_and_event``: content is
+    recorded; ``no_content``: it is not)."""
+    text = value.strip().lower()
+    if text in ("span_only", "event_only", "span_and_event"):
+        return True
+    if text == "no_content":
+        return False
+    return parse_bool(value, False)
 
 
 def _env_float(env: Mapping[str, str], name: str, scale: float = 1.0) -> float | None:
@@ -181,7 +194,13 @@ class Configuration:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Configuration:
-        """Defaults, then ``OTEL_*``, then ``AGENTOPS_*``, then ``overrides`` (None means "not given")."""
+        """Defaults, then ``OTEL_*``, then ``AGENTOPS_*``, then ``overrides`` (None means "not given").
+
+        Every field but :attr:`exporter` has a variable ``AGENTOPS_<FIELD>`` (the name in upper case);
+        a few also have the shorter names SPEC.md gives (``AGENTOPS_API_ENDPOINT``, ``AGENTOPS_DB``,
+        ``AGENTOPS_TAGS``, ``AGENTOPS_SPOOL``), which the ``AGENTOPS_<FIELD>`` name beats when both
+        are set. A value that cannot be read is logged and skipped.
+        """
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
 
@@ -199,30 +218,18 @@ class Configuration:
         if env.get("OTEL_SERVICE_NAME"):
             values["service_name"] = env["OTEL_SERVICE_NAME"]
         if "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT" in env:
-            values["capture_content"] = parse_bool(
-                env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"], False
+            values["capture_content"] = parse_capture_mode(
+                env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"]
             )
 
-        if env.get("AGENTOPS_API_KEY"):
-            values["api_key"] = env["AGENTOPS_API_KEY"]
-        if env.get("AGENTOPS_API_ENDPOINT"):
-            values["endpoint"] = env["AGENTOPS_API_ENDPOINT"]
-        if env.get("AGENTOPS_EXPORTER_ENDPOINT"):
-            values["exporter_endpoint"] = env["AGENTOPS_EXPORTER_ENDPOINT"]
-        if env.get("AGENTOPS_DB"):
-            values["db_path"] = env["AGENTOPS_DB"]
-        if "AGENTOPS_TAGS" in env:
-            values["default_tags"] = parse_tags(env["AGENTOPS_TAGS"])
-        if "AGENTOPS_PROPAGATE_CONTEXT_TO_THREADS" in env:
-            values["propagate_context_to_threads"] = parse_bool(
-                env["AGENTOPS_PROPAGATE_CONTEXT_TO_THREADS"], True
-            )
-        if "AGENTOPS_ENV_DATA_OPT_OUT" in env:
-            values["env_data_opt_out"] = parse_bool(env["AGENTOPS_ENV_DATA_OPT_OUT"], False)
-        if (f := _env_float(env, "AGENTOPS_SHUTDOWN_TIMEOUT")) is not None:
-            values["shutdown_timeout"] = f
-        if "AGENTOPS_SPOOL" in env:
-            values["spool_undelivered"] = parse_bool(env["AGENTOPS_SPOOL"], True)
+        for name, variables in ENV_VARIABLES.items():
+            for variable in reversed(variables):  # the AGENTOPS_<FIELD> name, first, wins
+                raw = env.get(variable)
+                if raw is None:
+                    continue
+                parsed = _ENV_PARSERS[name](env, variable)
+                if parsed is not _UNSET:
+                    values[name] = parsed
 
         for key, value in overrides.items():
             if value is not None:
@@ -239,26 +246,81 @@ class Configuration:
         return dataclasses.replace(self, **changes) if changes else self
 
 
+_UNSET: Any = object()
+
+
+def _read_text(env: Mapping[str, str], name: str) -> Any:
+    return env[name].strip() or _UNSET
+
+
+def _read_bool(env: Mapping[str, str], name: str) -> Any:
+    text = env[name].strip().lower()
+    if not text:
+        return _UNSET  # set but empty: as if not set
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    logger.warning("agentops_otel: ignoring %s=%r: not true/false/1/0/yes/no", name, env[name])
+    return _UNSET
+
+
+def _read_float(env: Mapping[str, str], name: str) -> Any:
+    value = _env_float(env, name)
+    return _UNSET if value is None else value
+
+
+def _read_int(env: Mapping[str, str], name: str) -> Any:
+    value = _env_int(env, name)
+    return _UNSET if value is None else value
+
+
+def _read_tags(env: Mapping[str, str], name: str) -> Any:
+    return parse_tags(env[name])
+
+
+def _read_prices(env: Mapping[str, str], name: str) -> Any:
+    try:
+        value = json.loads(env[name])
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        logger.warning(
+            'agentops_otel: ignoring %s: not a JSON object like {"model": {"input": 1.0, "output": 2.0}}',
+            name,
+        )
+        return _UNSET
+    return value
+
+
+_READERS_BY_TYPE = {
+    "bool": _read_bool,
+    "int": _read_int,
+    "float": _read_float,
+    "str": _read_text,
+    "str | None": _read_text,
+    "list[str]": _read_tags,
+    "dict[str, dict[str, float]]": _read_prices,
+}
+#: Shorter names SPEC.md gives some variables, besides ``AGENTOPS_<FIELD>``.
+_ALIASES = {
+    "endpoint": "AGENTOPS_API_ENDPOINT",
+    "db_path": "AGENTOPS_DB",
+    "default_tags": "AGENTOPS_TAGS",
+    "spool_undelivered": "AGENTOPS_SPOOL",
+}
+_NOT_FROM_ENV = frozenset({"exporter"})  # a live object
+
+#: The environment variables of each field, the ``AGENTOPS_<FIELD>`` one first.
+ENV_VARIABLES: dict[str, tuple[str, ...]] = {
+    f.name: (f"AGENTOPS_{f.name.upper()}", *((_ALIASES[f.name],) if f.name in _ALIASES else ()))
+    for f in dataclasses.fields(Configuration)
+    if f.name not in _NOT_FROM_ENV
+}
+_ENV_PARSERS = {
+    f.name: _READERS_BY_TYPE[str(f.type)]
+    for f in dataclasses.fields(Configuration)
+    if f.name in ENV_VARIABLES
+}
+
 FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(Configuration))
-
-# The configuration in force, read by instrumentation (content capture, prices) without importing the
-# client. Replaced as a whole, never mutated, so readers need no lock.
-_active: Configuration | None = None
-
-
-def active() -> Configuration:
-    """The configuration of ``init``, or one read from the environment when ``init`` was not called."""
-    global _active
-    if _active is None:
-        _active = Configuration.from_env()
-    return _active
-
-
-def set_active(config: Configuration) -> None:
-    global _active
-    _active = config
-
-
-def capture_content() -> bool:
-    """Whether prompts, completions, arguments and results may be recorded."""
-    return active().capture_content

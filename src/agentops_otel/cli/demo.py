@@ -214,9 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     import agentops_otel
-    from agentops_otel import cli
-    from agentops_otel._internal.config import Configuration
-    from agentops_otel.backend.store import Store
+    from agentops_otel._config import Configuration
+    from agentops_otel.cli.render import print_session, print_sessions
+    from agentops_otel.cli.sources import RemoteSource
+    from agentops_otel.store.sqlite import Store
 
     db = args.db or Configuration.from_env().store_path
     store = Store(db)
@@ -243,11 +244,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not delivered:
             print("warning: not every span reached the backend", file=sys.stderr)
 
-        source = ["--endpoint", backend_url, "--api-key", api_key]
+        source = RemoteSource(backend_url, api_key)
         print("\n$ agentops-otel sessions --tag demo")
-        cli.main(["sessions", *source, "--tag", "demo", "--limit", "5"])
+        print_sessions(source.list(["demo"], None, 5, 0), sys.stdout)
         print(f"\n$ agentops-otel sessions show {session_id}")
-        status = cli.main(["sessions", "show", str(session_id), *source])
+        shown = source.get(str(session_id))
+        status = 0 if shown is not None else 1
+        if shown is not None:
+            print_session(shown, sys.stdout)
 
     print(
         "\nThe session is in the local store: `agentops-otel sessions` lists it.\n"

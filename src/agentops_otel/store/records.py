@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from agentops_otel._internal import attributes as attrs
+from agentops_otel import semconv
 
 if TYPE_CHECKING:  # protobuf is imported only where OTLP protobuf is decoded (the server), so that the
     # SDK's local-store exporter never imports it: a protobuf import at interpreter exit resets
@@ -83,13 +83,13 @@ class SpanRecord:
         self.attributes = attributes if attributes is not None else {}
         self.resource = resource if resource is not None else {}
         self.events = events
-        kind = self.attributes.get(attrs.SPAN_KIND)
+        kind = self.attributes.get(semconv.SPAN_KIND)
         self.kind: str | None = kind if isinstance(kind, str) else None
 
     @property
     def session_id(self) -> str:
         """``session.id``, else the trace id written as a UUID (SPEC section 3: they are equal)."""
-        value = self.attributes.get(attrs.SESSION_ID)
+        value = self.attributes.get(semconv.SESSION_ID)
         if isinstance(value, str) and value:
             return value
         return str(uuid.UUID(hex=self.trace_id))
@@ -98,11 +98,13 @@ class SpanRecord:
     def is_root(self) -> bool:
         # Our roots say so; a parentless span of another tracer roots its own trace-session.
         kind = self.kind
-        return kind == attrs.KIND_SESSION or (not self.parent_span_id and kind != attrs.KIND_SESSION_START)
+        return kind == semconv.KIND_SESSION or (
+            not self.parent_span_id and kind != semconv.KIND_SESSION_START
+        )
 
     @property
     def is_start_marker(self) -> bool:
-        return self.kind == attrs.KIND_SESSION_START
+        return self.kind == semconv.KIND_SESSION_START
 
     def __repr__(self) -> str:
         return f"SpanRecord({self.name!r}, trace={self.trace_id}, span={self.span_id}, kind={self.kind})"

@@ -1,12 +1,78 @@
-"""OpenTelemetry GenAI semantic-convention names, as plain strings.
+"""Every attribute name and value this package writes or reads, in one place (the bottom layer).
 
-The constants in ``opentelemetry.semconv._incubating`` are marked as moving to a separate repository,
-so the names the instrumentation writes are kept here, in one place.
+Two families:
+
+- ours (SPEC.md section 3): ``session.id``, ``agentops.*``;
+- the OpenTelemetry GenAI semantic conventions (``gen_ai.*``, ``server.*``, ``error.type``), kept here
+  as plain strings because ``opentelemetry.semconv._incubating`` marks them as moving to another
+  repository.
+
+This module imports nothing of the package: every other module may import it.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+# -- ours ----------------------------------------------------------------------------------------------
+
+# Present on every span started while a session is active (W3C baggage member too).
+SESSION_ID: Final = "session.id"
+BAGGAGE_SESSION_ID: Final = "session.id"
+
+SPAN_KIND: Final = "agentops.span.kind"
+
+# Values of agentops.span.kind.
+KIND_SESSION: Final = "session"
+KIND_SESSION_START: Final = "session.start"
+KIND_LLM: Final = "llm"
+KIND_TOOL: Final = "tool"
+KIND_ACTION: Final = "action"
+KIND_AGENT: Final = "agent"
+KIND_ERROR: Final = "error"
+
+# Root span of a session.
+SESSION_TAGS: Final = "agentops.session.tags"
+SESSION_NAME: Final = "agentops.session.name"
+SESSION_END_STATE: Final = "agentops.session.end_state"
+SESSION_END_STATE_REASON: Final = "agentops.session.end_state_reason"
+SESSION_VIDEO: Final = "agentops.session.video"
+SESSION_INHERITED: Final = "agentops.session.inherited"
+
+# Set on spans started inside an @agent call, so the backend can show who did what.
+AGENT_NAME: Final = "gen_ai.agent.name"
+AGENT_ID: Final = "gen_ai.agent.id"
+
+# Cost of an LLM call in US dollars, from the price table.
+COST_USD: Final = "agentops.usage.cost_usd"
+
+SDK_NAME: Final = "agentops_otel"
+#: Instrumentation scope of the LLM instrumentation's spans and metrics.
+INSTRUMENTATION_SCOPE: Final = "agentops_otel.instrumentation"
+
+# An @agent / @action call's input and output (the names AgentOps uses), and an action's type.
+ENTITY_INPUT: Final = "agentops.entity.input"
+ENTITY_OUTPUT: Final = "agentops.entity.output"
+ACTION_TYPE: Final = "agentops.action.type"
+
+# record(ErrorEvent(...)) and record(...) of other events.
+ERROR_DETAILS: Final = "agentops.error.details"
+ERROR_CODE: Final = "agentops.error.code"
+ERROR_LOGS: Final = "agentops.error.logs"
+ERROR_TRIGGER_KIND: Final = "agentops.error.trigger.kind"
+ERROR_TRIGGER_NAME: Final = "agentops.error.trigger.name"
+EVENT_LOGS: Final = "agentops.event.logs"
+
+# End states (SPEC.md section 2), as written on the root and read by the backend.
+END_STATE_SUCCESS: Final = "Success"
+END_STATE_FAIL: Final = "Fail"
+END_STATE_INDETERMINATE: Final = "Indeterminate"
+END_STATES: Final = (END_STATE_SUCCESS, END_STATE_FAIL, END_STATE_INDETERMINATE)
+
+#: Prefixes of the host-environment attributes on a session root (host.*, os.*, process.runtime.*).
+HOST_ENV_PREFIXES: Final = ("host.", "os.", "process.", "cpu.", "memory.", "disk.", "system.")
+
+# -- OpenTelemetry GenAI semantic conventions ------------------------------------------------------------
 
 OPERATION_NAME: Final = "gen_ai.operation.name"
 PROVIDER_NAME: Final = "gen_ai.provider.name"
@@ -34,6 +100,9 @@ RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
 
 USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+# Older names, still written by some instrumentations; read when the current ones are absent.
+USAGE_PROMPT_TOKENS_OLD: Final = "gen_ai.usage.prompt_tokens"
+USAGE_COMPLETION_TOKENS_OLD: Final = "gen_ai.usage.completion_tokens"
 USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
 # The registry name; util-genai and the anthropic SDK write "cache_write": switch it here if needed.
 USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"

@@ -1,0 +1,92 @@
+"""Every use of OpenTelemetry's or CPython's private API, in one place.
+
+Each item says why a public way does not do, so that a new SDK or interpreter release that breaks one
+breaks here, where ``tests/test_sdk_compat.py`` runs each of them against the installed versions (CI
+installs the newest releases the version ranges allow).
+
+- Context keys: the SDK's "suppress instrumentation" keys (``suppress_instrumentation()`` is a context
+  manager; the hot path of an LLM call needs the key itself, to build one context in one copy), and the
+  key of the current span (``trace.set_span_in_context`` copies the context once per key).
+- :func:`tracer_with_ids`: the session root's trace and span ids are derived from the session id
+  (SPEC.md section 3), and the SDK offers no way to choose them for one span of a provider it did not
+  create; a shallow copy of the SDK tracer with another id generator does.
+- :data:`BaseConfigurator`: ``opentelemetry-instrument`` loads configurators derived from it.
+- :func:`restore_keyboard_interrupt_exit`: CPython's record of an unhandled KeyboardInterrupt (exit
+  status 130) is lost when source text is evaluated at exit.
+- The names of the ``threading.Thread`` and ``multiprocessing`` methods that run a thread's or a
+  child process's body: wrapping them covers subclasses that override ``run()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.sdk._configuration import _BaseConfigurator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+logger = logging.getLogger("agentops_otel")
+
+SUPPRESS_INSTRUMENTATION_KEY: Any = _SUPPRESS_INSTRUMENTATION_KEY
+SUPPRESS_HTTP_INSTRUMENTATION_KEY: Any = _SUPPRESS_HTTP_INSTRUMENTATION_KEY
+#: OpenLLMetry's key for "do not record LLM calls" (a plain string in its context).
+SUPPRESS_LLM_INSTRUMENTATION_KEY = "suppress_language_model_instrumentation"
+SPAN_KEY: str = _SPAN_KEY
+BaseConfigurator: Any = _BaseConfigurator
+
+#: The ``threading.Thread`` method that runs ``run()`` (covers subclasses that override ``run``).
+THREAD_BODY = "_bootstrap_inner" if hasattr(threading.Thread, "_bootstrap_inner") else "run"
+#: The ``BaseProcess`` method that runs a child's ``run()``, in the child.
+PROCESS_BODY = "_bootstrap" if "_bootstrap" in BaseProcess.__dict__ else "run"
+
+
+class _FixedIds(IdGenerator):
+    """Hands the next root span the given ids; random ids for anything else."""
+
+    def __init__(self, trace_id: int, span_id: int) -> None:
+        self._trace_id = trace_id
+        self._span_id = span_id
+        self._random = RandomIdGenerator()
+
+    def generate_trace_id(self) -> int:
+        return self._trace_id
+
+    def generate_span_id(self) -> int:
+        return self._span_id
+
+    def is_trace_id_random(self) -> bool:
+        # A UUID4's low 7 bytes are random, which is what the W3C random-trace-id flag promises.
+        return True
+
+
+def tracer_with_ids(tracer: trace.Tracer, trace_id: int, span_id: int) -> trace.Tracer:
+    """A copy of an SDK tracer whose roots get ``trace_id`` and ``span_id``; ``tracer`` itself when it
+    is not the SDK's (then the ids are random, and one warning says so)."""
+    if not hasattr(tracer, "id_generator"):
+        logger.warning(
+            "agentops_otel: the tracer provider is not the OpenTelemetry SDK's; the session root will "
+            "not have the session's trace id"
+        )
+        return tracer
+    copy = tracer.__class__.__new__(tracer.__class__)
+    copy.__dict__.update(tracer.__dict__)
+    copy.id_generator = _FixedIds(trace_id, span_id)
+    return copy
+
+
+def restore_keyboard_interrupt_exit() -> None:
+    """Keep the exit status of a program that died of KeyboardInterrupt (130, or killed by SIGINT).
+
+    CPython records the unhandled KeyboardInterrupt in a flag that every evaluation of source text
+    clears, and code run at exit can do that: importing ``ssl`` or protobuf modules, any namedtuple or
+    dataclass definition. Evaluating a ``raise KeyboardInterrupt`` sets the flag again, as the
+    interpreter did when the program ended.
+    """
+    with contextlib.suppress(KeyboardInterrupt):
+        exec("raise KeyboardInterrupt")
