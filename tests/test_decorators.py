@@ -16,15 +16,10 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from agentops_otel import _runtime, semconv
+from agentops_otel._content import MAX_CONTENT_CHARS, serialize
 from agentops_otel._internal import context as ao_context
-from agentops_otel._internal.decorators import (
-    MAX_CONTENT_CHARS,
-    action,
-    agent,
-    agent_attributes,
-    serialize,
-    tool,
-)
+from agentops_otel._internal.context import agent_attributes
+from agentops_otel._internal.decorators import action, agent, tool
 from span_fixtures import Recorded
 
 pytestmark = pytest.mark.usefixtures("default_config")

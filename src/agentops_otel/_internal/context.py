@@ -14,10 +14,10 @@ import threading
 import uuid
 from typing import NamedTuple
 
-from opentelemetry import baggage
+from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from agentops_otel import _runtime, semconv
 
@@ -124,3 +124,34 @@ def session_id_for(ctx: Context | None, trace_id: int, trust: bool = False) -> s
 def current_agent(ctx: Context | None = None) -> AgentRef | None:
     value = otel_context.get_value(AGENT_KEY, ctx)
     return value if isinstance(value, AgentRef) else None
+
+
+def agent_attributes(ctx: Context | None = None) -> dict[str, str]:
+    """``gen_ai.agent.name``/``gen_ai.agent.id`` of the agent whose call ``ctx`` is in ({} outside).
+
+    For the session span processor's ``on_start(span, parent_context)``.
+    """
+    ref = current_agent(ctx)
+    if ref is None:
+        return {}
+    return {semconv.AGENT_NAME: ref.name, semconv.AGENT_ID: ref.id}
+
+
+def parent_context(ctx: Context | None = None) -> Context:
+    """``ctx`` (default: current), parented to the session's root span when it has no span.
+
+    So that a span of ours started where nobody handed over a context (a thread started before
+    propagation was on, a callback from native code) still lands in the session's trace.
+    """
+    if ctx is None:
+        ctx = otel_context.get_current()
+    if trace.get_current_span(ctx).get_span_context().is_valid:
+        return ctx
+    sid = otel_context.get_value(SESSION_KEY, ctx) or _runtime.session_id()
+    if not isinstance(sid, str):
+        return ctx
+    try:
+        root = root_span_context(sid)
+    except ValueError:
+        return ctx
+    return trace.set_span_in_context(NonRecordingSpan(root), ctx)

@@ -17,22 +17,19 @@ are local time), epoch numbers (seconds, or ms/us/ns told apart by size) or ISO-
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, TypeAlias
+from typing import Any, TypeAlias
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from agentops_otel import _runtime, semconv
-from agentops_otel._internal.decorators import (
-    error_type,
-    parent_context,
-    record_error,
-    serialize,
-)
+from agentops_otel._content import messages_json, serialize
+from agentops_otel._content import text as _text
+from agentops_otel._errors import error_type, record_error
+from agentops_otel._internal.context import parent_context
 from agentops_otel.semconv import (
     ACTION_TYPE,
     ENTITY_INPUT,
@@ -61,10 +58,6 @@ from agentops_otel.semconv import USAGE_OUTPUT_TOKENS as OUTPUT_TOKENS
 logger = logging.getLogger("agentops_otel.events")
 
 Timestamp: TypeAlias = datetime | float | int | str | None
-
-#: Longest text of one message part; longer ones are cut (the JSON stays valid).
-MAX_MESSAGE_CHARS: Final = 16384
-_MAX_MESSAGES = 64
 
 
 @dataclass(kw_only=True)
@@ -162,25 +155,6 @@ def to_ns(value: Timestamp) -> int | None:
 
 
 # -- recording -------------------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value if len(value) <= MAX_MESSAGE_CHARS else value[:MAX_MESSAGE_CHARS] + "..."
-    return serialize(value)
-
-
-def _message(item: Any, default_role: str) -> dict[str, Any]:
-    if isinstance(item, dict) and "role" in item:
-        content = item.get("content")
-        return {"role": str(item["role"]), "parts": [{"type": "text", "content": _text(content)}]}
-    return {"role": default_role, "parts": [{"type": "text", "content": _text(item)}]}
-
-
-def messages_json(value: Any, default_role: str) -> str:
-    """A prompt or completion (text, a message dict, or a list of them) as GenAI messages JSON."""
-    items = value[:_MAX_MESSAGES] if isinstance(value, (list, tuple)) else [value]
-    return json.dumps([_message(item, default_role) for item in items], ensure_ascii=False)
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -18,6 +18,7 @@ from types import FrameType, TracebackType
 from typing import Protocol
 
 from agentops_otel import _sdk_compat
+from agentops_otel._errors import describe_exception
 
 logger = logging.getLogger("agentops_otel")
 
@@ -50,15 +51,6 @@ def install(owner: _Owner, *, handle_sigterm: bool = True) -> None:
         _chain_custom_sigint()
     else:
         logger.debug("agentops_otel: init outside the main thread; signal handlers not installed")
-
-
-def describe_exception(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):
-        return "SIGINT (KeyboardInterrupt): the process was interrupted"
-    kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    text = str(exc)
-    return f"{name}: {text}" if text else name
 
 
 def _signal_reason(label: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from agentops_otel import semconv
+from agentops_otel._content import to_json
 from agentops_otel.instrumentation import _patching as p
 from agentops_otel.instrumentation._core import (
     IN_LLM_CALL,
@@ -35,7 +36,6 @@ from agentops_otel.instrumentation._core import (
     server_attributes,
     start_call,
     text_parts,
-    to_json,
 )
 from agentops_otel.instrumentation._patching import Patcher
 from agentops_otel.instrumentation._streams import StreamManagerProxy

@@ -10,9 +10,7 @@ call goes on untouched; exceptions of the call are recorded and re-raised unchan
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +23,7 @@ from opentelemetry.metrics import Histogram, MeterProvider, get_meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from agentops_otel import _runtime, _sdk_compat, semconv
+from agentops_otel._errors import error_type
 from agentops_otel.pricing import cost_usd
 from agentops_otel.version import __version__
 
@@ -41,9 +40,6 @@ _SUPPRESS_HTTP_KEY = _sdk_compat.SUPPRESS_HTTP_INSTRUMENTATION_KEY
 _SUPPRESS_LLM_KEY = _sdk_compat.SUPPRESS_LLM_INSTRUMENTATION_KEY
 _SPAN_KEY = _sdk_compat.SPAN_KEY
 
-#: Longest content attribute, in characters; longer JSON is cut and marked.
-MAX_CONTENT_CHARS = 32_768
-
 _OMITTED = frozenset({"Omit", "NotGiven"})
 
 
@@ -54,37 +50,6 @@ def given(value: Any) -> bool:
 
 def debug_failure(what: str) -> None:
     logger.debug("agentops_otel: %s failed; the call is unaffected", what, exc_info=True)
-
-
-_error_types: dict[type, str] = {}
-
-
-def error_type(exc: BaseException) -> str:
-    """``module.QualName`` of the exception's class, through its public module when re-exported.
-
-    ``openai._exceptions.InternalServerError`` is ``openai.InternalServerError``: the shortest parent
-    package that exposes the very same class is used. Builtins are bare (``ValueError``).
-    """
-    cls = type(exc)
-    cached = _error_types.get(cls)
-    if cached is not None:
-        return cached
-    module = getattr(cls, "__module__", None) or ""
-    name = getattr(cls, "__qualname__", cls.__name__)
-    if module in ("builtins", ""):
-        result = name
-    else:
-        best = module
-        parts = module.split(".")
-        for i in range(len(parts) - 1, 0, -1):
-            parent = ".".join(parts[:i])
-            mod = sys.modules.get(parent)
-            if mod is not None and getattr(mod, name, None) is cls:
-                best = parent
-        result = f"{best}.{name}"
-    if len(_error_types) < 1024:
-        _error_types[cls] = result
-    return result
 
 
 def unsuppressed_context() -> Context | None:
@@ -124,23 +89,6 @@ def context_without_session_baggage() -> Context | None:
     if semconv.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
         return baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
     return None
-
-
-def to_json(value: Any) -> str:
-    text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
-    if len(text) > MAX_CONTENT_CHARS:
-        text = text[: MAX_CONTENT_CHARS - 15] + "...[truncated]"
-    return text
-
-
-def _json_default(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        try:
-            return dump(mode="json", exclude_none=True)
-        except Exception:
-            pass
-    return repr(value)
 
 
 def text_parts(content: Any) -> list[dict[str, Any]]:

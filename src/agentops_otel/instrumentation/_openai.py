@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from agentops_otel import semconv
+from agentops_otel._content import to_json
 from agentops_otel.instrumentation import _patching as p
 from agentops_otel.instrumentation._core import (
     LLMCall,
@@ -32,7 +33,6 @@ from agentops_otel.instrumentation._core import (
     server_attributes,
     start_call,
     text_parts,
-    to_json,
 )
 from agentops_otel.instrumentation._patching import Patcher
 from agentops_otel.instrumentation._streams import finish_inner_stream
