@@ -25,6 +25,8 @@ SPAN_KIND: Final = "agentops.span.kind"
 # Values of agentops.span.kind.
 KIND_SESSION: Final = "session"
 KIND_SESSION_START: Final = "session.start"
+#: A zero-length child of the root sent every heartbeat interval while the owning process lives.
+KIND_SESSION_HEARTBEAT: Final = "session.heartbeat"
 KIND_LLM: Final = "llm"
 KIND_TOOL: Final = "tool"
 KIND_ACTION: Final = "action"
@@ -38,6 +40,8 @@ SESSION_END_STATE: Final = "agentops.session.end_state"
 SESSION_END_STATE_REASON: Final = "agentops.session.end_state_reason"
 SESSION_VIDEO: Final = "agentops.session.video"
 SESSION_INHERITED: Final = "agentops.session.inherited"
+#: Seconds between heartbeats, on the start marker and each heartbeat (a backend derives staleness).
+SESSION_HEARTBEAT_INTERVAL: Final = "agentops.session.heartbeat_interval"
 
 # Set on spans started inside an @agent call, so the backend can show who did what.
 AGENT_NAME: Final = "gen_ai.agent.name"
