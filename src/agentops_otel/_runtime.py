@@ -20,12 +20,13 @@ from agentops_otel.version import __version__
 
 
 class _State:
-    __slots__ = ("config", "provider", "session_id", "tracers")
+    __slots__ = ("config", "internal_provider", "provider", "session_id", "tracers")
 
     def __init__(self) -> None:
         self.config: Configuration | None = None
         self.session_id: str | None = None
         self.provider: TracerProvider | None = None
+        self.internal_provider: TracerProvider | None = None
         self.tracers: dict[tuple[int, str], Tracer] = {}
 
 
@@ -91,8 +92,22 @@ def tracer(scope: str = semconv.SDK_NAME, of: TracerProvider | None = None) -> T
     return found
 
 
+def set_internal_provider(value: TracerProvider | None) -> None:
+    """The provider of the SDK's own bookkeeping spans (start markers, heartbeats): its spans go to
+    our export path only, never to the user's exporters."""
+    _state.internal_provider = value
+
+
+def internal_tracer() -> Tracer:
+    """A tracer for bookkeeping spans (see :func:`set_internal_provider`); the SDK's tracer when no
+    internal provider is set."""
+    internal = _state.internal_provider
+    return tracer(semconv.SDK_NAME, internal) if internal is not None else tracer()
+
+
 def reset() -> None:
-    """Forget the configuration, the active session and the provider."""
+    """Forget the configuration, the active session and the providers."""
     _state.config = None
     _state.session_id = None
+    _state.internal_provider = None
     set_provider(None)
