@@ -139,10 +139,11 @@ def run_agent(llm_url: str, env: dict[str, str]) -> dict[str, str]:
 
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment a user's shell gives the CLI: no AGENTOPS_* of the test run, no forced width."""
-    env = sdk_env(**extra)
+    env = sdk_env()
     for name in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"):
         env.pop(name, None)
-    env.setdefault("TERM", "xterm-256color")
+    env["TERM"] = "xterm-256color"
+    env.update(extra)
     return env
 
 
@@ -203,21 +204,3 @@ _SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 def plain(text: str) -> str:
     return _SGR.sub("", text)
-
-
-def columns_of(line: str, headers: list[str], header_line: str) -> list[str]:
-    """The cells of ``line`` under each header, cut by display column (wide characters count 2)."""
-    import wcwidth
-
-    starts = [wcwidth.width(header_line[: header_line.index(h)]) for h in headers]
-    cells, column, current = [], 0, ""
-    bounds = [*starts[1:], 10**6]
-    index = 0
-    for grapheme in wcwidth.iter_graphemes(line):
-        while column >= bounds[index]:
-            cells.append(current)
-            current, index = "", index + 1
-        current += grapheme
-        column += wcwidth.width(grapheme)
-    cells.append(current)
-    return [c.strip() for c in cells]

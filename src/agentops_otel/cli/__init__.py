@@ -161,11 +161,15 @@ def _watch(args: argparse.Namespace, term: Terminal) -> int:
     until = time.monotonic() + args.for_seconds if args.for_seconds is not None else None
     session = resolve(source, args.session_id) if args.session_id else None
     what = f"session {session['session_id']}" if session else "new sessions and their spans"
-    sys.stderr.write(f"agentops-otel: watching {source.describe()}: {what}; Ctrl-C stops\n")
-    sys.stderr.flush()
+
+    def ready() -> None:  # once the sessions there now are known: what follows is new
+        sys.stderr.write(f"agentops-otel: watching {source.describe()}: {what}; Ctrl-C stops\n")
+        sys.stderr.flush()
+
     if session is not None:
+        ready()
         return watcher.follow_one(session, args.interval, until)
-    return watcher.follow_all(args.interval, until)
+    return watcher.follow_all(args.interval, until, ready)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -72,9 +72,7 @@ class LocalSource:
                 raise CliError(f"no project {self.project!r} in {self.describe()} (projects: {names})")
         return self._project_id
 
-    def list(
-        self, tags: Sequence[str], end_state: str | None, limit: int, offset: int
-    ) -> Sessions:
+    def list(self, tags: Sequence[str], end_state: str | None, limit: int, offset: int) -> Sessions:
         with self._store() as store:
             sessions: Sessions = store.list_sessions(
                 self._scope(store), tags=tags, end_state=end_state, limit=limit, offset=offset
@@ -88,9 +86,7 @@ class LocalSource:
 
     def find(self, prefix: str) -> Sessions:
         with self._store() as store:
-            found: Sessions = store.find_sessions(
-                prefix, self._scope(store), limit=MAX_CANDIDATES + 1
-            )
+            found: Sessions = store.find_sessions(prefix, self._scope(store), limit=MAX_CANDIDATES + 1)
             return found
 
     def project_names(self) -> dict[str, str]:
@@ -143,9 +139,7 @@ class RemoteSource:
             raise CliError(f"POST {self.endpoint}/v3/auth/token answered {status}: {_message(payload)}")
         self._token = str(payload["token"])
 
-    def list(
-        self, tags: Sequence[str], end_state: str | None, limit: int, offset: int
-    ) -> Sessions:
+    def list(self, tags: Sequence[str], end_state: str | None, limit: int, offset: int) -> Sessions:
         self._authenticate()
         query: list[tuple[str, Any]] = [("limit", limit), ("offset", offset)]
         query += [("tag", t) for t in tags]

@@ -44,7 +44,9 @@ def width(text: str) -> int:
         return len(text)
     import wcwidth
 
-    return max(0, int(wcwidth.width(text)))
+    measure = getattr(wcwidth, "width", None)  # wcwidth >= 0.3; wcswidth before
+    size = int(measure(text)) if measure is not None else int(wcwidth.wcswidth(text))
+    return size if size >= 0 else len(text)
 
 
 def truncate(text: str, columns: int) -> str:
@@ -57,9 +59,10 @@ def truncate(text: str, columns: int) -> str:
         return text[: columns - 1] + ELLIPSIS
     import wcwidth
 
+    graphemes = getattr(wcwidth, "iter_graphemes", None)  # a ZWJ emoji is cut whole or not at all
     kept: list[str] = []
     used = 0
-    for grapheme in wcwidth.iter_graphemes(text):
+    for grapheme in graphemes(text) if graphemes is not None else text:
         size = width(grapheme)
         if used + size > columns - 1:
             break

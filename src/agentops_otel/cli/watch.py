@@ -51,7 +51,9 @@ class Watcher:
 
     # -- following -----------------------------------------------------------------------------------
 
-    def follow_all(self, interval: float, until: float | None) -> int:
+    def follow_all(
+        self, interval: float, until: float | None, ready: Callable[[], None] | None = None
+    ) -> int:
         """Every session that starts or changes from now on; spans of sessions running now too."""
         for session in self.source.list(self.tags, None, _WINDOW, 0):
             seen = self.seen[session["session_id"]] = _Seen(ended=bool(session.get("end_time")))
@@ -59,6 +61,8 @@ class Watcher:
                 full = self._full(session)
                 seen.spans = {s["span_id"] for s in (full or {}).get("spans") or []}
                 seen.span_count = int(session.get("span_count") or 0)
+        if ready is not None:
+            ready()
         while not self._sleep(interval, until):
             for session in reversed(self.source.list(self.tags, None, _WINDOW, 0)):  # oldest first
                 self._update(session)
