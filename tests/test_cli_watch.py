@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from backend_fixtures import BackendServer
 from cli_fixtures import canned_openai, cli_env, run_agent, run_cli_env, sdk_env
 
 # A session that stays open until the test lets it end (by creating a file).
@@ -114,26 +115,29 @@ def test_watch_prints_new_sessions_and_spans_and_stops_on_ctrl_c(tmp_path: Path)
     assert order[0] == "session_started" and order[-1] == "session_ended"
 
 
-def test_watch_one_session_follows_it_until_it_ends(tmp_path: Path) -> None:
-    db = str(tmp_path / "store.db")
+def test_watch_one_session_on_a_backend_follows_it_until_it_ends(
+    tmp_path: Path, backend: BackendServer, project: dict[str, str]
+) -> None:
     release = tmp_path / "release"
+    env = {"AGENTOPS_API_ENDPOINT": backend.url, "AGENTOPS_API_KEY": project["api_key"]}
     agent = subprocess.Popen(
         [sys.executable, "-c", SLOW_SCRIPT, str(release)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=sdk_env(AGENTOPS_DB=db, XDG_DATA_HOME=str(tmp_path)),
+        env=sdk_env(XDG_DATA_HOME=str(tmp_path), **env),
     )
     try:
         assert agent.stdout is not None
         sid = agent.stdout.readline().strip()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the session is known once its start is stored
-            listed = run_cli_env("sessions", "--db", db, "--json", env=cli_env())
+            listed = run_cli_env("sessions", "--json", env=cli_env(**env))
             if listed.returncode == 0 and sid in listed.stdout:
                 break
             time.sleep(0.2)
-        with _watch(sid[:8], "--db", db, "--interval", "0.2") as (proc, out, _):
+        source = ("--endpoint", backend.url, "--api-key", project["api_key"])
+        with _watch(sid[:8].upper(), *source, "--interval", "0.2") as (proc, out, _):
             first = _until(out, lambda seen: any("step_one" in s for s in seen))
             assert "session started  slow-agent" in first[0] and proc.poll() is None  # still following
             release.touch()

@@ -35,7 +35,7 @@ _CONTROL.update({0x09: " ", 0x0A: " ", 0x0D: " "})
 
 def clean(text: str) -> str:
     """``text`` with control characters made harmless, for one line of a terminal."""
-    return text.translate(_CONTROL)
+    return text if text.isprintable() else text.translate(_CONTROL)
 
 
 def width(text: str) -> int:
@@ -122,26 +122,28 @@ class Column:
 Cell = str | tuple[str, str | None]
 
 
-def _split(cell: Cell) -> tuple[str, str | None]:
-    if isinstance(cell, tuple):
-        return clean(cell[0]), cell[1]
-    return clean(cell), None
+def _split(cell: Cell) -> tuple[str, str | None, int]:
+    text, style = (cell[0], cell[1]) if isinstance(cell, tuple) else (cell, None)
+    text = clean(text)
+    return text, style, width(text)
 
 
 def table(columns: Sequence[Column], rows: Iterable[Sequence[Cell]], out: TextIO, term: Terminal) -> None:
     """Rows under a header, each column as wide as its widest cell; on a terminal, fitted to it."""
+    header = [_split((col.header, BOLD)) for col in columns]
     cells = [[_split(c) for c in row] for row in rows]
-    natural = [width(col.header) for col in columns]
+    natural = [size for _, _, size in header]
     for row in cells:
-        natural = [max(w, width(text)) for w, (text, _) in zip(natural, row, strict=True)]
+        natural = [max(w, size) for w, (_, _, size) in zip(natural, row, strict=True)]
     shown, widths = _fit(columns, natural, term.columns)
-    header: list[tuple[str, str | None]] = [(col.header, BOLD) for col in columns]
     for line in (header, *cells):
         parts = []
         for i in shown:
-            text, style = line[i]
-            text = truncate(text, widths[i])
-            pad = " " * (widths[i] - width(text))
+            text, style, size = line[i]
+            if size > widths[i]:
+                text = truncate(text, widths[i])
+                size = width(text)
+            pad = " " * (widths[i] - size)
             painted = term.paint(text, style)
             parts.append(pad + painted if columns[i].right else painted + pad)
         out.write("  ".join(parts).rstrip() + "\n")
