@@ -1,39 +1,57 @@
 """``agentops-otel``: the local backend, its projects, and the sessions it holds (SPEC.md section 6).
 
-Exit status: 0 on success, 1 on an error explained on stderr (unknown session, refused key, unreachable
-backend, missing server extra), 2 on a usage error.
+Exit status: 0 on success (also when the reader of the output goes away: ``sessions | head``), 1 on an
+error explained in one line on stderr (unknown session, refused key, unreachable backend, busy port,
+missing store or server extra), 2 on a usage error, 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from agentops_otel._config import Configuration
-from agentops_otel.cli.render import print_session, print_sessions, table
-from agentops_otel.cli.sources import CliError, open_source
+from agentops_otel.cli.parser import DEFAULT_LIMIT, build_parser
+from agentops_otel.cli.render import print_projects, print_session, print_sessions
+from agentops_otel.cli.sources import CliError, open_source, require_store, resolve
+from agentops_otel.cli.term import Terminal
+
+__all__ = ["CliError", "build_parser", "main", "print_session", "print_sessions"]
 
 # -- commands ----------------------------------------------------------------------------------------
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from agentops_otel.backend.server import ServerExtraMissing, serve
+    from agentops_otel.cli.serving import banner, check_listen
 
+    db = args.db or Configuration.from_env().store_path
+    port = check_listen(args.host, args.port)
+    try:
+        import uvicorn  # noqa: F401  (the extra, checked before the banner promises a dashboard)
+    except ImportError:
+        pass
+    else:
+        banner(args.host, port, db)
     try:
         serve(
             args.host,
-            args.port,
-            args.db or Configuration.from_env().store_path,
+            port,
+            db,
             max_body=args.max_body_size,
             log_level=args.log_level,
             access_log=args.access_log,
         )
     except ServerExtraMissing as exc:
         raise CliError(str(exc)) from None
+    except SystemExit as exc:  # uvicorn's exit when start-up fails after all (a race for the port)
+        if exc.code not in (0, None):
+            raise CliError("the server could not start (see the lines above)") from None
     return 0
 
 
@@ -41,35 +59,52 @@ def _cmd_projects(args: argparse.Namespace) -> int:
     from agentops_otel.store.sqlite import Store
 
     path = args.db or Configuration.from_env().store_path
+    if args.projects_command != "create":
+        require_store(path)  # listing never creates a store
     with Store(path) as store:
         if args.projects_command == "create":
             project_id, api_key, created = store.create_project(args.name)
             if not created:
                 sys.stderr.write(f"project {args.name!r} exists: this is a new API key for it\n")
             sys.stdout.write(json.dumps({"project_id": project_id, "api_key": api_key}) + "\n")
+            if sys.stdout.isatty():
+                _create_hint(args.name, api_key, store.path)
         else:
             projects = store.list_projects()
             if args.json:
                 sys.stdout.write(json.dumps({"projects": projects}, indent=2) + "\n")
             else:
-                rows = [
-                    (p["project_id"], p["name"], p["created"] or "-", str(p["sessions"])) for p in projects
-                ]
-                table(("PROJECT", "NAME", "CREATED (UTC)", "SESSIONS"), rows, sys.stdout)
+                print_projects(projects, sys.stdout, Terminal.of(sys.stdout, args.color or "auto"))
     return 0
 
 
+def _create_hint(name: str, api_key: str, path: str) -> None:
+    """For a person at a terminal (stdout stays the one JSON object scripts read)."""
+    sys.stderr.write(
+        f"\nNext: send a program's sessions to project {name!r}:\n"
+        f"  AGENTOPS_API_KEY={api_key} AGENTOPS_API_ENDPOINT=http://127.0.0.1:8000 python your_app.py\n"
+        f"and see them, with `agentops-otel serve --db {path}` running:\n"
+        f"  open http://127.0.0.1:8000/ and sign in with the key, or\n"
+        f"  agentops-otel sessions --endpoint http://127.0.0.1:8000 --api-key {api_key}\n"
+    )
+
+
+def _reject(args: argparse.Namespace, names: Sequence[str], where: str) -> None:
+    for name in names:
+        if getattr(args, name, None) not in (None, []):
+            flag = "--" + name.replace("_", "-")
+            raise CliError(f"{flag} is for the session list, not `sessions {where}`: drop it")
+
+
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    source = open_source(args)
-    if getattr(args, "sessions_command", None) == "show":
-        session = source.get(args.session_id)
-        if session is None:
-            raise CliError(f"no session {args.session_id} in {source.describe()}")
-        if args.json:
-            sys.stdout.write(json.dumps(session, indent=2) + "\n")
-        else:
-            print_session(session, sys.stdout)
-        return 0
+    command = getattr(args, "sessions_command", None)
+    term = Terminal.of(sys.stdout, getattr(args, "color", None) or "auto")
+    if command == "show":
+        _reject(args, ("tag", "end_state", "limit", "offset"), "show")
+        return _show(args, term)
+    if command == "watch":
+        _reject(args, ("end_state", "limit", "offset"), "watch")
+        return _watch(args, term)
     from agentops_otel.store.figures import normalise_end_state
 
     end_state = None
@@ -77,14 +112,64 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
         end_state = normalise_end_state(args.end_state)
         if end_state is None:
             raise CliError("--end-state must be Success, Fail or Indeterminate")
-    sessions = source.list(args.tag or [], end_state, args.limit, args.offset)
+    source = open_source(args)
+    limit = args.limit or DEFAULT_LIMIT
+    sessions = source.list(args.tag or [], end_state, limit, args.offset or 0)
     if args.json:
         sys.stdout.write(json.dumps({"sessions": sessions}, indent=2) + "\n")
     elif sessions:
-        print_sessions(sessions, sys.stdout)
+        print_sessions(sessions, sys.stdout, term, projects=source.project_names())
     else:
         sys.stdout.write(f"no sessions in {source.describe()}\n")
     return 0
+
+
+def _show(args: argparse.Namespace, term: Terminal) -> int:
+    from agentops_otel.cli.spans import llm_span_ids, print_span
+
+    source = open_source(args)
+    session = resolve(source, args.session_id)
+    if not args.span:
+        if args.json:
+            sys.stdout.write(json.dumps(session, indent=2) + "\n")
+        else:
+            print_session(session, sys.stdout, term, projects=source.project_names())
+        return 0
+    spans: list[dict[str, Any]] = session.get("spans") or []
+    wanted = args.span.strip().lower()
+    found = [s for s in spans if str(s["span_id"]).lower().startswith(wanted)] if wanted else []
+    if not found:
+        raise CliError(f"no span {args.span} in session {session['session_id']}")
+    if len(found) > 1:
+        names = "\n".join(f"  {s['span_id']}  {s.get('name')}" for s in found[:10])
+        raise CliError(f"{args.span} matches {len(found)} spans; give more of the id:\n{names}")
+    span = found[0]
+    if args.json:
+        sys.stdout.write(json.dumps({"session_id": session["session_id"], **span}, indent=2) + "\n")
+    else:
+        print_span(span, span["span_id"] in llm_span_ids(spans), sys.stdout, term)
+    return 0
+
+
+def _watch(args: argparse.Namespace, term: Terminal) -> int:
+    import time
+
+    from agentops_otel.cli.watch import Watcher
+
+    source = open_source(args)
+    watcher = Watcher(source, sys.stdout, term, as_json=args.json, tags=getattr(args, "tag", None) or [])
+    until = time.monotonic() + args.for_seconds if args.for_seconds is not None else None
+    session = resolve(source, args.session_id) if args.session_id else None
+    what = f"session {session['session_id']}" if session else "new sessions and their spans"
+
+    def ready() -> None:  # once the sessions there now are known: what follows is new
+        sys.stderr.write(f"agentops-otel: watching {source.describe()}: {what}; Ctrl-C stops\n")
+        sys.stderr.flush()
+
+    if session is not None:
+        ready()
+        return watcher.follow_one(session, args.interval, until)
+    return watcher.follow_all(args.interval, until, ready)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -93,103 +178,48 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return int(demo.main(["--db", args.db] if args.db else []) or 0)
 
 
-# -- parser ------------------------------------------------------------------------------------------
+# -- entry point -------------------------------------------------------------------------------------
 
 
-def _add_source_options(parser: argparse.ArgumentParser, *, nested: bool) -> None:
-    # In ``sessions show`` the options are also accepted after the subcommand; SUPPRESS keeps the
-    # subparser from overwriting values given before it.
-    default: Any = argparse.SUPPRESS if nested else None
-    group = parser.add_argument_group("where to read (default: the local store)")
-    group.add_argument(
-        "--db", default=default, help="local store file (default: AGENTOPS_DB or the default store)"
-    )
-    group.add_argument(
-        "--endpoint", default=default, help="backend base URL (default: AGENTOPS_API_ENDPOINT)"
-    )
-    group.add_argument(
-        "--api-key", default=default, help="API key for --endpoint (default: AGENTOPS_API_KEY)"
-    )
-    parser.add_argument("--json", action="store_true", default=default, help="print JSON for scripts")
+def _parser() -> argparse.ArgumentParser:
+    handlers = {"serve": _cmd_serve, "projects": _cmd_projects, "sessions": _cmd_sessions, "demo": _cmd_demo}
+    return build_parser(handlers)
 
 
-def _count(low: int) -> Callable[[str], int]:
-    """An argparse type: a whole number no smaller than ``low``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}: {value}")
-        return value
-
-    return parse
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentops-otel", description="AgentOps sessions on OpenTelemetry.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-
-    serve = commands.add_parser("serve", help="run the local backend (OTLP receiver and REST API)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--db", help="store file (default: AGENTOPS_DB or the default store)")
-    serve.add_argument("--max-body-size", type=int, default=16 * 1024 * 1024, help="bytes (default 16 MiB)")
-    serve.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
-    )
-    serve.add_argument("--access-log", action="store_true", help="log every request")
-    serve.set_defaults(handler=_cmd_serve)
-
-    projects = commands.add_parser("projects", help="projects and their API keys")
-    project_commands = projects.add_subparsers(dest="projects_command", metavar="SUBCOMMAND")
-    project_commands.required = True
-    create = project_commands.add_parser("create", help="create a project (or a new key for it)")
-    create.add_argument("name")
-    create.add_argument("--db", help="store file (default: AGENTOPS_DB or the default store)")
-    listing = project_commands.add_parser("list", help="list projects")
-    listing.add_argument("--db", help="store file (default: AGENTOPS_DB or the default store)")
-    listing.add_argument("--json", action="store_true")
-    projects.set_defaults(handler=_cmd_projects)
-
-    sessions = commands.add_parser("sessions", help="list sessions, or show one")
-    _add_source_options(sessions, nested=False)
-    sessions.add_argument("--tag", action="append", help="only sessions with this tag (repeatable)")
-    sessions.add_argument("--end-state", help="Success, Fail or Indeterminate")
-    sessions.add_argument("--limit", type=_count(1), default=50)
-    sessions.add_argument("--offset", type=_count(0), default=0)
-    session_commands = sessions.add_subparsers(dest="sessions_command", metavar="show")
-    show = session_commands.add_parser("show", help="one session and its span tree")
-    show.add_argument("session_id")
-    _add_source_options(show, nested=True)
-    sessions.set_defaults(handler=_cmd_sessions)
-
-    demo = commands.add_parser("demo", help="the end-to-end demonstration")
-    demo.add_argument("--db", help="store file (default: AGENTOPS_DB or the default store)")
-    demo.set_defaults(handler=_cmd_demo)
-    return parser
+def _quiet_stdout() -> None:
+    """After the reader of stdout left: point it at /dev/null so the flush at exit cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # a name a narrow locale cannot encode is shown, not fatal
+        sys.stdout.reconfigure(errors="replace")
     try:
+        args = _parser().parse_args(argv)
         result: int = args.handler(args)
+        sys.stdout.flush()
         return result
+    except BrokenPipeError:  # `agentops-otel sessions | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
     except CliError as exc:
         sys.stderr.write(f"agentops-otel: error: {exc}\n")
         return 1
     except sqlite3.DatabaseError as exc:
-        store = getattr(args, "db", None) or "the store"
+        store = getattr(args, "db", None) or Configuration.from_env().store_path
         sys.stderr.write(f"agentops-otel: error: {store} is not a usable agentops-otel store ({exc})\n")
         return 1
     except OSError as exc:
         sys.stderr.write(f"agentops-otel: error: {exc}\n")
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: what was printed stays printed, no traceback
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            _quiet_stdout()
         return 130
-    except BrokenPipeError:
-        return 0

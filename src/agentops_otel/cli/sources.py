@@ -16,39 +16,82 @@ from agentops_otel._config import Configuration
 _HTTP_TIMEOUT = 10.0
 
 
+#: Session objects of the REST API (SPEC.md section 5). A name of its own: ``list`` is a method below.
+Sessions = list[dict[str, Any]]
+
+
 class CliError(Exception):
     """An error to print on stderr, exiting 1."""
 
 
 # -- where sessions come from --------------------------------------------------------------------------
 
+#: Most candidates an ambiguous id prefix lists.
+MAX_CANDIDATES = 10
+#: Sessions read per page, and pages at most, when a backend resolves an id prefix through its list.
+_PAGE = 1000
+_MAX_PAGES = 100
+
+
+def is_store_url(path: str) -> bool:
+    """A store named by a URL (``postgresql://...``) rather than a file."""
+    return "://" in path
+
+
+def require_store(path: str) -> None:
+    """A read never creates a store: a missing file is an error that says how one comes to be."""
+    if not is_store_url(path) and not os.path.exists(path):
+        raise CliError(
+            f"no store at {path}: check --db or AGENTOPS_DB"
+            " (an instrumented app, `agentops-otel serve` or `projects create` makes one)"
+        )
+
 
 class LocalSource:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, project: str | None = None) -> None:
         self.path = path
+        self.project = project  # a project's name or id: only its sessions
+        self._project_id: str | None = None
 
     def _store(self) -> Any:
         from agentops_otel.store.sqlite import Store
 
         return Store(self.path)
 
-    def list(
-        self, tags: Sequence[str], end_state: str | None, limit: int, offset: int
-    ) -> list[dict[str, Any]]:
-        if not os.path.exists(self.path):
-            return []
+    def _scope(self, store: Any) -> str | None:
+        if self.project is None:
+            return None
+        if self._project_id is None:
+            projects = store.list_projects()
+            for p in projects:
+                if self.project in (p["name"], p["project_id"]):
+                    self._project_id = str(p["project_id"])
+                    break
+            else:
+                names = ", ".join(p["name"] for p in projects) or "none yet"
+                raise CliError(f"no project {self.project!r} in {self.describe()} (projects: {names})")
+        return self._project_id
+
+    def list(self, tags: Sequence[str], end_state: str | None, limit: int, offset: int) -> Sessions:
         with self._store() as store:
-            sessions: list[dict[str, Any]] = store.list_sessions(
-                None, tags=tags, end_state=end_state, limit=limit, offset=offset
+            sessions: Sessions = store.list_sessions(
+                self._scope(store), tags=tags, end_state=end_state, limit=limit, offset=offset
             )
             return sessions
 
-    def get(self, session_id: str) -> dict[str, Any] | None:
-        if not os.path.exists(self.path):
-            return None
+    def get(self, session_id: str, project_id: str | None = None) -> dict[str, Any] | None:
         with self._store() as store:
-            found: dict[str, Any] | None = store.get_session(session_id)
+            found: dict[str, Any] | None = store.get_session(session_id, project_id or self._scope(store))
             return found
+
+    def find(self, prefix: str) -> Sessions:
+        with self._store() as store:
+            found: Sessions = store.find_sessions(prefix, self._scope(store), limit=MAX_CANDIDATES + 1)
+            return found
+
+    def project_names(self) -> dict[str, str]:
+        with self._store() as store:
+            return {str(p["project_id"]): str(p["name"]) for p in store.list_projects()}
 
     def describe(self) -> str:
         return f"store {self.path}"
@@ -96,9 +139,7 @@ class RemoteSource:
             raise CliError(f"POST {self.endpoint}/v3/auth/token answered {status}: {_message(payload)}")
         self._token = str(payload["token"])
 
-    def list(
-        self, tags: Sequence[str], end_state: str | None, limit: int, offset: int
-    ) -> list[dict[str, Any]]:
+    def list(self, tags: Sequence[str], end_state: str | None, limit: int, offset: int) -> Sessions:
         self._authenticate()
         query: list[tuple[str, Any]] = [("limit", limit), ("offset", offset)]
         query += [("tag", t) for t in tags]
@@ -107,7 +148,7 @@ class RemoteSource:
         status, payload = self._request("GET", "/api/sessions?" + urllib.parse.urlencode(query))
         if status != 200 or not isinstance(payload, dict):
             raise CliError(f"GET {self.endpoint}/api/sessions answered {status}: {_message(payload)}")
-        sessions: list[dict[str, Any]] = payload.get("sessions", [])
+        sessions: Sessions = payload.get("sessions", [])
         return sessions
 
     def get(self, session_id: str) -> dict[str, Any] | None:
@@ -121,8 +162,69 @@ class RemoteSource:
             )
         return payload
 
+    def find(self, prefix: str) -> Sessions:
+        """Sessions whose id starts with ``prefix`` (see :func:`matches`), through the list API: the
+        project's sessions, a page at a time, at most ``_MAX_PAGES`` pages."""
+        found: Sessions = []
+        for page in range(_MAX_PAGES):
+            sessions = self.list([], None, _PAGE, page * _PAGE)
+            found += [s for s in sessions if matches(str(s.get("session_id", "")), prefix)]
+            if len(sessions) < _PAGE:
+                break
+        return found[: MAX_CANDIDATES + 1]
+
+    def project_names(self) -> None:
+        return None  # the API key chooses the one project
+
     def describe(self) -> str:
         return f"backend {self.endpoint}"
+
+
+def matches(session_id: str, prefix: str) -> bool:
+    """Whether an id starts with ``prefix``, ignoring case, and ignoring dashes when it has none."""
+    needle = prefix.strip().lower()
+    text = session_id.lower()
+    return bool(needle) and (text if "-" in needle else text.replace("-", "")).startswith(needle)
+
+
+def normalise_id(text: str) -> str:
+    """An id as stored: lower case; a trace id's 32 hex digits as the UUID they are (SPEC.md section 3)."""
+    value = text.strip().lower()
+    if len(value) == 32 and all(c in "0123456789abcdef" for c in value):
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return value
+
+
+def resolve(source: LocalSource | RemoteSource, ident: str) -> dict[str, Any]:
+    """One session by its id or any unambiguous prefix of it (the dashboard shows 8 characters)."""
+    key = normalise_id(ident)
+    if not key:
+        raise CliError("a session id is empty")
+    session = source.get(key) if len(key) == 36 else None
+    if session is None and ident.strip() != key and len(ident.strip()) == 36:
+        session = source.get(ident.strip())  # stored with capitals by another SDK
+    if session is not None:
+        return session
+    candidates = source.find(key)
+    if not candidates:
+        raise CliError(f"no session {ident} in {source.describe()}")
+    if len(candidates) > 1:
+        shown = candidates[:MAX_CANDIDATES]
+        more = " (and more)" if len(candidates) > MAX_CANDIDATES else ""
+        lines = [f"  {c['session_id']}  {c.get('start_time') or '-'}  {c.get('name') or '-'}" for c in shown]
+        raise CliError(
+            f"{ident} matches {len(shown)} sessions{more} in {source.describe()}; give more of the id:\n"
+            + "\n".join(lines)
+        )
+    chosen = candidates[0]
+    found = (
+        source.get(chosen["session_id"], chosen.get("project_id"))
+        if isinstance(source, LocalSource)
+        else source.get(chosen["session_id"])
+    )
+    if found is None:  # removed between the two reads
+        raise CliError(f"no session {ident} in {source.describe()}")
+    return found
 
 
 def _message(payload: Any) -> str:
@@ -131,19 +233,47 @@ def _message(payload: Any) -> str:
     return json.dumps(payload)[:200]
 
 
+def check_endpoint(url: str, origin: str) -> str:
+    """A backend URL, or an error saying how to write one (``127.0.0.1:8000`` needs ``http://``)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise CliError(f"{origin} {url} has a port that is not a number") from None
+        return url
+    if "://" not in url:
+        raise CliError(f"{origin} {url} has no scheme: use http://{url}")
+    raise CliError(f"{origin} {url} is not an http:// or https:// URL")
+
+
 def open_source(args: argparse.Namespace) -> LocalSource | RemoteSource:
     db = getattr(args, "db", None)
     endpoint = getattr(args, "endpoint", None)
     api_key = getattr(args, "api_key", None)
+    project = getattr(args, "project", None)
     if db and endpoint:
         raise CliError("use either --db or --endpoint, not both")
     env = Configuration.from_env()
-    if db:
-        return LocalSource(db)
-    endpoint = endpoint or env.endpoint
     if endpoint:
+        check_endpoint(endpoint, "--endpoint")
+    elif not db and env.endpoint:
+        endpoint = check_endpoint(env.endpoint, "AGENTOPS_API_ENDPOINT")
+    if endpoint:
+        if project:
+            raise CliError(
+                "--project chooses among the projects of a local store; with --endpoint the API key decides"
+                " the project: drop --project, or use --db"
+            )
         api_key = api_key or env.api_key
         if not api_key:
             raise CliError(f"reading {endpoint} needs an API key: --api-key or AGENTOPS_API_KEY")
         return RemoteSource(endpoint, api_key)
-    return LocalSource(env.store_path)
+    if api_key:
+        raise CliError(
+            "--api-key is only used with --endpoint: add --endpoint URL (e.g. --endpoint"
+            " http://127.0.0.1:8000) to read a backend, or drop --api-key to read the local store"
+        )
+    path = db or env.store_path
+    require_store(path)
+    return LocalSource(path, project)

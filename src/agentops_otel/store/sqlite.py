@@ -561,6 +561,26 @@ class Store:
             .fetchone()[0]
         )
 
+    def find_sessions(
+        self, prefix: str, project_id: str | None = None, *, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Sessions (without spans) whose id starts with ``prefix``, ignoring case, and ignoring the
+        dashes of the id when the prefix has none (so a trace id's hex finds its session); newest
+        first, at most ``limit``. How the CLI finds the 8-character ids the dashboard shows."""
+        needle = prefix.strip().lower()
+        if not needle:
+            return []
+        pattern = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        column = "lower(session_id)" if "-" in needle else "replace(lower(session_id), '-', '')"
+        sql = f"SELECT {_SESSION_JSON_SQL} FROM sessions WHERE {column} LIKE ? ESCAPE '\\'"
+        params: list[Any] = [pattern]
+        if project_id is not None:
+            sql += " AND project_id = ?"
+            params.append(project_id)
+        sql += " ORDER BY start_ns DESC, session_id LIMIT ?"
+        params.append(max(1, limit))
+        return [_loads(row[0]) for row in self._reader().execute(sql, params)]
+
 
 def span_json(row: sqlite3.Row) -> dict[str, Any]:
     span: dict[str, Any] = {

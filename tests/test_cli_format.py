@@ -1,0 +1,47 @@
+"""The formats the CLI shares with the dashboard: every case of ``backend/ui/format_cases.json`` (the
+file the dashboard's JavaScript runs too) against the Python formatter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from agentops_otel.cli import format as fmt
+
+CASES: dict[str, Any] = json.loads(
+    resources.files("agentops_otel.backend").joinpath("ui", "format_cases.json").read_text(encoding="utf-8")
+)
+FORMATTERS: dict[str, Callable[[Any], str]] = {
+    "duration": fmt.duration,
+    "cost": fmt.cost,
+    "tokens": fmt.tokens,
+    "bytes": fmt.bytes_,
+    "session_cost": fmt.session_cost,
+    "span_cost": fmt.span_cost,
+}
+
+
+def test_every_kind_of_case_has_a_formatter() -> None:
+    kinds = {k for k in CASES if k != "about"}
+    assert kinds == set(FORMATTERS)
+    assert all(len(CASES[k]) >= 4 for k in kinds)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"),
+    [(kind, value, expected) for kind in FORMATTERS for value, expected in CASES[kind]],
+)
+def test_case(kind: str, value: Any, expected: str) -> None:
+    assert FORMATTERS[kind](value) == expected
+
+
+def test_unknown_price_is_not_zero() -> None:
+    # The issue's complaint: "$0" for both a free model and an unknown price.
+    assert fmt.cost(None) != fmt.cost(0)
+    assert fmt.span_cost({"llm": True, "cost_usd": None}) == "unknown"
+    assert fmt.session_cost({"cost_usd": 0.0, "llm_calls": 1}) == "unknown"
+    assert fmt.session_cost({"cost_usd": 0.0, "llm_calls": 0}) == "-"
