@@ -146,6 +146,7 @@ def init(
         if notes:
             logger.info("agentops_otel.init: agentops options: %s", "; ".join(notes))
         session_id = _client.init(
+            api_key,
             tags=tags,
             auto_start_session=auto_start_session,
             instrument_llm_calls=instrument_llm_calls,

@@ -52,6 +52,14 @@ class CompatOptions:
 options = CompatOptions()
 
 
+def reset_options() -> None:
+    """Back to the defaults (tests, notebooks: with :func:`agentops_otel._internal.client.reset_client`)."""
+    fresh = CompatOptions()
+    options.skip_auto_end_session = fresh.skip_auto_end_session
+    options.app_url = fresh.app_url
+    options.pending = {}
+
+
 def as_tags(tags: Iterable[str] | Mapping[str, Any] | str | None) -> list[str]:
     """Tags as a list: agentops 0.4 also took a dict, whose items become ``key:value`` tags."""
     if isinstance(tags, Mapping):
