@@ -18,7 +18,7 @@ from opentelemetry.trace import StatusCode
 
 import agentops_otel as agentops
 from agentops_otel._internal import compat_session
-from agentops_otel._internal.client import get_client
+from agentops_otel._internal.client import get_client, reset_client
 from core_helpers import UserSetup
 
 
@@ -307,3 +307,44 @@ def test_small_helpers_of_agentops_03(user: UserSetup, caplog: pytest.LogCapture
     assert "no organisation keys" in caplog.text and "settings stay in force" in caplog.text
     agentops.stop_instrumenting()
     agentops.end_session()
+
+
+# -- figures while running: get_analytics, tags at the backend ------------------------------------------
+
+
+def test_get_analytics_reads_the_figures_back_from_the_local_store(user: UserSetup) -> None:
+    session = start(user)  # no endpoint: the local store
+    session.record(agentops.LLMEvent(model="gpt-4o-mini", prompt_tokens=1000, completion_tokens=500))
+    session.record(agentops.ToolEvent(name="search"))
+    session.record(agentops.ErrorEvent(error_type="Timeout", details="slow"))
+    figures = session.get_analytics(timeout=5)
+    assert figures is not None
+    assert (figures["LLM calls"], figures["Tool calls"], figures["Errors"], figures["Tokens"]) == (
+        1,
+        1,
+        1,
+        1500,
+    )
+    assert float(figures["Cost"]) > 0 and figures["Duration"].endswith("s")
+    assert session.session_url is None  # the local store: `agentops-otel serve` shows it
+    session.end_session()
+
+
+def test_tags_set_while_running_reach_the_backend_at_once(
+    backend: Any, api: Any, project: dict[str, str]
+) -> None:
+    session = agentops.init(
+        api_key=project["api_key"], endpoint=backend.url, tags=["before"], instrument_llm_calls=False
+    )
+    try:
+        agentops.set_tags(["during", "run"])
+        assert get_client().flush(5)
+        running = api.session(api.token(project["api_key"]), session)
+        assert running is not None and running["end_time"] is None  # still running
+        assert running["tags"] == ["during", "run"]
+        assert session.session_url == f"{backend.url}/#/sessions/{session}"
+        assert session.get_analytics(timeout=5) is not None  # over the REST API
+    finally:
+        agentops.end_session()
+        get_client().flush(5)
+        reset_client()

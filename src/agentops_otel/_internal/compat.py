@@ -99,6 +99,10 @@ def translate(given: dict[str, Any], env: Mapping[str, str]) -> tuple[dict[str, 
                 opts["schedule_delay"] = max(float(value), 1.0) / 1000.0
             except (TypeError, ValueError):
                 notes.append(f"{ms_option} ({value!r} is not a number of milliseconds: not applied)")
+    if "api_endpoint" in opts:  # the name of its variable, AGENTOPS_API_ENDPOINT
+        value = opts.pop("api_endpoint")
+        if value and not opts.get("endpoint"):
+            opts["endpoint"] = value
     if "override" in opts:  # agentops 0.2's name of instrument_llm_calls
         opts.setdefault("instrument_llm_calls", bool(opts.pop("override")))
     if "skip_auto_end_session" in opts:
