@@ -54,7 +54,7 @@ def index_notes(base_url: str, notes: str) -> None:
     )
 
 
-def _child_context() -> multiprocessing.context.BaseContext:
+def _child_context() -> Any:
     # fork: the child inherits the session as it is; spawn (where fork is absent) joins it by id.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")

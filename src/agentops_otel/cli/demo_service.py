@@ -54,8 +54,12 @@ def main() -> int:
 
     agentops_otel.init(auto_start_session=False, capture_content=True, service_name="translator")
     server = make_server("127.0.0.1", 0, OpenTelemetryMiddleware(make_app()), handler_class=_QuietHandler)
-    # Stop when the demo closes our stdin; then exit normally, which delivers our spans.
-    threading.Thread(target=lambda: (sys.stdin.read(), server.shutdown()), daemon=True).start()
+
+    def stop_when_stdin_closes() -> None:  # the demo closes it; then exit normally, delivering our spans
+        sys.stdin.read()
+        server.shutdown()
+
+    threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
     print(f"ready {server.server_port}", flush=True)
     server.serve_forever(poll_interval=0.05)
     server.server_close()
