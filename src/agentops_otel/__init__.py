@@ -26,17 +26,13 @@ from agentops_otel._internal import compat as _compat
 from agentops_otel._internal import compat_session as _compat_session
 from agentops_otel._internal.client import Client, get_client
 from agentops_otel._internal.compat import (
-    TraceContext,
-    TraceState,
     configure,
     create_agent,
     end_all_sessions,
-    end_trace,
     get_api_key,
     get_session,
     set_api_key,
     set_parent_key,
-    start_trace,
     stop_instrumenting,
     update_trace_metadata,
 )
@@ -55,6 +51,7 @@ from agentops_otel._internal.compat_decorators import (
     workflow,
 )
 from agentops_otel._internal.compat_session import Session
+from agentops_otel._internal.compat_trace import TraceContext, TraceState, end_trace, start_trace
 from agentops_otel._internal.decorators import action, agent, tool
 from agentops_otel._internal.events import ActionEvent, ErrorEvent, LLMEvent, ToolEvent, record
 from agentops_otel._internal.session import EndState

@@ -16,9 +16,6 @@ import json
 import logging
 import os
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 from agentops_otel._internal.client import get_client
@@ -82,15 +79,21 @@ def _from_store(path: str, session_id: str) -> dict[str, Any] | None:
 
 
 def _from_backend(api_url: str, api_key: str, session_id: str, deadline: float) -> dict[str, Any] | None:
+    from urllib.parse import quote
+
     token = _call("POST", f"{api_url}/v3/auth/token", deadline, body={"api_key": api_key})
     if not isinstance(token, dict) or "token" not in token:
         return None
-    quoted = urllib.parse.quote(session_id, safe="")
+    quoted = quote(session_id, safe="")
     found = _call("GET", f"{api_url}/api/sessions/{quoted}", deadline, bearer=str(token["token"]))
     return found if isinstance(found, dict) else None
 
 
 def _call(method: str, url: str, deadline: float, *, body: Any = None, bearer: str | None = None) -> Any:
+    # Imported here: urllib.request brings http.client and ssl, which most programs never need from us.
+    import urllib.error
+    import urllib.request
+
     remaining = deadline - time.monotonic()
     if remaining <= 0.05:
         logger.warning("agentops_otel: get_analytics(): out of time before %s %s", method, url)

@@ -7,26 +7,20 @@ docs/migrating-from-agentops.md has the table of every agentops API and what it 
 - ``init``: agentops's options (``trace_name``, ``max_wait_time``, ``skip_auto_end_session``,
   ``log_level``, ...) mapped to ours, or accepted with a one-line note of what they do here;
 - ``start_session``/``end_session`` with agentops's spellings; the handle of :mod:`.compat_session`;
-- ``start_trace``/``end_trace`` (0.4): a session, or a span inside the active one;
+- ``start_trace``/``end_trace`` (0.4) are in :mod:`.compat_trace`;
 - ``update_trace_metadata``, ``add_tags``/``set_tags``, ``get_session``, ``end_all_sessions``,
   ``configure`` and the small 0.3 helpers.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import StatusCode
-
-from agentops_otel import _config, _runtime, instrumentation, semconv
-from agentops_otel._errors import describe_exception, is_error, record_error
+from agentops_otel import _config, instrumentation
 from agentops_otel._internal import client as _client
 from agentops_otel._internal.client import get_client
 from agentops_otel._internal.compat_session import (
@@ -40,24 +34,9 @@ from agentops_otel._internal.compat_session import (
     set_tags,
     wrap,
 )
-from agentops_otel._internal.context import parent_context
 from agentops_otel._internal.session import EndState
 
 logger = logging.getLogger("agentops_otel")
-
-
-class TraceState(str, enum.Enum):
-    """agentops 0.4's ``TraceState``, as our end states (a ``str``: ``TraceState.ERROR == "Fail"``)."""
-
-    SUCCESS = semconv.END_STATE_SUCCESS
-    ERROR = semconv.END_STATE_FAIL
-    UNSET = semconv.END_STATE_INDETERMINATE
-
-    def __str__(self) -> str:
-        return self.value
-
-    def to_status_code(self) -> StatusCode:
-        return {"Success": StatusCode.OK, "Fail": StatusCode.ERROR}.get(self.value, StatusCode.UNSET)
 
 
 # -- init options ------------------------------------------------------------------------------------
@@ -279,110 +258,6 @@ def _attribute_value(value: Any) -> Any:
         except (TypeError, ValueError):
             return None
     return None
-
-
-# -- start_trace / end_trace (agentops 0.4) ------------------------------------------------------------
-
-
-class TraceContext:
-    """What :func:`start_trace` returns: a session of its own, or a span inside the active session.
-    A context manager: leaving it ends the trace, Fail on an exception."""
-
-    def __init__(self, session: Session | None = None, span: Any = None, previous: Any = None) -> None:
-        self.session = session
-        self._span = span
-        self._previous = previous
-
-    @property
-    def span(self) -> Any:
-        """The trace's span (the session root for a session)."""
-        if self._span is not None:
-            return self._span
-        found = active_session(str(self.session)) if self.session else None
-        return found.root_span if found is not None else trace.INVALID_SPAN
-
-    @property
-    def is_session(self) -> bool:
-        return self._span is None
-
-    def __enter__(self) -> TraceContext:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        if exc is not None and is_error(exc):
-            self.end(EndState.FAIL, describe_exception(exc), exc)
-        else:
-            self.end(EndState.SUCCESS)
-        return False
-
-    def end(self, end_state: Any, reason: str | None = None, exc: BaseException | None = None) -> None:
-        state, reason = _free_form_state(end_state, reason)
-        if self.is_session:
-            if self.session and active_session(str(self.session)) is not None:
-                get_client().end_session(state, reason)
-            return
-        span, self._span = self._span, trace.INVALID_SPAN
-        if span is trace.INVALID_SPAN:
-            return
-        if exc is not None:
-            record_error(span, exc)
-        elif state is EndState.FAIL:
-            span.set_status(trace.Status(StatusCode.ERROR, reason or "Fail"))
-        elif state is EndState.SUCCESS:
-            span.set_status(trace.Status(StatusCode.OK))
-        span.end()
-        if trace.get_current_span() is span and self._previous is not None:
-            otel_context.attach(self._previous)
-
-
-def _free_form_state(value: Any, reason: str | None) -> tuple[EndState, str | None]:
-    """agentops 0.4 took any string as an end state: one of ours, else Indeterminate naming it."""
-    try:
-        return EndState.parse(value), reason
-    except ValueError:
-        logger.warning("agentops_otel: end state %r is not Success/Fail/Indeterminate: Indeterminate", value)
-        return EndState.INDETERMINATE, reason or f"end state {value!s}"
-
-
-def start_trace(
-    trace_name: str = "session", tags: Iterable[str] | Mapping[str, Any] | None = None
-) -> TraceContext | None:
-    """A session named ``trace_name`` ("session" means the default name); inside an active session,
-    a span of it instead (agentops 0.4 nested such traces too)."""
-    client = get_client()
-    if not client.initialized:
-        init(auto_start_session=False)
-    if client.current_session_id() is None:
-        name = None if trace_name == "session" else trace_name
-        handle = wrap(client.start_session(as_tags(tags), name=name))
-        return TraceContext(handle) if handle else None
-    logger.info(
-        "agentops_otel: start_trace(%r) inside session %s: recorded as a span of it (%s)",
-        trace_name,
-        client.current_session_id(),
-        "init(auto_start_session=False) makes each start_trace a session of its own",
-    )
-    span = _runtime.tracer().start_span(
-        trace_name,
-        context=parent_context(),
-        attributes={semconv.SPAN_KIND: semconv.KIND_ACTION, semconv.ACTION_TYPE: trace_name},
-    )
-    previous = otel_context.get_current()
-    otel_context.attach(trace.set_span_in_context(span, previous))
-    return TraceContext(span=span, previous=previous)
-
-
-def end_trace(trace_context: TraceContext | None = None, end_state: Any = TraceState.SUCCESS) -> None:
-    """End ``trace_context``; with None, the active session (agentops 0.4: every trace)."""
-    if trace_context is None:
-        if active_session() is not None:
-            state, reason = _free_form_state(end_state, None)
-            get_client().end_session(state, reason)
-        return
-    if not isinstance(trace_context, TraceContext):
-        logger.warning("agentops_otel: end_trace(): %r is not what start_trace() returned", trace_context)
-        return
-    trace_context.end(end_state)
 
 
 # -- configure and the small 0.3 helpers ------------------------------------------------------------
