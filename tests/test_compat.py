@@ -231,9 +231,13 @@ def test_get_session_and_end_all_sessions(user: UserSetup, caplog: pytest.LogCap
     found = agentops.get_session(sid)
     assert found == sid and found is not None and found.is_running
     assert agentops.get_session() == sid
+    other = str(uuid.uuid4())
     with caplog.at_level(logging.WARNING, logger="agentops_otel"):
-        assert agentops.get_session(str(uuid.uuid4())) is None
-    assert "no such active session" in caplog.text
+        stale = agentops.get_session(other)
+        assert stale == other and stale is not None and not stale.is_running
+        stale.end_session("Fail")  # a warning; the active session is untouched
+    assert "no such active session" in caplog.text and "not active" in caplog.text
+    assert agentops.current_session_id() == sid
     agentops.end_all_sessions()
     assert agentops.current_session_id() is None
     assert user.one("agentops.session").attributes["agentops.session.end_state"] == "Indeterminate"

@@ -201,16 +201,18 @@ def end_session(
 
 
 def get_session(session_id: str | None = None) -> Session | None:
-    """The handle of the active session (agentops 0.3: of the active session with ``session_id``)."""
+    """The handle of session ``session_id`` (default: the active one). For an id that is not the active
+    session it warns, and the handle it returns warns and does nothing (never an AttributeError on
+    None); with no id and no session, None."""
     session = active_session(str(session_id) if session_id is not None else None)
-    if session is None:
-        logger.warning(
-            "agentops_otel: get_session(%s): no such active session (one session at a time; ended "
-            "sessions are read with `agentops-otel sessions show`)",
-            session_id if session_id is not None else "",
-        )
-        return None
-    return Session(session.id)
+    if session is not None:
+        return Session(session.id)
+    logger.warning(
+        "agentops_otel: get_session(%s): no such active session (one session at a time; ended "
+        "sessions are read with `agentops-otel sessions show`)",
+        session_id if session_id is not None else "",
+    )
+    return Session(str(session_id)) if session_id else None
 
 
 def end_all_sessions() -> None:
