@@ -108,7 +108,8 @@ def test_end_state_is_a_str_enum() -> None:
 def test_only_one_session_at_a_time(user: UserSetup, caplog: pytest.LogCaptureFixture) -> None:
     sid = start(user)
     with caplog.at_level(logging.WARNING, logger="agentops_otel"):
-        assert agentops_otel.start_session() is None
+        refused = agentops_otel.start_session()
+    assert not refused and refused.session_id is None  # a falsy handle that records nothing
     assert "already active" in caplog.text
     assert agentops_otel.current_session_id() == sid
     agentops_otel.end_session()

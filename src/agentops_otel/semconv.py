@@ -58,6 +58,8 @@ INSTRUMENTATION_SCOPE: Final = "agentops_otel.instrumentation"
 ENTITY_INPUT: Final = "agentops.entity.input"
 ENTITY_OUTPUT: Final = "agentops.entity.output"
 ACTION_TYPE: Final = "agentops.action.type"
+#: ``version=`` of an ``@agent``/``@tool``/``@action`` (the agentops 0.4 decorators' option).
+ENTITY_VERSION: Final = "agentops.entity.version"
 
 # record(ErrorEvent(...)) and record(...) of other events.
 ERROR_DETAILS: Final = "agentops.error.details"

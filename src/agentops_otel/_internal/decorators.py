@@ -52,14 +52,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
-def _decorate(target: Any, kind: str, name: str | None, agent_id: str | None) -> Any:
+def _decorate(
+    target: Any, kind: str, name: str | None, agent_id: str | None, attributes: dict[str, Any] | None = None
+) -> Any:
     if isinstance(target, (classmethod, staticmethod)):
-        return type(target)(_decorate(target.__func__, kind, name, agent_id))
+        return type(target)(_decorate(target.__func__, kind, name, agent_id, attributes))
     if isinstance(target, type):
-        return _decorate_class(target, kind, name, agent_id)
+        return _decorate_class(target, kind, name, agent_id, attributes)
     if not callable(target):
         raise TypeError(f"agentops_otel.{kind}: cannot decorate {type(target).__name__!r} (not callable)")
-    recipe = Recipe(target, kind, name or default_name(target), agent_id)
+    recipe = Recipe(target, kind, name or default_name(target), agent_id, attributes)
     if inspect.isasyncgenfunction(target):
         wrapper = wrap_async_generator_function(target, recipe)
     elif inspect.iscoroutinefunction(target):
@@ -72,7 +74,9 @@ def _decorate(target: Any, kind: str, name: str | None, agent_id: str | None) ->
     return wrapper
 
 
-def _decorate_class(cls: type, kind: str, name: str | None, agent_id: str | None) -> type:
+def _decorate_class(
+    cls: type, kind: str, name: str | None, agent_id: str | None, attributes: dict[str, Any] | None
+) -> type:
     """Wrap each public method defined in the class body. Agent methods share the agent's name
     (default: the class name) and, per instance, its id."""
     for attr, value in list(vars(cls).items()):
@@ -85,18 +89,40 @@ def _decorate_class(cls: type, kind: str, name: str | None, agent_id: str | None
             method_name = name or cls.__name__
         else:
             method_name = f"{name}.{attr}" if name else default_name(func)
-        setattr(cls, attr, _decorate(value, kind, method_name, agent_id))
+        setattr(cls, attr, _decorate(value, kind, method_name, agent_id, attributes))
     return cls
+
+
+# Options of the agentops 0.4 decorators, so their code runs unchanged: ``cost`` (tools) and ``version``
+# are recorded; the others are accepted (content capture follows ``capture_content``; tags belong to
+# sessions).
+_ACCEPTED_OPTIONS = frozenset({"tags", "spec", "capture_request", "capture_response"})
+
+
+def _option_attributes(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - _ACCEPTED_OPTIONS - {"cost", "version"})
+    if unknown:
+        raise TypeError(f"agentops_otel.{kind}() got unexpected keyword argument(s) {', '.join(unknown)}")
+    attributes: dict[str, Any] = {}
+    cost = options.get("cost")
+    if cost is not None:
+        if kind != semconv.KIND_TOOL:
+            raise TypeError(f"agentops_otel.{kind}(): cost= is for tools (@tool(cost=0.05))")
+        attributes[semconv.COST_USD] = float(cost)
+    if options.get("version") is not None:
+        attributes[semconv.ENTITY_VERSION] = str(options["version"])
+    return attributes
 
 
 def _decorator(kind: str) -> Any:
     def decorator(
-        func_or_name: Any = None, /, *, name: str | None = None, agent_id: str | None = None
+        func_or_name: Any = None, /, *, name: str | None = None, agent_id: str | None = None, **options: Any
     ) -> Any:
+        attributes = _option_attributes(kind, options) if options else None
         if isinstance(func_or_name, str) or func_or_name is None:
             chosen = name if func_or_name is None else func_or_name
-            return lambda target: _decorate(target, kind, chosen, agent_id)
-        return _decorate(func_or_name, kind, name, agent_id)
+            return lambda target: _decorate(target, kind, chosen, agent_id, attributes)
+        return _decorate(func_or_name, kind, name, agent_id, attributes)
 
     return decorator
 
@@ -109,20 +135,21 @@ _action = _decorator(semconv.KIND_ACTION)
 @overload
 def tool(func: F, /) -> F: ...
 @overload
-def tool(name: str | None = None, /) -> Callable[[T], T]: ...
-@overload
-def tool(*, name: str | None = None) -> Callable[[T], T]: ...
+def tool(name: str | None = None, /, *, cost: float | None = None, **options: Any) -> Callable[[T], T]: ...
 def tool(func: Any = None, /, **kwargs: Any) -> Any:
-    """Record each call as a tool execution (``execute_tool {name}``)."""
+    """Record each call as a tool execution (``execute_tool {name}``).
+
+    ``cost`` (USD per call) is recorded as ``agentops.usage.cost_usd`` on each call's span, which the
+    backend adds to the session's ``cost_usd``. ``version`` is recorded as ``agentops.entity.version``;
+    the other options of the agentops 0.4 decorators (``tags``, ``spec``, ``capture_request``,
+    ``capture_response``) are accepted."""
     return _tool(func, **kwargs)
 
 
 @overload
 def action(func: F, /) -> F: ...
 @overload
-def action(name: str | None = None, /) -> Callable[[T], T]: ...
-@overload
-def action(*, name: str | None = None) -> Callable[[T], T]: ...
+def action(name: str | None = None, /, **options: Any) -> Callable[[T], T]: ...
 def action(func: Any = None, /, **kwargs: Any) -> Any:
     """Record each call as an action (a span named after it, ``agentops.span.kind=action``)."""
     return _action(func, **kwargs)
@@ -131,9 +158,7 @@ def action(func: Any = None, /, **kwargs: Any) -> Any:
 @overload
 def agent(func: F, /) -> F: ...
 @overload
-def agent(name: str | None = None, /, *, agent_id: str | None = None) -> Callable[[T], T]: ...
-@overload
-def agent(*, name: str | None = None, agent_id: str | None = None) -> Callable[[T], T]: ...
+def agent(name: str | None = None, /, *, agent_id: str | None = None, **options: Any) -> Callable[[T], T]: ...
 def agent(func: Any = None, /, **kwargs: Any) -> Any:
     """Record each call as an agent invocation (``invoke_agent {name}``); spans started inside it
     carry the agent's name and id. ``agent_id`` fixes the id (default: one per instance or function)."""

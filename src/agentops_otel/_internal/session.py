@@ -45,17 +45,37 @@ class EndState(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: object) -> EndState:
-        """``"Success"``/``"Fail"``/``"Indeterminate"`` (any case) or an ``EndState``; else ValueError."""
+        """An ``EndState``, or a spelling of one (any case): ``Success``/``Fail``/``Indeterminate``, the
+        ones the ``agentops`` SDK used (``Failure``, ``Error``, ``Unknown``, ...), or an enum member
+        such as ``TraceState.SUCCESS`` or ``StatusCode.ERROR`` (read by value, else by name).
+        Anything else is a ValueError."""
         if isinstance(value, EndState):
             return value
+        if isinstance(value, enum.Enum) and not isinstance(value, str):
+            value = value.value if isinstance(value.value, str) else value.name
         if isinstance(value, str):
-            for state in cls:
-                if value.strip().lower() == state.value.lower():
-                    return state
+            found = _SPELLINGS.get(value.strip().lower())
+            if found is not None:
+                return cls(found)
         raise ValueError(
             f"end_state must be 'Success', 'Fail' or 'Indeterminate' (or EndState.SUCCESS/FAIL/"
-            f"INDETERMINATE), not {value!r}"
+            f"INDETERMINATE; 'Failure', 'Error', 'Unknown' are read too), not {value!r}"
         )
+
+
+# Accepted spellings (lower case): ours, and those of the agentops SDK (0.3 EndState, the v1 docs'
+# "Failure", 0.4's TraceState/StatusCode names and decorator states).
+_SPELLINGS = {
+    **{state.lower(): state for state in semconv.END_STATES},
+    "failure": semconv.END_STATE_FAIL,
+    "failed": semconv.END_STATE_FAIL,
+    "error": semconv.END_STATE_FAIL,
+    "succeeded": semconv.END_STATE_SUCCESS,
+    "successful": semconv.END_STATE_SUCCESS,
+    "ok": semconv.END_STATE_SUCCESS,
+    "unset": semconv.END_STATE_INDETERMINATE,
+    "unknown": semconv.END_STATE_INDETERMINATE,
+}
 
 
 def new_session_id() -> str:
@@ -171,6 +191,11 @@ class Session:
     def ended(self) -> bool:
         return self._ended
 
+    @property
+    def root_span(self) -> trace.Span:
+        """The root span (a non-recording stand-in in a process that joined the session)."""
+        return self._root
+
     def end(self, end_state: EndState, reason: str | None = None, video: str | None = None) -> bool:
         """End once; later calls do nothing and return False."""
         self.wait_announced(1.0)  # host environment on the root, and the marker out before the root ends
@@ -196,4 +221,40 @@ class Session:
         elif end_state is EndState.SUCCESS:
             root.set_status(Status(StatusCode.OK))
         root.end()
+        return True
+
+    # -- changes while it runs (the owning process only) ----------------------------------------------
+
+    def set_tags(self, tags: Sequence[str]) -> bool:
+        """Replace the tags on the root and tell the backend at once (a new start marker carries them,
+        as the root is exported only when it ends). False when ended or joined from another process."""
+        if self.inherited or self._ended:
+            return False
+        self.wait_announced(1.0)  # the first marker goes out before the one with the new tags
+        with self._lock:
+            if self._ended:
+                return False
+            self.tags = list(tags)
+            self._root.set_attribute(semconv.SESSION_TAGS, self.tags)
+        marker = _runtime.internal_tracer().start_span(
+            f"{self.name}.session.start",
+            context=self.context,
+            attributes={
+                semconv.SPAN_KIND: semconv.KIND_SESSION_START,
+                semconv.SESSION_NAME: self.name,
+                semconv.SESSION_TAGS: self.tags,
+            },
+            start_time=self.start_time_ns,
+        )
+        marker.end()
+        return True
+
+    def set_root_attributes(self, attributes: dict[str, Any]) -> bool:
+        """Set attributes on the root span (exported when it ends). False when ended or joined."""
+        if self.inherited:
+            return False
+        with self._lock:
+            if self._ended:
+                return False
+            self._root.set_attributes(attributes)
         return True

@@ -31,6 +31,8 @@ from agentops_otel._internal import context as _ctx
 logger = logging.getLogger("agentops_otel.decorators")
 
 NO_RESULT: Any = object()
+#: An agent instance's own name, when it has one (set by ``track_agent``'s ``agentops_name=``).
+INSTANCE_NAME_ATTRIBUTE = "__agentops_agent_name__"
 
 
 _ids_lock = threading.Lock()
@@ -89,7 +91,14 @@ class Recipe:
         "static_attributes",
     )
 
-    def __init__(self, func: Callable[..., Any], kind: str, name: str, agent_id: str | None) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        kind: str,
+        name: str,
+        agent_id: str | None,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
         self.func = func
         self.kind = kind
         self.name = name
@@ -127,6 +136,7 @@ class Recipe:
             self.span_name = name
             static[semconv.ACTION_TYPE] = name
             self.input_key, self.output_key = semconv.ENTITY_INPUT, semconv.ENTITY_OUTPUT
+        static.update(attributes or {})
         self.static_attributes = static
         self.agent_ref = _ctx.AgentRef(name, self.agent_id)
 
@@ -147,16 +157,23 @@ class Recipe:
         """Start the span in the current context; return it and the context it is current in."""
         ctx = _ctx.parent_context()
         attributes = self.static_attributes
+        span_name = self.span_name
         if self.kind == semconv.KIND_AGENT:
             ref = self.agent_ref
             if self.per_instance and args:
                 instance_id = _instance_agent_id(args[0])
                 if instance_id is not None:
-                    ref = _ctx.AgentRef(self.name, instance_id)
+                    # An instance may carry its own name (``track_agent``'s ``agentops_name=``).
+                    own = getattr(args[0], INSTANCE_NAME_ATTRIBUTE, None)
+                    name = own if isinstance(own, str) and own else self.name
+                    ref = _ctx.AgentRef(name, instance_id)
                     attributes = {**attributes, semconv.AGENT_ID: instance_id}
+                    if name != self.name:
+                        span_name = f"invoke_agent {name}"
+                        attributes[semconv.AGENT_NAME] = name
             ctx = otel_context.set_value(_ctx.AGENT_KEY, ref, ctx)
         span = _runtime.tracer().start_span(
-            self.span_name, context=ctx, kind=self.span_kind, attributes=attributes
+            span_name, context=ctx, kind=self.span_kind, attributes=attributes
         )
         if _runtime.content_capture_enabled():
             try:

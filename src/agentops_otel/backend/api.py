@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import zlib
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -25,10 +26,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT
+from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT, local_access
 from agentops_otel.store.figures import normalise_end_state
 from agentops_otel.store.records import MalformedSpans, SpanRecord, from_otlp_json, from_otlp_protobuf
-from agentops_otel.store.sqlite import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Store, is_locked_error
+from agentops_otel.store.sqlite import (
+    DEFAULT_LIST_LIMIT,
+    LOCAL_PROJECT,
+    MAX_LIST_LIMIT,
+    Store,
+    is_locked_error,
+)
 
 logger = logging.getLogger("agentops_otel.backend")
 
@@ -59,11 +66,14 @@ def _bearer(request: Request) -> str | None:
 class Backend:
     """The app's state: the store, the limits and the in-flight counter."""
 
-    def __init__(self, store: Store, *, max_body: int, max_inflight: int) -> None:
+    def __init__(self, store: Store, *, max_body: int, max_inflight: int, local_access: bool = False) -> None:
         self.store = store
         self.max_body = max_body
         self.max_inflight = max_inflight
         self.inflight = 0  # touched only on the event loop
+        # Tokens for the local project without a key (backend/local_access.py), in memory only.
+        self.local_access = local_access
+        self.local_tokens: dict[str, str] = {}
 
     # -- auth ------------------------------------------------------------------------------------------
 
@@ -77,7 +87,7 @@ class Backend:
         return project_id
 
     def _lookup(self, credential: str, allow_api_key: bool) -> str | None:
-        project_id = self.store.project_for_token(credential)
+        project_id = self.local_tokens.get(credential) or self.store.project_for_token(credential)
         if project_id is None and allow_api_key:
             project_id = self.store.project_for_key(credential)
         return project_id
@@ -94,6 +104,21 @@ class Backend:
         if issued is None:
             return _error(401, "unknown API key")
         token, project_id = issued
+        return JSONResponse({"token": token, "project_id": project_id})
+
+    async def local_token(self, request: Request) -> Response:
+        """``POST /api/local/token``: a token for the store's local project, for the dashboard, when
+        ``serve`` runs on 127.0.0.1 over the default store (see :mod:`.local_access`)."""
+        if not self.local_access:
+            return _error(
+                404, "no local project here: serve on 127.0.0.1 over the default store, or sign in with a key"
+            )
+        refused = local_access.refusal(request)
+        if refused is not None:
+            return _error(403, refused)
+        project_id = await run_in_threadpool(self.store.ensure_project, LOCAL_PROJECT)
+        token = secrets.token_urlsafe(32)
+        self.local_tokens[token] = project_id
         return JSONResponse({"token": token, "project_id": project_id})
 
     # -- OTLP receiver ---------------------------------------------------------------------------------
@@ -216,6 +241,7 @@ class Backend:
                 "service": "agentops-otel local backend",
                 "api": [
                     "POST /v3/auth/token",
+                    "POST /api/local/token",
                     "POST /v1/traces",
                     "GET /api/sessions",
                     "GET /api/sessions/{session_id}",
@@ -243,11 +269,16 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     max_inflight: int = DEFAULT_MAX_INFLIGHT,
     extra_routes: list[Any] | None = None,
+    local_access: bool = False,
 ) -> Starlette:
-    """The ASGI app over ``store`` (a :class:`Store` or a path; a path's store is closed at shutdown)."""
+    """The ASGI app over ``store`` (a :class:`Store` or a path; a path's store is closed at shutdown).
+
+    ``local_access``: the dashboard may read the store's local project without a key, from this
+    machine (``POST /api/local/token``; ``serve`` turns it on for 127.0.0.1 over the default store).
+    """
     owned = not isinstance(store, Store)
     the_store = Store(store) if isinstance(store, str) else store
-    backend = Backend(the_store, max_body=max_body, max_inflight=max_inflight)
+    backend = Backend(the_store, max_body=max_body, max_inflight=max_inflight, local_access=local_access)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
@@ -260,6 +291,7 @@ def create_app(
         *(extra_routes or []),
         Route("/", backend.index, methods=["GET"]),
         Route("/v3/auth/token", backend.token, methods=["POST"]),
+        Route("/api/local/token", backend.local_token, methods=["POST"]),
         Route("/v1/traces", backend.traces, methods=["POST"]),
         Route("/api/sessions", backend.sessions, methods=["GET"]),
         Route("/api/sessions/{session_id}", backend.session, methods=["GET"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT
 
@@ -39,7 +40,14 @@ def serve(
         extra_routes = dashboard_routes()
     except ImportError:
         extra_routes = []
-    app = create_app(path, max_body=max_body, max_inflight=max_inflight, extra_routes=extra_routes)
+    from agentops_otel.backend.local_access import loopback_bind
+
+    # The dashboard reads the local project without a key only on this machine, over the store the SDK
+    # writes to by default (backend/local_access.py says what else it checks).
+    local = loopback_bind(host) and os.path.abspath(path) == os.path.abspath(default_db_path())
+    app = create_app(
+        path, max_body=max_body, max_inflight=max_inflight, extra_routes=extra_routes, local_access=local
+    )
     logging.getLogger("agentops_otel.backend").info("agentops-otel backend: store %s", path)
     uvicorn.run(
         app,

@@ -1,125 +1,49 @@
-"""``agentops-otel demo``: an instrumented agent run, recorded by the local backend, then shown.
+"""``agentops-otel demo``: one agent run, recorded by the local backend, then shown.
 
-Everything runs on 127.0.0.1 and needs no API key: the backend (``agentops-otel serve``'s app) runs in
-this process on a free port, and the agent's LLM is a canned OpenAI-compatible server. The session lands
-in the local store, so ``agentops-otel sessions`` shows it afterwards too.
+It starts, all on 127.0.0.1 and with no API key to copy: the local backend (``agentops-otel serve``'s
+app, in this process, over the local store), a canned OpenAI-compatible LLM, and a second service (a
+separate process behind OpenTelemetry's WSGI middleware). Then an agent runs: it plans, searches in
+worker threads, survives a failed LLM call, asks the second service over HTTP (which joins the session
+through the W3C ``traceparent`` and ``baggage`` headers), hands work to a child process that inherits
+the session, and streams its summary. The session lands in the local store's ``local`` project, so
+``agentops-otel sessions`` and the dashboard of ``agentops-otel serve`` show it afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import socket
+import os
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MISSING_EXTRAS = (
     'the demo needs the server and demo extras: pip install "agentops-opentelemetry[server,demo]"'
 )
+DASHBOARD_PORT = 8000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+class Progress:
+    """One line per step, with the time since the demo started."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        print(f"  {time.monotonic() - self.started:5.1f}s  {text}", flush=True)
 
 
-# -- a canned OpenAI-compatible LLM --------------------------------------------------------------------
-
-
-class _CannedLLM(BaseHTTPRequestHandler):
-    """Answers ``POST /v1/chat/completions`` like OpenAI would, streamed or not, with token usage."""
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        question = str(body.get("messages", [{}])[-1].get("content", ""))
-        answer = _answer(question)
-        model = body.get("model", "gpt-4o-mini")
-        prompt_tokens = max(1, len(question.split()) * 4 // 3)
-        completion_tokens = max(1, len(answer.split()) * 4 // 3)
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        }
-        base = {"id": f"chatcmpl-demo{int(time.time() * 1000)}", "created": int(time.time()), "model": model}
-        if not body.get("stream"):
-            self._send(
-                "application/json",
-                json.dumps(
-                    {
-                        **base,
-                        "object": "chat.completion",
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": answer},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": usage,
-                    }
-                ).encode(),
-            )
-            return
-        chunks = [
-            {"index": 0, "delta": {"role": "assistant", "content": word + " "}, "finish_reason": None}
-            for word in answer.split()
-        ]
-        events = [{**base, "object": "chat.completion.chunk", "choices": [c]} for c in chunks]
-        events.append(
-            {
-                **base,
-                "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            }
-        )
-        if (body.get("stream_options") or {}).get("include_usage"):
-            events.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})
-        payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-        self._send("text/event-stream", payload.encode())
-
-    def _send(self, content_type: str, payload: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-def _answer(question: str) -> str:
-    if "plan" in question.lower():
-        return "1. search the literature 2. compare designs 3. summarise the trade-offs"
-    return "Solar sails trade thrust for endurance: no propellant, steady acceleration, slow starts."
-
-
-@contextmanager
-def _canned_llm() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _CannedLLM)
-    thread = threading.Thread(target=server.serve_forever, name="demo-llm", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-# -- the local backend in this process -----------------------------------------------------------------
+# -- the local backend in this process -------------------------------------------------------------------
 
 
 @contextmanager
 def _backend(db: str) -> Iterator[str]:
+    import socket
+
     import uvicorn
 
     from agentops_otel.backend.api import create_app
@@ -131,11 +55,11 @@ def _backend(db: str) -> Iterator[str]:
         routes = dashboard.routes()
     except ImportError:
         pass
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(db, extra_routes=routes), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(db, extra_routes=routes)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="demo-backend", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -150,56 +74,67 @@ def _backend(db: str) -> Iterator[str]:
         thread.join(5)
 
 
-# -- the agent -----------------------------------------------------------------------------------------
+# -- the second service, a process of its own ---------------------------------------------------------
 
 
-def _run_agent(llm_url: str) -> None:
-    import openai
+class _Service:
+    """``python -m agentops_otel.cli.demo_service``: started early (it takes a second to import), read
+    for its port when first needed, stopped by closing its stdin (it then delivers its spans)."""
 
-    import agentops_otel
-    from agentops_otel import ActionEvent, ErrorEvent, record
-
-    llm = openai.OpenAI(base_url=llm_url, api_key="demo-key-not-secret", max_retries=0)
-
-    @agentops_otel.tool
-    def search(query: str) -> list[str]:
-        return [f"{query}: result {i}" for i in range(3)]
-
-    @agentops_otel.tool(name="fetch_paper")
-    def fetch(url: str) -> str:
-        if "broken" in url:
-            raise ConnectionError(f"could not fetch {url}")
-        return f"contents of {url}"
-
-    @agentops_otel.agent(name="researcher")
-    def research(topic: str) -> str:
-        plan = llm.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": f"Make a plan to research {topic}"}]
+    def __init__(self, backend_url: str, api_key: str, llm_url: str) -> None:
+        env = {
+            **os.environ,
+            "AGENTOPS_API_ENDPOINT": backend_url,
+            "AGENTOPS_API_KEY": api_key,
+            "OPENAI_BASE_URL": llm_url,
+            "OPENAI_API_KEY": "demo-key-not-secret",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agentops_otel.cli.demo_service"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        queries = [f"{topic} {aspect}" for aspect in ("thrust", "materials", "missions")]
-        with ThreadPoolExecutor(max_workers=3) as pool:  # the session follows the work into threads
-            hits = [hit for found in pool.map(search, queries) for hit in found]
-        for url in ("paper-1", "paper-broken"):
-            try:
-                fetch(url)
-            except ConnectionError as exc:
-                record(ErrorEvent(exception=exc, details="skipped one paper"))
-        stream = llm.chat.completions.create(
-            model="gpt-4o",
-            stream=True,
-            messages=[
-                {"role": "system", "content": plan.choices[0].message.content or ""},
-                {"role": "user", "content": f"Summarise {len(hits)} findings on {topic}"},
-            ],
-        )
-        summary = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
-        record(ActionEvent(action_type="save_notes", params={"topic": topic}, returns=len(summary)))
-        return summary
+        self._url: str | None = None
 
-    print("agent says:", research("solar sails").strip())
+    def url(self, timeout: float = 30.0) -> str | None:
+        if self._url is None and self.process.stdout is not None:
+            line: list[str] = []
+            reader = threading.Thread(target=lambda: line.append(self.process.stdout.readline()))  # type: ignore[union-attr]
+            reader.start()
+            reader.join(timeout)
+            words = (line[0] if line else "").split()
+            if len(words) == 2 and words[0] == "ready":
+                self._url = f"http://127.0.0.1:{words[1]}"
+        return self._url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
 
 
 # -- main ------------------------------------------------------------------------------------------------
+
+
+def _dashboard_hint(session_id: str, db: str, api_key: str) -> str:
+    from agentops_otel._config import default_db_path
+
+    link = f"http://127.0.0.1:{DASHBOARD_PORT}/#/sessions/{session_id}"
+    if os.path.abspath(db) == os.path.abspath(default_db_path()):
+        return (
+            f"\nOpen it in the dashboard:  agentops-otel serve   then  {link}\n"
+            "(served on 127.0.0.1 over the local store, the dashboard opens the local project without a key)"
+        )
+    return (
+        f"\nOpen it in the dashboard:  agentops-otel serve --db {db}   then  {link}\n"
+        f"(sign in with the local project's key {api_key})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,50 +150,53 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import agentops_otel
     from agentops_otel._config import Configuration
+    from agentops_otel.cli import demo_agent
+    from agentops_otel.cli.demo_llm import canned_llm
     from agentops_otel.cli.render import print_session, print_sessions
     from agentops_otel.cli.sources import RemoteSource
-    from agentops_otel.store.sqlite import Store
+    from agentops_otel.store.sqlite import LOCAL_PROJECT, Store
 
+    say = Progress()
+    print("agentops-otel demo: one agent run, recorded by the local backend\n", flush=True)
     db = args.db or Configuration.from_env().store_path
-    store = Store(db)
-    _, api_key, _ = store.create_project("demo")
-    store.close()
+    with Store(db) as store:
+        _, api_key, _ = store.create_project(LOCAL_PROJECT)  # a key of the local project, for OTLP
 
-    with _backend(db) as backend_url, _canned_llm() as llm_url:
-        print(f"local backend on {backend_url} (store {db}); canned LLM on {llm_url}\n")
-        session_id = agentops_otel.init(
-            api_key=api_key,
-            endpoint=backend_url,
-            tags=["demo", "research"],
-            capture_content=True,
-            auto_start_session=False,
+    with _backend(db) as backend_url, canned_llm() as llm_url:
+        service = _Service(backend_url, api_key, llm_url)
+        say(f"local backend on {backend_url}, store {db}")
+        say(f"canned OpenAI-compatible LLM on {llm_url}")
+        agentops_otel.init(
+            api_key=api_key, endpoint=backend_url, capture_content=True, auto_start_session=False
         )
         session_id = agentops_otel.start_session(tags=["demo", "research"], name="research")
+        say(f"session {session_id} started")
+        service_url = service.url()
+        if service_url:
+            pid = service.process.pid
+            say(f"translator service (WSGI + OpenTelemetry middleware) on {service_url}, pid {pid}")
         try:
-            _run_agent(llm_url)
+            summary = demo_agent.run(llm_url, service_url, lambda text: say("  agent: " + text))
         except Exception as exc:
             agentops_otel.end_session("Fail", f"{type(exc).__name__}: {exc}")
+            service.stop()
             raise
         agentops_otel.end_session("Success", "the research is summarised")
+        service.stop()
         delivered = agentops_otel.get_client().flush(10)
-        if not delivered:
-            print("warning: not every span reached the backend", file=sys.stderr)
+        say("session ended Success; " + ("every span delivered" if delivered else "some spans NOT delivered"))
+        print(f"\nagent says: {summary}")
 
         source = RemoteSource(backend_url, api_key)
         print("\n$ agentops-otel sessions --tag demo")
         print_sessions(source.list(["demo"], None, 5, 0), sys.stdout)
         print(f"\n$ agentops-otel sessions show {session_id}")
         shown = source.get(str(session_id))
-        status = 0 if shown is not None else 1
         if shown is not None:
             print_session(shown, sys.stdout)
 
-    print(
-        "\nThe session is in the local store: `agentops-otel sessions` lists it.\n"
-        "See it in the dashboard: `agentops-otel serve`, open http://127.0.0.1:8000 and use the key\n"
-        f"  {api_key}"
-    )
-    return status
+    print(_dashboard_hint(str(session_id), db, api_key))
+    return 0 if shown is not None else 1
 
 
 if __name__ == "__main__":

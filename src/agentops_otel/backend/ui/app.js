@@ -248,6 +248,21 @@
     saveAuth({ token: body.token, project_id: body.project_id });
   }
 
+  // Served on 127.0.0.1 over the default store, the server hands this machine's user a token for the
+  // local project without a key (POST /api/local/token); elsewhere it answers 403/404 and the page
+  // asks for a key.
+  async function localSignIn() {
+    try {
+      const response = await fetch("/api/local/token", { method: "POST", headers: { Accept: "application/json" } });
+      if (!response.ok) return false;
+      const body = await response.json();
+      saveAuth({ token: body.token, project_id: body.project_id, local: true });
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
   function signOut(message) {
     saveAuth(null);
     stopRefresh();
@@ -255,8 +270,13 @@
     route(message);
   }
 
-  function handleFailure(error, errorNode) {
+  async function handleFailure(error, errorNode) {
     if (error instanceof Unauthorized) {
+      // A local token dies with the server that issued it: a restarted server issues another.
+      if (auth && auth.local && (await localSignIn())) {
+        route();
+        return;
+      }
       signOut("Your sign-in is no longer valid. Enter the API key again.");
       return;
     }
@@ -731,7 +751,8 @@
         route();
       }
     });
-    route();
+    if (auth) route();
+    else localSignIn().then(() => route());
   }
 
   init();
