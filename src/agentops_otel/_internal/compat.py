@@ -25,7 +25,6 @@ from agentops_otel._internal import client as _client
 from agentops_otel._internal.client import get_client
 from agentops_otel._internal.compat_session import (
     ONE_AT_A_TIME,
-    RefusedSession,
     Session,
     active_session,
     as_tags,
@@ -159,14 +158,15 @@ def start_session(
     inherited_session_id: str | None = None,
     config: _config.Configuration | None = None,
 ) -> Session | None:
-    """:func:`agentops_otel.start_session`; a falsy :class:`RefusedSession` when one is active."""
+    """:func:`agentops_otel.start_session`; None (and a warning saying what to write instead) when one
+    is active, as SPEC.md section 2 says."""
     client = get_client()
     active = client.current_session_id()
     if active is not None:
         logger.warning(
             "agentops_otel: start_session(): session %s is already active; %s", active, ONE_AT_A_TIME
         )
-        return RefusedSession(active)
+        return None
     return wrap(
         client.start_session(
             as_tags(tags), name=name, inherited_session_id=inherited_session_id, config=config
@@ -194,9 +194,6 @@ def end_session(
     is_auto_end = bool(kwargs.pop("is_auto_end", False))
     if kwargs:
         logger.info("agentops_otel: end_session() ignores %s", ", ".join(sorted(kwargs)))
-    if isinstance(target, RefusedSession):
-        target.end_session()
-        return
     end(end_state, end_state_reason, video, target=str(target) if target else None, is_auto_end=is_auto_end)
 
 

@@ -8,8 +8,8 @@ session methods code written for the ``agentops`` SDK calls on it.
 
 One session is active per process (SPEC.md section 2). A handle whose session is no longer active
 says so in a warning and does nothing; it never ends or changes another session. A ``start_session``
-refused because a session is already active returns a :class:`RefusedSession`: falsy, equal to ``""``,
-every method a warning that says what to write instead.
+refused because a session is already active returns None, as SPEC.md says, with a warning that says
+what to write instead.
 
 Also here: ending with the agentops options (``is_auto_end`` and ``skip_auto_end_session``), and tags
 changed while the session runs, which the handle and the module-level functions share.
@@ -194,51 +194,3 @@ class Session(str):
         """The session's figures as the backend or local store counts them (see
         :func:`agentops_otel._internal.analytics.session_analytics`): waits at most ``timeout`` s."""
         return analytics.session_analytics(str(self), timeout)
-
-
-class RefusedSession(Session):
-    """What ``start_session`` returns when a session is already active: no session was started.
-
-    Falsy and equal to ``""``, so ``if not session:`` tells it apart; each method warns and does nothing.
-    """
-
-    # No __slots__: the instance keeps the id of the session that was active.
-    def __new__(cls, active_id: str) -> RefusedSession:
-        handle = super().__new__(cls, "")
-        handle.active_id = active_id
-        return handle
-
-    def __init__(self, active_id: str) -> None:
-        self.active_id = active_id
-
-    def __reduce__(self) -> Any:
-        return (RefusedSession, (self.active_id,))
-
-    def _refused(self, what: str) -> None:
-        logger.warning(
-            "agentops_otel: %s on a session that was never started (start_session() was refused while "
-            "session %s was active): %s",
-            what,
-            self.active_id,
-            ONE_AT_A_TIME,
-        )
-
-    @property
-    def is_running(self) -> bool:
-        return False
-
-    def record(self, event: Event, flush_now: bool = False) -> None:
-        self._refused("record()")
-
-    def end_session(self, *args: Any, **kwargs: Any) -> None:
-        self._refused("end_session()")
-
-    def add_tags(self, tags: Any) -> None:
-        self._refused("add_tags()")
-
-    def set_tags(self, tags: Any) -> None:
-        self._refused("set_tags()")
-
-    def get_analytics(self, timeout: float = 2.0) -> dict[str, Any] | None:
-        self._refused("get_analytics()")
-        return None
