@@ -24,8 +24,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentops_otel._internal.exporters.agentops import AgentOpsSpanExporter
-from agentops_otel._internal.exporters.rules import parse_retry_after
 from agentops_otel._internal.exporters.base import Outcome
+from agentops_otel._internal.exporters.rules import parse_retry_after
 from backend_fixtures import OK, ApiClient, BackendServer, SpanMaker, create_project, free_port
 from core_helpers import REPO
 

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentops_otel import _runtime, instrumentation
 from agentops_otel._config import FIELD_NAMES, Configuration, parse_tags
-from agentops_otel._internal import exit_hooks, exporters, processes, threads
+from agentops_otel._internal import exit_hooks, exporters, heartbeat, processes, threads
 from agentops_otel._internal.context import rejected_inbound
 from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
 from agentops_otel._internal.session import EndState, Session, new_session_id
@@ -55,6 +55,7 @@ class Client:
         self._provider: trace.TracerProvider | None = None
         self._owns_provider = False
         self._export_processor: ExportProcessor | None = None
+        self._heartbeat: heartbeat.Heartbeat | None = None
 
     # -- properties ------------------------------------------------------------------------------------
 
@@ -243,6 +244,8 @@ class Client:
                 return None
             self._session = session
             _runtime.set_session_id(session_id)
+            if not inherited:
+                self._heartbeat = heartbeat.start(session, self.config.heartbeat_interval)
             return session_id
 
     def end_session(
@@ -258,6 +261,7 @@ class Client:
                 logger.warning("agentops_otel: end_session() called with no active session")
                 return
             self._session = None
+            self._stop_heartbeat()
             _runtime.set_session_id(None)
             _runtime.set_config(self.config)
         try:
@@ -312,9 +316,15 @@ class Client:
             return
         with self._lock:
             self._session = None
+            self._stop_heartbeat()
             _runtime.set_session_id(None)
         if _owned_here(session):
             session.end(EndState.parse(end_state), reason)
+
+    def _stop_heartbeat(self) -> None:
+        beat, self._heartbeat = self._heartbeat, None
+        if beat is not None:
+            beat.stop()
 
     def _shutdown_at_exit(self) -> None:
         self.shutdown(self.config.shutdown_timeout)
@@ -422,6 +432,7 @@ def reset_client(timeout: float = 1.0) -> None:
         return
     with client._lock:
         client._session = None
+        client._stop_heartbeat()
     client.shutdown(timeout)
     if client._provider is not None:
         _attached.discard(client._provider)

@@ -303,7 +303,8 @@ class ExportProcessor(SpanProcessor):
         lost, rejected, dropped, spooled = counts.lost, counts.rejected, counts.dropped, counts.spooled
         if not (lost or rejected or dropped or spooled):
             return
-        problem = f" ({self._loop.last_problem})" if self._loop.last_problem else ""
+        # Why spans were left at exit; a refusal was said when it happened (e.g. one "invalid API key").
+        problem = f" ({self._loop.last_problem})" if self._loop.last_problem and (lost or spooled) else ""
         where = ""
         if spooled:
             location = (exporter.spool_location if exporter is not None else None) or "the local store"
