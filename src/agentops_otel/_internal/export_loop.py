@@ -97,8 +97,13 @@ class DeliveryLoop:
             and exporter.send_backlog(self.timeout(export_timeout)).outcome is Outcome.RETRY
         ):
             self.failed_seq += 1
+        first = True
         while self.may_send():
-            held = self.held.first() or self._take(exporter, export_timeout)
+            # After the first batch, only full ones (or all, for a flush or shutdown): spans that
+            # trickle in wait for the next round rather than each going in a small request.
+            whole = first or self.flush_deadline is not None or len(self.queue) >= self.batch_size
+            held = self.held.first() or (self._take(exporter, export_timeout) if whole else None)
+            first = False
             if held is None:
                 return
             result = exporter.send(held.encoded, self.timeout(export_timeout))

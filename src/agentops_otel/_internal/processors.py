@@ -340,8 +340,9 @@ class ExportProcessor(SpanProcessor):
     def _flush(self, deadline: float, include_spooled: bool = True) -> bool:
         """Wait until the queue is delivered (with ``include_spooled``, also the exporter built and the
         backlog of earlier processes sent). False at the deadline, after one failed attempt made during
-        this flush, at once when a ``Retry-After`` lasts past the deadline, and when spans were rejected
-        or dropped since the last flush."""
+        this flush (unless the backend gave a ``Retry-After`` that passes before the deadline: then it
+        waits and tries again), at once when a ``Retry-After`` lasts past the deadline, and when spans
+        were rejected or dropped since the last flush."""
         done = self._wait_delivered(deadline, include_spooled)
         undelivered = self._counts.undelivered()
         done = done and undelivered == self._reported
@@ -364,10 +365,14 @@ class ExportProcessor(SpanProcessor):
             try:
                 while loop.pending() or (include_spooled and self._backlog_waiting()):
                     now = time.monotonic()
-                    if now >= deadline or loop.stopping or loop.failed_seq != failed_before:
+                    if now >= deadline or loop.stopping:
                         return False
                     if loop.hold_is_retry_after and loop.hold_until > deadline:
                         return False  # no request before Retry-After passes, and it passes too late
+                    if loop.failed_seq != failed_before:
+                        if not loop.hold_is_retry_after:
+                            return False  # failing: one attempt is all a flush makes
+                        failed_before = loop.failed_seq  # told when to come back, in time: wait for it
                     self._idle.wait(min(deadline - now, 0.05))
                 return True
             finally:
