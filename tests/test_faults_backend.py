@@ -8,6 +8,7 @@ are printed (``pytest -s``) and only generous bounds are asserted: this machine 
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -192,7 +193,7 @@ def test_short_retry_after_then_everything_arrives(tmp_path: Path, server: Fault
     report("429 Retry-After 1, twice", run, server)
     assert run.report["flushed"] is True, run.stderr
     assert_exactly_once(server)
-    gaps = [b.at - a.at for a, b in zip(server.traces_requests(), server.traces_requests()[1:])]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(server.traces_requests())]
     assert gaps[0] >= 0.9 and gaps[1] >= 0.9  # no request before Retry-After passed
 
 
