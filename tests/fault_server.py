@@ -65,7 +65,7 @@ def decode(body: bytes, encoding: str | None) -> ExportTraceServiceRequest:
 class FaultServer:
     """The fake backend; ``stored`` counts every span id it accepted (answered 2xx for)."""
 
-    def __init__(self, behaviour: Behaviour | None = None, port: int = 0) -> None:
+    def __init__(self, behaviour: Behaviour | None = None, port: int = 0, tls: Any = None) -> None:
         self.behaviour = behaviour or Behaviour()
         self.seen: list[Seen] = []
         self.stored: Counter[str] = Counter()
@@ -80,14 +80,21 @@ class FaultServer:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server._answer(self, body)
+                try:
+                    server._answer(self, body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+                    self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        if tls is not None:  # an ssl.SSLContext for the server side
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.port = int(self.httpd.server_address[1])
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
