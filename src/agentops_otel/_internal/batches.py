@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from agentops_otel._internal.exporters.base import Delivery, Encoded, Outcome
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity
 class Held:
     """One encoded batch waiting to be delivered."""
 
@@ -98,21 +98,33 @@ class HeldBatches:
         held.strikes += 1
         held.failures += 1
         held.tried = True
-        spans = held.encoded.spans
-        if fresh and len(spans) > 1:
-            middle = len(spans) // 2
-            halves = [encode(spans[:middle]), encode(spans[middle:])]
-            self.items.popleft()
-            for half in reversed(halves):
-                if half.size:
-                    self.items.appendleft(Held(half, held.attempts, 1, held.failures))
-            return Step.SPLIT, sum(half.rejected for half in halves)
+        if fresh and held.size > 1:
+            return Step.SPLIT, self.split_first(encode)
         if fresh and failed_before:
             return Step.REJECT, 0
         if any(not other.tried for other in self.items if other is not held):
             self.items.rotate(-1)
             return Step.ROTATE, 0
         return (Step.BACKOFF if result.outcome is Outcome.RETRY else Step.REJECT), 0
+
+    def known_bad_first(self) -> bool:
+        """The first batch failed suspect, then something else got through: it is split before it is
+        sent again (sending it whole would only fail again)."""
+        held = self.items[0] if self.items else None
+        return held is not None and held.failures > 0 and held.strikes == 0 and held.size > 1
+
+    def split_first(self, encode: Callable[[Sequence[ReadableSpan]], Encoded]) -> int:
+        """Replace the first batch by its halves (each encoded once); the spans the encoder rejected."""
+        held = self.items[0]
+        spans = held.encoded.spans
+        middle = len(spans) // 2
+        halves = [encode(spans[:middle]), encode(spans[middle:])]
+        # The halves go in before the batch goes out: a flush counting what is held never sees 0.
+        self.items.extendleft(
+            Held(h, held.attempts, 1, max(held.failures, 1)) for h in reversed(halves) if h.size
+        )
+        self.items.remove(held)
+        return sum(half.rejected for half in halves)
 
     def take_all(self) -> list[Held]:
         items = list(self.items)

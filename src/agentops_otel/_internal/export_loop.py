@@ -102,6 +102,8 @@ class DeliveryLoop:
             # After the first batch, only full ones (or all, for a flush or shutdown): spans that
             # trickle in wait for the next round rather than each going in a small request.
             whole = first or self.flush_deadline is not None or len(self.queue) >= self.batch_size
+            if self.held.known_bad_first():
+                self.counts.rejected += self.held.split_first(exporter.encode)
             held = self.held.first() or (self._take(exporter, export_timeout) if whole else None)
             first = False
             if held is None:
