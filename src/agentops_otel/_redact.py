@@ -67,6 +67,12 @@ def _json_pair(match: re.Match[str]) -> str:
     return f"{quote}{match.group(2)}{quote}{match.group(3)}{quote}{MARKER}{quote}"
 
 
+def _assignment(match: re.Match[str]) -> str:
+    if match.group(3).lower() in ("bearer", "basic"):  # "Authorization: Bearer ...": the token is done
+        return match.group(0)
+    return f"{match.group(1)}{match.group(2)}{MARKER}"
+
+
 class Redactor:
     """Replaces what looks like a secret by :data:`MARKER` (see the module docstring)."""
 
@@ -88,9 +94,9 @@ class Redactor:
             text = _PEM.sub(MARKER, text)
         if '"' in text:
             text = _JSON_PAIR.sub(_json_pair, text)
-        text = _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MARKER}", text)
-        text = _SHAPES.sub(MARKER, text)
         text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MARKER}", text)
+        text = _ASSIGNMENT.sub(_assignment, text)
+        text = _SHAPES.sub(MARKER, text)
         if "://" in text:
             text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{MARKER}{m.group(3)}", text)
         for pattern in self.patterns:
