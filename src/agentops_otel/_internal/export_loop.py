@@ -97,8 +97,8 @@ class DeliveryLoop:
             and exporter.send_backlog(self.timeout(export_timeout)).outcome is Outcome.RETRY
         ):
             self.failed_seq += 1
-        first = True
-        while self.may_send():
+        first = True  # may_send() above said yes to this first attempt (a flush's one, maybe)
+        while first or self.may_send():
             # After the first batch, only full ones (or all, for a flush or shutdown): spans that
             # trickle in wait for the next round rather than each going in a small request.
             whole = first or self.flush_deadline is not None or len(self.queue) >= self.batch_size
