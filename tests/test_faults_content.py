@@ -224,3 +224,26 @@ def test_an_invalid_key_is_counted_rejected_not_spooled(tmp_path: Path, server: 
     assert run.stderr.count("invalid API key") == 1
     assert spool_rows(tmp_path / "client.db") == []
     assert len(server.auth_requests()) == 1 and server.traces_requests() == []
+
+
+@pytest.mark.parametrize(("first", "then"), [("none", "gzip"), ("deflate", "none")])
+def test_the_spool_keeps_gzip_whatever_compression_the_processes_use(
+    tmp_path: Path, first: str, then: str
+) -> None:
+    url = refused_url()
+    run = run_user(tmp_path, url, spans=10, env={"OTEL_EXPORTER_OTLP_COMPRESSION": first})
+    assert "12 spooled" in run.stderr, run.stderr
+    up = FaultServer(port=int(url.rsplit(":", 1)[1]))
+    try:
+        replayed = run_user(
+            tmp_path,
+            url,
+            spans=0,
+            end="pass",
+            env={"AGENTOPS_AUTO_START_SESSION": "0", "OTEL_EXPORTER_OTLP_COMPRESSION": then},
+        )
+        assert replayed.report["flushed"] is True, replayed.stderr
+        assert len(up.stored) == 12 and max(up.stored.values()) == 1
+        assert {s.headers.get("Content-Encoding") for s in up.traces_requests()} == {"gzip"}
+    finally:
+        up.close()

@@ -223,3 +223,21 @@ class DeliveryLoop:
         self.counts.spooled += spooled
         self.counts.lost += left - spooled
         return left
+
+    def exit_line(self, spool_location: str | None) -> str:
+        """What this process did not deliver, by cause ("" when everything was delivered)."""
+        counts = self.counts
+        lost, rejected, dropped, spooled = counts.lost, counts.rejected, counts.dropped, counts.spooled
+        if not (lost or rejected or dropped or spooled):
+            return ""
+        # Why spans were left at exit; a refusal was said when it happened (one "invalid API key").
+        problem = f" ({self.last_problem})" if self.last_problem and (lost or spooled) else ""
+        where = ""
+        if spooled:
+            location = spool_location or "the local store"
+            where = f"{spooled} spooled in {location} for the next process with the same endpoint and key, "
+        return (
+            f"agentops_otel: {lost + rejected + dropped + spooled} span(s) not delivered{problem}: {where}"
+            f"{lost} lost, {rejected} rejected by the backend, {dropped} dropped because the export queue "
+            f"was full; {counts.delivered} delivered"
+        )

@@ -253,8 +253,11 @@ class ExportProcessor(SpanProcessor):
         queue.append(span)
         if self._worker is None:
             self._start_worker()
-        if self._wake.is_set() or self._loop.hold_until:
-            return  # awake already, or backing off: the backoff decides when the next attempt is
+        if self._wake.is_set():
+            return
+        hold = self._loop.hold_until
+        if hold and hold > time.monotonic():
+            return  # backing off: the backoff decides when the next attempt is, not the span rate
         if len(queue) >= self.max_export_batch_size or kind in _URGENT_KINDS:
             self._wake.set()
 
@@ -299,27 +302,9 @@ class ExportProcessor(SpanProcessor):
 
     def _report(self, exporter: BatchExporter | None) -> None:
         """The one line at shutdown: what this process did not deliver, by cause."""
-        counts = self._counts
-        lost, rejected, dropped, spooled = counts.lost, counts.rejected, counts.dropped, counts.spooled
-        if not (lost or rejected or dropped or spooled):
-            return
-        # Why spans were left at exit; a refusal was said when it happened (e.g. one "invalid API key").
-        problem = f" ({self._loop.last_problem})" if self._loop.last_problem and (lost or spooled) else ""
-        where = ""
-        if spooled:
-            location = (exporter.spool_location if exporter is not None else None) or "the local store"
-            where = f"{spooled} spooled in {location} for the next process with the same endpoint and key, "
-        logger.warning(
-            "agentops_otel: %d span(s) not delivered%s: %s%d lost, %d rejected by the backend, "
-            "%d dropped because the export queue was full; %d delivered",
-            lost + rejected + dropped + spooled,
-            problem,
-            where,
-            lost,
-            rejected,
-            dropped,
-            counts.delivered,
-        )
+        line = self._loop.exit_line(exporter.spool_location if exporter is not None else None)
+        if line:
+            logger.warning("%s", line)
 
     # -- worker ----------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -142,13 +143,22 @@ class AgentOpsSpanExporter(DeliveringExporter):
         payload: bytes = encoded.payload
         return self.send_body(payload, timeout)
 
-    def send_body(self, body: bytes, timeout: float) -> Delivery:
-        """One attempt with an encoded request body (a fresh batch or a spooled one)."""
+    def send_body(self, body: bytes, timeout: float, *, gzipped: bool = False) -> Delivery:
+        """One attempt with an encoded request body: a fresh batch (compressed as configured), or a
+        spooled one (``gzipped``: the spool keeps gzip, whatever the setting of the process)."""
         ready = self.prepare(timeout)
         if ready.outcome is not Outcome.DELIVERED:
             return ready
         deadline = time.monotonic() + max(0.0, min(timeout, self.timeout))
-        return self._guarded(self._send_traces, body, deadline)
+        return self._guarded(self._send_traces, body, deadline, gzipped)
+
+    def as_gzip(self, payload: bytes) -> bytes:
+        """A payload of :meth:`encode` as a gzip'd body (what the spool keeps)."""
+        compression = self.settings.compression
+        if compression == "gzip":
+            return payload
+        raw = zlib.decompress(payload) if compression == "deflate" else payload
+        return compress(raw, "gzip")
 
     def shutdown(self) -> None:
         super().shutdown()
@@ -176,13 +186,15 @@ class AgentOpsSpanExporter(DeliveringExporter):
         except TransportError as exc:
             return rules.unreachable(url, str(exc))
 
-    def _send_traces(self, body: bytes, deadline: float) -> Delivery:
+    def _send_traces(self, body: bytes, deadline: float, gzipped: bool = False) -> Delivery:
         for refreshed in (False, True):
             if self._token is None:
                 ready = self._authenticate(deadline)
                 if ready.outcome is not Outcome.DELIVERED:
                     return ready
             headers = {**self._traces_headers, "Authorization": f"Bearer {self._token}"}
+            if gzipped:
+                headers["Content-Encoding"] = "gzip"
             response = self._post(self.traces_url, body, headers, deadline)
             if isinstance(response, Delivery):
                 return response

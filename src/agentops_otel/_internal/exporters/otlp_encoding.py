@@ -349,10 +349,7 @@ def _official_span(span: ReadableSpan) -> bytes | None:
         return bytes(request.resource_spans[0].scope_spans[0].spans[0].SerializeToString())
     except Exception as exc:
         _log_once(
-            f"encode-{type(exc).__name__}",
-            "agentops_otel: span %r cannot be encoded, not sent: %r",
-            span.name,
-            exc,
+            f"encode-{type(exc).__name__}", "agentops_otel: a span cannot be encoded, not sent: %r", exc
         )
         return None
 

@@ -86,9 +86,9 @@ class SpoolingExporter(DeliveringExporter):
         spool = self._spool
         if spool is None or self.inner.refusal is not None:
             return 0
-        bodies = [(batch.size, bytes(batch.payload)) for batch in batches if batch.size]
         busy = max(0.05, min(0.25, deadline - time.monotonic()))
         try:
+            bodies = [(batch.size, self.inner.as_gzip(batch.payload)) for batch in batches if batch.size]
             stored = spool.put(bodies, busy, max_bytes=self.max_bytes, max_age=self.max_age)
         except Exception as exc:
             logger.debug("agentops_otel: cannot spool spans: %r", exc, exc_info=True)
@@ -119,7 +119,7 @@ class SpoolingExporter(DeliveringExporter):
                 self._backlog = spool.waiting() > 0  # 0 unless others hold claims that expire
                 return DELIVERED
             row_id, body, spans = row
-            result = self.inner.send_body(body, max(0.0, deadline - time.monotonic()))
+            result = self.inner.send_body(body, max(0.0, deadline - time.monotonic()), gzipped=True)
             final = result.outcome is Outcome.REJECTED and self.inner.refusal is None
             if result.outcome is Outcome.DELIVERED or (final and not self._stopped.is_set()):
                 spool.settle(row_id, remove=True)
