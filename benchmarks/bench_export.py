@@ -99,21 +99,21 @@ class Sink:
         self.process.wait(10)
 
 
-def thread_cpu(name_prefix: str) -> Callable[[], float]:
-    """A reader of the CPU clock of the (first) thread whose name starts with ``name_prefix``."""
-    thread = next(t for t in threading.enumerate() if t.name.startswith(name_prefix))
+def thread_cpu(before: set[threading.Thread]) -> Callable[[], float]:
+    """A reader of the CPU clock of the export thread: the one thread started since ``before``."""
+    (thread,) = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert thread.ident is not None
     clock = time.pthread_getcpuclockid(thread.ident)
     return lambda: time.clock_gettime(clock)
 
 
-def make_provider(kind: str, url: str) -> tuple[TracerProvider, SpanProcessor, str]:
+def make_provider(kind: str, url: str) -> tuple[TracerProvider, SpanProcessor, set[threading.Thread]]:
+    before = set(threading.enumerate())
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}), shutdown_on_exit=False)
     if kind == "stock":
         processor: SpanProcessor = BatchSpanProcessor(
             OTLPSpanExporter(endpoint=url + "/v1/traces"), max_queue_size=1 << 16, max_export_batch_size=512
         )
-        name = "OtelBatchSpanProcessor"
     else:
         processor = ExportProcessor(
             AgentOpsSpanExporter("key", api_url=url, timeout=5),
@@ -121,9 +121,8 @@ def make_provider(kind: str, url: str) -> tuple[TracerProvider, SpanProcessor, s
             max_export_batch_size=512,
         )
         processor.start()
-        name = "agentops-otel-export"
     provider.add_span_processor(processor)
-    return provider, processor, name
+    return provider, processor, before
 
 
 def emit(provider: TracerProvider, n: int, rng: random.Random) -> None:
@@ -151,11 +150,11 @@ def emit(provider: TracerProvider, n: int, rng: random.Random) -> None:
 
 
 def cpu_per_span(kind: str, url: str, n: int) -> float:
-    provider, processor, name = make_provider(kind, url)
+    provider, processor, threads = make_provider(kind, url)
     rng = random.Random(7)
     emit(provider, 64, rng)  # warm-up: imports, the token, the connection
     processor.force_flush(30_000)
-    clock = thread_cpu(name)
+    clock = thread_cpu(threads)
     before = clock()
     emit(provider, n, rng)
     ok = processor.force_flush(60_000)
@@ -166,10 +165,10 @@ def cpu_per_span(kind: str, url: str, n: int) -> float:
 
 
 def down(sink: Sink, seconds: float) -> tuple[int, int, float]:
-    provider, processor, name = make_provider("ours", sink.url)
+    provider, processor, threads = make_provider("ours", sink.url)
     rng = random.Random(3)
     time.sleep(0.3)  # the exporter is built
-    clock = thread_cpu(name)
+    clock = thread_cpu(threads)
     before_requests, before_cpu = sink.requests(), clock()
     made = 0
     stop = time.monotonic() + seconds

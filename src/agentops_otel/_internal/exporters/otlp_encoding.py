@@ -402,10 +402,13 @@ def _request(bodies: Sequence[tuple[ReadableSpan, bytes]]) -> bytes:
 
 def compress(body: bytes, compression: str) -> bytes:
     """``body`` for ``Content-Encoding: compression`` ("gzip", "deflate" or "" for none)."""
+    # Level 1: on LLM-like spans it costs a quarter of level 5-6's CPU (11 vs 30-40 us per 3.6 KB
+    # span, benchmarks/bench_export.py) for bodies some 1.5-2x larger; the export thread shares the
+    # GIL with the program, the network rarely minds.
     if compression == "gzip":
         # zlib with wbits=31 writes the gzip format (gzip.py would be one more import).
-        compressor = zlib.compressobj(5, zlib.DEFLATED, 31)
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
         return compressor.compress(body) + compressor.flush()
     if compression == "deflate":
-        return zlib.compress(body, 5)
+        return zlib.compress(body, 1)
     return body
