@@ -247,3 +247,21 @@ def test_the_spool_keeps_gzip_whatever_compression_the_processes_use(
         assert {s.headers.get("Content-Encoding") for s in up.traces_requests()} == {"gzip"}
     finally:
         up.close()
+
+
+def test_the_local_store_keeps_the_batch_of_a_span_it_cannot_store(tmp_path: Path) -> None:
+    """The local-store exporter (no endpoint, no key) with the same times: the store takes them, or
+    (a year-2300 time past SQLite's int64) the batch is split and that span alone is rejected; the
+    session lands either way."""
+    run = run_user(
+        tmp_path, "", spans=0, end=BAD_TIMES, env={"AGENTOPS_API_KEY": "", "AGENTOPS_API_ENDPOINT": ""}
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.report["delivered"] + run.report["rejected"] == 204, run.stderr
+    assert run.report["rejected"] <= 1
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "client.db") as conn:
+        (sessions,) = conn.execute("SELECT count(*) FROM sessions").fetchone()
+        (spans,) = conn.execute("SELECT count(*) FROM spans").fetchone()
+    assert sessions == 1 and spans == run.report["delivered"]
