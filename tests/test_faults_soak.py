@@ -37,20 +37,25 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
-with open(os.environ["SOAK_OUT"], "w") as out:
-    json.dump({"made": sum(made), "slowest_call_s": max(slowest)}, out)
 agentops_otel.end_session('Success')
+with open(os.environ["SOAK_OUT"], "w") as out:  # the backend stops flapping when this appears
+    json.dump({"made": sum(made), "slowest_call_s": max(slowest)}, out)
+# As a careful user would: a flush says False at the first failed attempt; try again for a while.
+give_up = time.monotonic() + 60
+while not agentops_otel.get_client().flush(5) and time.monotonic() < give_up:
+    time.sleep(0.2)
 """
 
 PHASES = (("up", 0.8), ("503", 0.6), ("up", 0.5), ("500", 0.4), ("silent", 0.5), ("429", 0.4))
 
 
-def flapping(started: float, until: float) -> Behaviour:
+def flapping(started: float, until: Path) -> Behaviour:
+    """Phases cycling from ``started`` until the file ``until`` exists; then up for good."""
     cycle = sum(length for _, length in PHASES)
 
     def phase() -> str:
         now = time.monotonic()
-        if now >= until:
+        if until.exists():
             return "up"
         at = (now - started) % cycle
         for name, length in PHASES:
@@ -79,7 +84,7 @@ def test_soak_under_a_flapping_backend(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
     try:
         started = time.monotonic()
-        server.behaviour = flapping(started, started + SOAK_SECONDS + 1.0)
+        server.behaviour = flapping(started, out)
         run = run_user(
             tmp_path,
             server.url,
