@@ -29,6 +29,8 @@ def _env_value(name: str, default: object) -> tuple[str, object]:
         return ("false", False) if default else ("yes", True)
     if name == "default_tags":
         return "x, y", ["x", "y"]
+    if name == "redact_patterns":
+        return '["x+", "y"]', ["x+", "y"]
     if name == "pricing":
         return '{"my-model": {"input": 1.0, "output": 2.0}}', {"my-model": {"input": 1.0, "output": 2.0}}
     if isinstance(default, int):

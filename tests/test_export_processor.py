@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
+from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Encoded, Outcome
 from agentops_otel._internal.processors import ExportProcessor
 
 
@@ -89,7 +89,8 @@ def test_full_queue_drops_and_counts(caplog: pytest.LogCaptureFixture) -> None:
         emit(provider, 500)
         assert processor.dropped_spans > 0
         gate.open.set()
-        assert processor.flush(10)
+        assert processor.flush(10) is False  # spans were dropped since the last flush
+        assert processor.flush(10) is True  # and nothing since
         assert processor.shutdown(5)
     assert len(gate.spans) + processor.dropped_spans == 500
     assert "queue full" in caplog.text
@@ -101,7 +102,11 @@ def test_backend_down_then_up_loses_nothing() -> None:
     provider, processor = make(flaky, max_export_batch_size=100)
     processor.max_backoff = 0.05
     emit(provider, 250)
-    assert processor.flush(20)
+    # While the backend is down a flush gives up after one failed attempt; the worker keeps retrying.
+    deadline = time.monotonic() + 20
+    while not processor.flush(5) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert processor.queued_spans == 0
     assert len(flaky.spans) == 250
     assert flaky.attempts > 3
     assert processor.failed_spans == 0
@@ -117,8 +122,8 @@ def test_rejected_batches_are_counted_not_retried() -> None:
 
     provider, processor = make(Rejecting(), max_export_batch_size=10)
     emit(provider, 30)
-    assert processor.flush(5)
-    assert processor.failed_spans == 30
+    assert processor.flush(5) is False  # rejected spans were not delivered
+    assert processor.failed_spans == 30 and processor.rejected_spans == 30
     assert Rejecting.calls == 3
 
 
@@ -133,9 +138,11 @@ def test_plain_exporter_failures_are_retried_a_bounded_number_of_times() -> None
     provider, processor = make(Failing(), max_attempts=3)
     processor.max_backoff = 0.01
     emit(provider, 5)
-    assert processor.flush(10)
+    deadline = time.monotonic() + 10
+    while processor.queued_spans and time.monotonic() < deadline:  # a flush says False at its first failure
+        processor.flush(1)
     assert Failing.calls == 3
-    assert processor.failed_spans == 5
+    assert processor.failed_spans == 5 and processor.dropped_spans == 5
 
 
 def test_flush_keeps_its_deadline_and_says_false() -> None:
@@ -213,3 +220,131 @@ def test_forked_child_gets_a_fresh_queue_and_worker(tmp_path: object) -> None:
     gate.open.set()
     assert processor.flush(5)
     assert sorted(s.name for s in gate.spans) == ["parent0", "parent1", "parent2"]
+
+
+# -- the one retry loop: encode once, authenticate first, no storm while backing off, split suspects ----
+
+
+class Scripted(DeliveringExporter):
+    """Answers each send by ``answer(spans)``; counts prepare, encode and send calls."""
+
+    def __init__(self, answer: object, ready: Delivery = DELIVERED) -> None:
+        super().__init__()
+        self.answer = answer
+        self.ready = ready
+        self.prepares = self.encodes = self.sends = 0
+        self.delivered: list[str] = []
+
+    def prepare(self, timeout: float) -> Delivery:
+        self.prepares += 1
+        return self.ready
+
+    def encode(self, spans: Sequence[ReadableSpan]) -> Encoded:
+        self.encodes += 1
+        return Encoded(list(spans), [s.name for s in spans])
+
+    def send(self, encoded: Encoded, timeout: float) -> Delivery:
+        self.sends += 1
+        result: Delivery = self.answer(encoded.payload)  # type: ignore[operator]
+        if result.outcome is Outcome.DELIVERED:
+            self.delivered.extend(encoded.payload)
+        return result
+
+
+DOWN = Delivery(Outcome.RETRY, reason="connection refused")
+
+
+def test_a_batch_is_encoded_once_however_often_it_is_retried() -> None:
+    answers = iter([DOWN, DOWN, DOWN])
+    exporter = Scripted(lambda names: next(answers, DELIVERED))
+    provider, processor = make(exporter, max_export_batch_size=100)
+    processor.max_backoff = 0.02
+    emit(provider, 50)
+    deadline = time.monotonic() + 20
+    while not processor.flush(5) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(exporter.delivered) == 50
+    assert exporter.sends == 4 and exporter.encodes == 1
+
+
+def test_nothing_is_encoded_while_the_exporter_is_not_ready() -> None:
+    exporter = Scripted(lambda names: DELIVERED, ready=Delivery(Outcome.RETRY, reason="no token yet"))
+    provider, processor = make(exporter)
+    processor.max_backoff = 0.02
+    emit(provider, 20)
+    assert processor.flush(0.5) is False
+    assert exporter.prepares >= 1 and exporter.encodes == 0 and exporter.sends == 0
+    exporter.ready = DELIVERED
+    deadline = time.monotonic() + 10
+    while not processor.flush(5) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(exporter.delivered) == 20 and exporter.encodes == 1
+
+
+def test_new_spans_never_wake_a_worker_that_backs_off() -> None:
+    """Issue 17: with the backend down, attempts follow the backoff whatever the span rate (before,
+    every span end past a full batch woke the worker: one attempt per span)."""
+    exporter = Scripted(lambda names: DOWN)
+    provider, processor = make(exporter, max_export_batch_size=64, max_queue_size=1 << 20)
+    processor.max_backoff = 30.0
+    started = time.monotonic()
+    while time.monotonic() - started < 2.0:
+        emit(provider, 500)
+    elapsed = time.monotonic() - started
+    # Backoff 0.25, 0.5, 1, 2 s...: in about 2 s at most 4 attempts; allow a few for timing.
+    print(f"\n{exporter.sends} attempts in {elapsed:.1f} s while {processor.queued_spans} spans queued")
+    assert exporter.sends <= 6
+    assert processor.flush(1) is False
+    assert exporter.sends <= 7  # a flush makes one attempt at most
+
+
+def test_a_flush_on_a_failing_backend_makes_one_attempt_and_returns() -> None:
+    exporter = Scripted(lambda names: DOWN)
+    provider, processor = make(exporter)
+    processor.max_backoff = 30.0
+    emit(provider, 5)
+    for _ in range(3):
+        before = exporter.sends
+        started = time.monotonic()
+        assert processor.force_flush(30_000) is False
+        assert time.monotonic() - started < 10  # not the 30 s asked for
+        assert exporter.sends - before <= 1
+
+
+def _suspect(names: list[str], poison: str = "s7") -> Delivery:
+    if poison in names:
+        return Delivery(Outcome.RETRY, reason="traces answered 500", suspect=True)
+    return DELIVERED
+
+
+def test_a_poison_span_is_found_by_halving_and_rejected_alone() -> None:
+    exporter = Scripted(_suspect)
+    provider, processor = make(exporter, max_export_batch_size=512, schedule_delay=5)
+    emit(provider, 300)
+    deadline = time.monotonic() + 20
+    while processor.queued_spans and time.monotonic() < deadline:
+        processor.flush(5)
+    assert sorted(exporter.delivered) == sorted(f"s{i}" for i in range(300) if i != 7)
+    assert processor.rejected_spans == 1 and processor.delivered_spans == 299
+    assert exporter.sends <= 2 * 9 + 3  # about two requests per halving of 300 spans
+    assert exporter.encodes <= 2 * 9 + 1
+
+
+def test_a_backend_failing_everything_with_500_is_never_split_to_pieces() -> None:
+    exporter = Scripted(lambda names: Delivery(Outcome.RETRY, reason="500", suspect=True))
+    provider, processor = make(exporter, max_export_batch_size=512, schedule_delay=5)
+    processor.max_backoff = 0.05
+    emit(provider, 300)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        processor.flush(0.2)
+    assert processor.rejected_spans == 0 and processor.queued_spans == 300  # kept, for the spool
+    assert exporter.encodes == 3  # the batch and its two halves, nothing smaller
+
+
+def test_a_400_for_everything_rejects_in_a_few_requests() -> None:
+    exporter = Scripted(lambda names: Delivery(Outcome.REJECTED, reason="400", suspect=True))
+    provider, processor = make(exporter, max_export_batch_size=512, schedule_delay=5)
+    emit(provider, 300)
+    assert processor.flush(5) is False
+    assert processor.rejected_spans == 300 and exporter.sends <= 4

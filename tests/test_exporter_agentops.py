@@ -23,8 +23,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from agentops_otel._internal.exporters.agentops import AgentOpsSpanExporter, parse_retry_after
+from agentops_otel._internal.exporters.agentops import AgentOpsSpanExporter
 from agentops_otel._internal.exporters.base import Outcome
+from agentops_otel._internal.exporters.rules import parse_retry_after
 from backend_fixtures import OK, ApiClient, BackendServer, SpanMaker, create_project, free_port
 from core_helpers import REPO
 
@@ -201,12 +202,14 @@ def test_token_refreshed_on_401(scripted: Scripted) -> None:
     assert scripted.requests[-1][1]["Authorization"] == "Bearer tok-2"
 
 
-def test_401_after_fresh_token_is_not_a_loop(scripted: Scripted) -> None:
+def test_401_after_fresh_token_is_retried_not_looped(scripted: Scripted) -> None:
+    """A 401 with a token just issued: one refresh within the attempt, then RETRY (the batch is kept
+    for the processor's backoff, never dropped and never re-sent in a tight loop)."""
     scripted.script["/v3/auth/token"] = [TOKEN_OK]
     scripted.script["/v1/traces"] = [(401, {}, b"{}")]
     exporter = AgentOpsSpanExporter("key", api_url=scripted.url, timeout=5)
-    assert exporter.deliver(_spans(), 5).outcome is Outcome.REJECTED
-    assert scripted.paths() == ["/v3/auth/token", "/v1/traces"]
+    assert exporter.deliver(_spans(), 5).outcome is Outcome.RETRY
+    assert scripted.paths() == ["/v3/auth/token", "/v1/traces", "/v3/auth/token", "/v1/traces"]
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
@@ -219,7 +222,25 @@ def test_overload_is_retried_with_retry_after(scripted: Scripted, status: int) -
     assert result.retry_after == 7.0
 
 
-@pytest.mark.parametrize("status", [400, 404, 413, 500])
+@pytest.mark.parametrize(
+    ("status", "outcome", "suspect"),
+    [(500, Outcome.RETRY, True), (507, Outcome.RETRY, True), (400, Outcome.REJECTED, True),
+     (413, Outcome.REJECTED, True), (422, Outcome.REJECTED, True), (308, Outcome.RETRY, False)],
+)  # fmt: skip
+def test_answers_that_may_be_the_content_mark_the_batch_suspect(
+    scripted: Scripted, status: int, outcome: Outcome, suspect: bool
+) -> None:
+    """5xx and 400/413/422 may be caused by one span: the processor splits such a batch (a 3xx is
+    retried, never followed)."""
+    scripted.script["/v3/auth/token"] = [TOKEN_OK]
+    scripted.script["/v1/traces"] = [(status, {"Location": "http://127.0.0.1:9/elsewhere"}, b"{}")]
+    exporter = AgentOpsSpanExporter("key", api_url=scripted.url, timeout=5)
+    result = exporter.deliver(_spans(), 5)
+    assert (result.outcome, result.suspect) == (outcome, suspect)
+    assert scripted.paths() == ["/v3/auth/token", "/v1/traces"]
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
 def test_other_refusals_are_final_and_logged_once(
     scripted: Scripted, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -276,16 +297,16 @@ def test_own_requests_are_not_traced(scripted: Scripted, monkeypatch: pytest.Mon
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
-    from agentops_otel._internal.exporters import agentops
+    from agentops_otel._internal.exporters import http
 
     suppressed: list[object] = []
-    real_request = agentops._Connection.request
+    real_post = http.Transport.post
 
     def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
         suppressed.append(get_value(_SUPPRESS_INSTRUMENTATION_KEY))
-        return real_request(self, *args, **kwargs)
+        return real_post(self, *args, **kwargs)
 
-    monkeypatch.setattr(agentops._Connection, "request", watched)
+    monkeypatch.setattr(http.Transport, "post", watched)
     scripted.script["/v3/auth/token"] = [TOKEN_OK]
     scripted.script["/v1/traces"] = [(200, {}, b"")]
     memory = InMemorySpanExporter()

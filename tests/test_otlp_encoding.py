@@ -235,3 +235,56 @@ def test_cached_resource_and_scope_are_not_stale() -> None:
 def test_empty_batch() -> None:
     assert encode_spans([]) == b""
     assert official_encode([]).SerializeToString() == b""
+
+
+def test_the_export_path_clamps_times_out_of_range_and_keeps_the_span() -> None:
+    """``encode_batch`` (what the exporter sends) clamps a time before 1970 or after 2262 into int64,
+    where ``encode_spans`` (the official encoder's twin) would fail or write a value a backend cannot
+    store; the other spans of the batch are untouched."""
+    from agentops_otel._internal.exporters.otlp_encoding import encode_batch
+
+    good = ReadableSpan(
+        "good", context=SpanContext(1, 2, False), resource=Resource({}), start_time=5, end_time=6
+    )
+    early = ReadableSpan(
+        "early", context=SpanContext(1, 3, False), resource=Resource({}), start_time=-10, end_time=7
+    )
+    late = ReadableSpan(
+        "late",
+        context=SpanContext(1, 4, False),
+        resource=Resource({}),
+        start_time=2**63 + 1,
+        end_time=2**64 - 1,
+        events=[Event("e", {}, timestamp=2**63 + 9)],
+    )
+    body, kept, clamped = encode_batch([good, early, late])
+    assert [s.name for s in kept] == ["good", "early", "late"] and clamped == 2
+    parsed = ExportTraceServiceRequest()
+    parsed.ParseFromString(body)
+    spans = {s.name: s for rs in parsed.resource_spans for ss in rs.scope_spans for s in ss.spans}
+    assert (spans["good"].start_time_unix_nano, spans["good"].end_time_unix_nano) == (5, 6)
+    assert spans["early"].start_time_unix_nano == 0 and spans["early"].end_time_unix_nano == 7
+    assert spans["late"].start_time_unix_nano == 2**63 - 1 and spans["late"].end_time_unix_nano == 2**63 - 1
+    assert spans["late"].events[0].time_unix_nano == 2**63 - 1
+    with pytest.raises(Exception):  # noqa: B017 - the twin of the official encoder refuses it
+        encode_spans([early])
+
+
+def test_a_span_no_encoder_can_write_is_left_out_alone() -> None:
+    from agentops_otel._internal.exporters.otlp_encoding import encode_batch
+
+    class Broken(ReadableSpan):
+        @property
+        def name(self) -> str:  # type: ignore[override]
+            raise RuntimeError("a broken span")
+
+    good = ReadableSpan("good", context=SpanContext(1, 2, False), resource=Resource({}), start_time=5)
+    broken = Broken("x", context=SpanContext(1, 3, False), resource=Resource({}), start_time=5)
+    body, kept, clamped = encode_batch([good, broken, good])
+    assert kept == [good, good] and clamped == 0
+    parsed = ExportTraceServiceRequest()
+    parsed.ParseFromString(body)
+    assert [s.name for rs in parsed.resource_spans for ss in rs.scope_spans for s in ss.spans] == [
+        "good",
+        "good",
+    ]

@@ -174,3 +174,37 @@ def test_processes_starting_together_take_each_row_once(tmp_path: Path) -> None:
         taken += json.loads(out)
     assert sorted(taken) == sorted(body.decode() for _, body in bodies)  # each once, all of them
     assert spooled(store) == [("http://127.0.0.1:9/v1/traces", 1)]  # the other key's row stays
+
+
+def test_put_keeps_the_newest_under_the_size_cap_and_counts_what_it_dropped(tmp_path: Path) -> None:
+    from agentops_otel.store.spool import Spool
+
+    spool = Spool(str(tmp_path / "s.db"), "http://127.0.0.1:9/v1/traces", "key")
+    other = Spool(str(tmp_path / "s.db"), "http://127.0.0.1:10/v1/traces", "key")
+    assert other.put([(3, b"o" * 400)], busy=5) == 3
+    for i in range(5):
+        assert spool.put([(2, bytes([65 + i]) * 400)], busy=5, max_bytes=1000) == 2
+    assert [(n, size) for n, size in [(r[1], len(r[0])) for r in _rows(tmp_path / "s.db")]] == [(2, 400)] * 2
+    assert spool.pruned == 3 * 2 + 3  # the other destination's row is the oldest: it went first
+    # A batch over the cap by itself is not kept (and not counted as pruned: it was never stored).
+    assert spool.put([(9, b"x" * 2000)], busy=5, max_bytes=1000) == 0
+
+
+def test_claim_drops_rows_older_than_the_age_limit(tmp_path: Path) -> None:
+    import time
+
+    from agentops_otel.store.spool import Spool
+
+    spool = Spool(str(tmp_path / "s.db"), "http://127.0.0.1:9/v1/traces", "key")
+    spool.put([(4, b"old")], busy=5)
+    time.sleep(0.3)
+    spool.put([(1, b"new")], busy=5)
+    row = spool.claim(max_age=0.2)
+    assert row is not None and row[1] == b"new"
+    assert spool.pruned == 4
+    assert spool.claim(max_age=0.2) is None
+
+
+def _rows(store: Path) -> list[tuple[bytes, int]]:
+    with sqlite3.connect(store) as conn:
+        return [(bytes(b), int(n)) for b, n in conn.execute("SELECT body, spans FROM spool ORDER BY id")]

@@ -146,6 +146,23 @@ class Configuration:
     #: file (:attr:`store_path`) and sent by the next process with the same endpoint and key.
     #: Env: ``AGENTOPS_SPOOL``.
     spool_undelivered: bool = True
+    #: The most the spool table may hold, in bytes of encoded bodies; past it the oldest rows go first
+    #: (counted and logged). Env: ``AGENTOPS_SPOOL_MAX_BYTES``.
+    spool_max_bytes: int = 64 * 1024 * 1024
+    #: Seconds a spooled body is kept; older ones are dropped (counted and logged) rather than sent.
+    #: Env: ``AGENTOPS_SPOOL_MAX_AGE``.
+    spool_max_age: float = 7 * 24 * 3600.0
+    #: Seconds between the heartbeats of a session this process started (a zero-length
+    #: ``<name>.session.heartbeat`` span), so a backend can tell a live idle session from one whose
+    #: process died; 0 sends none. Env: ``AGENTOPS_HEARTBEAT_INTERVAL``.
+    heartbeat_interval: float = 15.0
+    #: With content capture on, replace values that look like secrets (provider API keys, bearer tokens,
+    #: JWTs, private keys, ``password=...`` and JSON ``"password": ...``) by ``[REDACTED]`` in recorded
+    #: content. Env: ``AGENTOPS_REDACT_SECRETS``.
+    redact_secrets: bool = True
+    #: More regular expressions whose matches are redacted (their first group, when they have one).
+    #: Env: ``AGENTOPS_REDACT_PATTERNS`` (a JSON list, or one pattern).
+    redact_patterns: list[str] = field(default_factory=list)
     #: Export with this exporter instead of the AgentOps or local-store exporter.
     exporter: SpanExporter | None = None
     #: Add the SDK's own export processor to the provider. False when the provider already exports with
@@ -279,6 +296,34 @@ def _read_tags(env: Mapping[str, str], name: str) -> Any:
     return parse_tags(env[name])
 
 
+def _read_non_negative(env: Mapping[str, str], name: str) -> Any:
+    raw = env[name].strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        logger.warning("agentops_otel: ignoring %s=%r: not a number >= 0", name, env[name])
+        return _UNSET
+    return value
+
+
+def _read_patterns(env: Mapping[str, str], name: str) -> Any:
+    raw = env[name].strip()
+    if not raw:
+        return _UNSET
+    if raw.startswith("["):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            logger.warning("agentops_otel: ignoring %s: not a JSON list of strings", name)
+            return _UNSET
+        return value
+    return [raw]
+
+
 def _read_prices(env: Mapping[str, str], name: str) -> Any:
     try:
         value = json.loads(env[name])
@@ -317,8 +362,10 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
     for f in dataclasses.fields(Configuration)
     if f.name not in _NOT_FROM_ENV
 }
+#: Fields whose variable is read otherwise than their type says.
+_READERS_BY_FIELD = {"heartbeat_interval": _read_non_negative, "redact_patterns": _read_patterns}
 _ENV_PARSERS = {
-    f.name: _READERS_BY_TYPE[str(f.type)]
+    f.name: _READERS_BY_FIELD.get(f.name) or _READERS_BY_TYPE[str(f.type)]
     for f in dataclasses.fields(Configuration)
     if f.name in ENV_VARIABLES
 }

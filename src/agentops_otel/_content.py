@@ -2,7 +2,8 @@
 of limits, for the decorators, ``record()`` and the LLM instrumentation alike.
 
 Nothing here raises: a value that cannot be serialised is recorded by its (bounded) repr. Recorded only
-with content capture on (``Configuration.capture_content``); the callers check that.
+with content capture on (``Configuration.capture_content``); the callers check that. What looks like a
+secret is replaced by a marker first (:mod:`agentops_otel._redact`, ``Configuration.redact_secrets``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, Final
+
+from agentops_otel import _redact, _runtime
 
 # The limits, in characters. One argument list or result of a decorated call (and an event's params
 # or returns): small, it is a summary. One message's text: a prompt can be long. A whole content
@@ -29,6 +32,23 @@ _MAX_NODES = 1000  # per serialised value
 
 _NO_RESULT: Any = object()
 
+_redactor_of: tuple[object, _redact.Redactor | None] = (None, None)
+
+
+def _redactor() -> _redact.Redactor | None:
+    """The redactor of the configuration in force (None when redaction is off); cached per config."""
+    global _redactor_of
+    config = _runtime.config()
+    cached_for, redactor = _redactor_of
+    if cached_for is not config:
+        redactor = _redact.redactor(config.redact_secrets, tuple(config.redact_patterns))
+        _redactor_of = (config, redactor)
+    return redactor
+
+
+def _scrub(text: str, redactor: _redact.Redactor | None) -> str:
+    return redactor.text(text) if redactor is not None else text
+
 
 def _safe_repr(value: Any, limit: int = MAX_CONTENT_CHARS) -> str:
     try:
@@ -46,14 +66,16 @@ def _safe_repr(value: Any, limit: int = MAX_CONTENT_CHARS) -> str:
 class Walker:
     """Turns any value into JSON-ready data in bounded time: limited depth, items, nodes and text."""
 
-    __slots__ = ("chars", "nodes", "path")
+    __slots__ = ("chars", "nodes", "path", "redactor")
 
     def __init__(self) -> None:
         self.nodes = _MAX_NODES
         self.chars = MAX_CONTENT_CHARS * 2
         self.path: set[int] = set()
+        self.redactor = _redactor()
 
     def text(self, value: str) -> str:
+        value = _scrub(value, self.redactor)  # before cutting: a cut secret would no longer match
         limit = max(self.chars, 16)
         if len(value) > limit:
             value = value[:limit] + "..."
@@ -94,7 +116,12 @@ class Walker:
                 if i >= MAX_ITEMS or self.nodes <= 0:
                     out["..."] = f"{len(value) - i} more"
                     break
-                out[k if isinstance(k, str) else _safe_repr(k, 200)] = self.walk(v, depth + 1)
+                key = k if isinstance(k, str) else _safe_repr(k, 200)
+                secret = self.redactor is not None and self.redactor.secret_key(key)
+                if secret and v is not None and not isinstance(v, bool):
+                    out[key] = _redact.MARKER
+                else:
+                    out[key] = self.walk(v, depth + 1)
             return out
         if isinstance(value, (list, tuple, set, frozenset)):
             items = []
@@ -115,23 +142,26 @@ class Walker:
 
 def serialize(value: Any) -> str:
     """Bounded JSON of ``value`` (repr for what JSON cannot say); never raises, at most ~4 KiB."""
+    walker = Walker()
     try:
-        text = json.dumps(Walker().walk(value), ensure_ascii=False)
+        text = json.dumps(walker.walk(value), ensure_ascii=False)
     except Exception:
         text = _safe_repr(value)
+    text = _scrub(text, walker.redactor)  # also what a repr let through (and keys=values across leaves)
     if len(text) > MAX_CONTENT_CHARS:
         text = text[:MAX_CONTENT_CHARS] + "...[truncated]"
     return text
 
 
 def safe_repr(value: Any, limit: int = MAX_CONTENT_CHARS) -> str:
-    """``repr(value)``, bounded; never raises."""
-    return _safe_repr(value, limit)
+    """``repr(value)``, bounded, secrets redacted; never raises."""
+    return _scrub(_safe_repr(value, limit), _redactor())
 
 
 def to_json(value: Any) -> str:
     """Compact JSON of provider data (pydantic models dumped), cut at :data:`MAX_ATTRIBUTE_CHARS`."""
     text = json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    text = _scrub(text, _redactor())
     if len(text) > MAX_ATTRIBUTE_CHARS:
         text = text[: MAX_ATTRIBUTE_CHARS - 15] + "...[truncated]"
     return text
@@ -150,7 +180,8 @@ def _json_default(value: Any) -> Any:
 def text(value: Any) -> str:
     """A message's text: a string cut at :data:`MAX_MESSAGE_CHARS`, anything else :func:`serialize`d."""
     if isinstance(value, str):
-        return value if len(value) <= MAX_MESSAGE_CHARS else value[:MAX_MESSAGE_CHARS] + "..."
+        scrubbed = _scrub(value, _redactor())
+        return scrubbed if len(scrubbed) <= MAX_MESSAGE_CHARS else scrubbed[:MAX_MESSAGE_CHARS] + "..."
     return serialize(value)
 
 

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentops_otel import _runtime, instrumentation
 from agentops_otel._config import FIELD_NAMES, Configuration, parse_tags
-from agentops_otel._internal import exit_hooks, processes, threads
+from agentops_otel._internal import exit_hooks, exporters, heartbeat, processes, threads
 from agentops_otel._internal.context import rejected_inbound
 from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
 from agentops_otel._internal.session import EndState, Session, new_session_id
@@ -41,15 +41,7 @@ def make_exporter(config: Configuration) -> SpanExporter:
     """The exporter for the configured destination (called on the export worker thread)."""
     if config.exporter is not None:
         return config.exporter
-    if config.destination == "local":
-        from agentops_otel._internal.exporters.local import LocalStoreSpanExporter
-
-        local: SpanExporter = LocalStoreSpanExporter.from_config(config)
-        return local
-    from agentops_otel._internal.exporters.agentops import AgentOpsSpanExporter
-
-    remote: SpanExporter = AgentOpsSpanExporter.from_config(config)
-    return remote
+    return exporters.make_exporter(config)
 
 
 class Client:
@@ -63,6 +55,7 @@ class Client:
         self._provider: trace.TracerProvider | None = None
         self._owns_provider = False
         self._export_processor: ExportProcessor | None = None
+        self._heartbeat: heartbeat.Heartbeat | None = None
 
     # -- properties ------------------------------------------------------------------------------------
 
@@ -84,9 +77,28 @@ class Client:
     def export_processor(self) -> ExportProcessor | None:
         return self._export_processor
 
+    # Every span the SDK exports ends in one of these four (docs/reliability.md).
+
+    @property
+    def delivered_spans(self) -> int:
+        """Spans the backend (or the local store) took."""
+        return self._export_processor.delivered_spans if self._export_processor else 0
+
+    @property
+    def spooled_spans(self) -> int:
+        """Spans undelivered at shutdown, kept in the spool for the next process to send."""
+        return self._export_processor.spooled_spans if self._export_processor else 0
+
+    @property
+    def rejected_spans(self) -> int:
+        """Spans the backend refused for good (invalid key, a span it cannot take), or that could not
+        be encoded."""
+        return self._export_processor.rejected_spans if self._export_processor else 0
+
     @property
     def dropped_spans(self) -> int:
-        """Spans dropped because the export queue was full."""
+        """Spans not kept: the export queue was full, or they were undelivered at shutdown and could not
+        be spooled."""
         return self._export_processor.dropped_spans if self._export_processor else 0
 
     @property
@@ -177,6 +189,7 @@ class Client:
             max_export_batch_size=config.max_export_batch_size,
             schedule_delay=config.schedule_delay,
             export_timeout=config.export_timeout,
+            shutdown_timeout=config.shutdown_timeout,
         )
         provider.add_span_processor(self._export_processor)
         self._export_processor.start()
@@ -231,6 +244,8 @@ class Client:
                 return None
             self._session = session
             _runtime.set_session_id(session_id)
+            if not inherited:
+                self._heartbeat = heartbeat.start(session, self.config.heartbeat_interval)
             return session_id
 
     def end_session(
@@ -246,6 +261,7 @@ class Client:
                 logger.warning("agentops_otel: end_session() called with no active session")
                 return
             self._session = None
+            self._stop_heartbeat()
             _runtime.set_session_id(None)
             _runtime.set_config(self.config)
         try:
@@ -300,9 +316,15 @@ class Client:
             return
         with self._lock:
             self._session = None
+            self._stop_heartbeat()
             _runtime.set_session_id(None)
         if _owned_here(session):
             session.end(EndState.parse(end_state), reason)
+
+    def _stop_heartbeat(self) -> None:
+        beat, self._heartbeat = self._heartbeat, None
+        if beat is not None:
+            beat.stop()
 
     def _shutdown_at_exit(self) -> None:
         self.shutdown(self.config.shutdown_timeout)
@@ -410,6 +432,7 @@ def reset_client(timeout: float = 1.0) -> None:
         return
     with client._lock:
         client._session = None
+        client._stop_heartbeat()
     client.shutdown(timeout)
     if client._provider is not None:
         _attached.discard(client._provider)

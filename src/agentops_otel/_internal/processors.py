@@ -2,11 +2,18 @@
 
 ``ExportProcessor`` differs from OpenTelemetry's ``BatchSpanProcessor`` where agent runs need it to:
 
-* a failed batch is kept and retried (with backoff and ``Retry-After``) instead of dropped, so a backend
-  that is down and comes back loses nothing that fit in the queue;
-* ``force_flush`` and ``shutdown`` keep their deadlines and return False when data was not delivered;
-* drops are counted always (``dropped_spans``) and reported in one log line at shutdown;
-* session roots and start markers are never dropped for a full queue: they are what a session *is*;
+* it owns the one retry loop of the export path: a failed batch is kept, encoded once, and sent again
+  after a backoff (0.25 s doubling to ``max_backoff``, or ``Retry-After``), so a backend that is down
+  and comes back loses nothing that fit in the queue; while a batch backs off, new spans never wake
+  the worker (only ``flush``/``shutdown`` do), so the attempts per minute are the backoff's;
+* a batch whose content the backend may refuse is split to find the one span that costs it
+  (``batches.py``), and that span alone is rejected;
+* ``force_flush``/``flush`` keep their deadlines, make at most one attempt on a backend that is
+  failing, and return False when anything was not delivered; ``shutdown`` keeps its timeout and hands
+  what is left to the exporter's spool;
+* every span ends as delivered, spooled, rejected or dropped, counted, and said in one line at
+  shutdown;
+* session roots, start markers and heartbeats are never dropped for a full queue;
 * the exporter is built on the worker thread, so slow imports and auth never touch ``init``.
 """
 
@@ -18,20 +25,23 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentops_otel import _sdk_compat, semconv
 from agentops_otel._internal.context import AGENT_KEY, AgentRef, session_id_for
-from agentops_otel._internal.exporters.base import Delivery, Outcome
+from agentops_otel._internal.export_loop import Counts, DeliveryLoop
+from agentops_otel._internal.exporters.base import BatchExporter, DeliveringExporter, PlainExporter
 
 logger = logging.getLogger("agentops_otel")
 
-_SESSION_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START})
+_SESSION_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START, semconv.KIND_SESSION_HEARTBEAT})
+#: Session spans that wake the worker at once (a heartbeat waits for the next round).
+_URGENT_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START})
 #: The longest a fork waits for the export worker to finish building its exporter.
 _FORK_WAIT = 2.0
 #: Part of the shutdown deadline kept for spooling what is left, when the exporter can spool.
@@ -75,17 +85,23 @@ class SessionSpanProcessor(SpanProcessor):
 ExporterFactory = Callable[[], SpanExporter]
 
 
-def _is_session_span(span: ReadableSpan) -> bool:
+def _kind(span: ReadableSpan) -> object:
     attributes = span.attributes
-    return attributes is not None and attributes.get(semconv.SPAN_KIND) in _SESSION_KINDS
+    return attributes.get(semconv.SPAN_KIND) if attributes is not None else None
+
+
+def _as_batch_exporter(exporter: SpanExporter, max_attempts: int) -> BatchExporter:
+    if isinstance(exporter, DeliveringExporter):
+        return exporter
+    return PlainExporter(exporter, max_attempts)
 
 
 class ExportProcessor(SpanProcessor):
     """A bounded queue drained in batches by its own daemon thread.
 
     ``exporter`` is a ``SpanExporter`` or a zero-argument factory for one, called on the worker thread.
-    Exporters with a ``deliver(spans, timeout)`` method (see ``exporters/base.py``) say whether a failed
-    batch is worth retrying; other exporters' failures are retried ``max_attempts`` times.
+    Our exporters (:class:`~agentops_otel._internal.exporters.base.DeliveringExporter`) say whether a
+    failed batch is worth retrying; any other exporter's failures are retried ``max_attempts`` times.
     """
 
     def __init__(
@@ -96,48 +112,52 @@ class ExportProcessor(SpanProcessor):
         max_export_batch_size: int = 512,
         schedule_delay: float = 1.0,
         export_timeout: float = 5.0,
+        shutdown_timeout: float | None = None,
         max_attempts: int = 5,
         max_backoff: float = 30.0,
     ) -> None:
         if max_queue_size <= 0 or max_export_batch_size <= 0:
             raise ValueError("max_queue_size and max_export_batch_size must be positive")
-        if isinstance(exporter, SpanExporter):
-            self._exporter: SpanExporter | None = exporter
-            self._factory: ExporterFactory | None = None
-        else:
-            self._exporter = None
-            self._factory = exporter
+        self._given = exporter if isinstance(exporter, SpanExporter) else None
+        self._factory: ExporterFactory | None = None if isinstance(exporter, SpanExporter) else exporter
         self.max_queue_size = max_queue_size
         self.max_export_batch_size = min(max_export_batch_size, max_queue_size)
         self.schedule_delay = schedule_delay
         self.export_timeout = export_timeout
+        #: The most ``shutdown()`` without a timeout (``provider.shutdown()``) waits.
+        self.shutdown_timeout = export_timeout if shutdown_timeout is None else shutdown_timeout
         self.max_attempts = max_attempts
-        self.max_backoff = max_backoff
+        self._max_backoff = max_backoff
         self._reset_state()
         self._register_at_fork()
+
+    @property
+    def max_backoff(self) -> float:
+        return self._loop.max_backoff
+
+    @max_backoff.setter
+    def max_backoff(self, value: float) -> None:
+        self._max_backoff = self._loop.max_backoff = value
 
     # -- state ---------------------------------------------------------------------------------------
 
     def _reset_state(self) -> None:
         self._pid = os.getpid()
+        given = self._given
+        self._exporter: BatchExporter | None = (
+            _as_batch_exporter(given, self.max_attempts) if given is not None else None
+        )
         self._queue: deque[ReadableSpan] = deque()
-        self._pending: list[ReadableSpan] | None = None  # the batch in flight or waiting for a retry
-        self._attempts = 0
+        self._counts = Counts()
+        self._loop = DeliveryLoop(self._queue, self._counts, self.max_export_batch_size, self._max_backoff)
+        self._reported = 0  # spans undelivered when the last flush returned
         self._wake = threading.Event()
         self._built = threading.Event()  # set once the worker has built the exporter
         # Re-entrant: a signal handler (SIGTERM at exit) may flush while this thread is mid-flush.
         self._idle = threading.Condition(threading.RLock())
-        self._flush_deadline: float | None = None
-        self._stopping = False
         self._closed = False
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
-        self._dropped = 0
-        self._failed = 0
-        self._rejected = 0  # part of _failed that the exporter refused and reported itself
-        self._delivered = 0
-        self._spooled = 0
-        self._last_problem = ""
         self._warned_full = False
 
     def _register_at_fork(self) -> None:
@@ -166,36 +186,45 @@ class ExportProcessor(SpanProcessor):
             self._built.wait(_FORK_WAIT)
 
     def _after_fork_in_child(self) -> None:
-        # The parent's queue and thread are not ours: the child starts empty with a thread of its own.
+        # The parent's queue and thread are not ours, nor a built exporter (its connections and locks
+        # belong to the parent): the child starts empty, with a thread and an exporter of its own.
         self._reset_state()
-        if self._factory is not None:
-            # Nor its exporter: its keep-alive connection and locks belong to the parent.
-            self._exporter = None
 
-    # -- figures ---------------------------------------------------------------------------------------
-
-    @property
-    def dropped_spans(self) -> int:
-        """Spans dropped because the queue was full (or ended after shutdown)."""
-        return self._dropped
-
-    @property
-    def failed_spans(self) -> int:
-        """Spans the exporter rejected or that were still undelivered when the processor shut down."""
-        return self._failed
+    # -- figures: every span ends in exactly one of delivered, spooled, rejected, dropped ------------
 
     @property
     def delivered_spans(self) -> int:
-        return self._delivered
+        return self._counts.delivered
 
     @property
     def spooled_spans(self) -> int:
         """Spans left undelivered at shutdown that the exporter spooled for a later process."""
-        return self._spooled
+        return self._counts.spooled
+
+    @property
+    def rejected_spans(self) -> int:
+        """Spans the backend (or the encoder) refused for good."""
+        return self._counts.rejected
+
+    @property
+    def dropped_spans(self) -> int:
+        """Spans not kept: the queue was full, they ended after shutdown, or they were undelivered at
+        shutdown and could not be spooled (or a plain exporter failed them ``max_attempts`` times)."""
+        return self._counts.dropped + self._counts.lost
+
+    @property
+    def failed_spans(self) -> int:
+        """Spans rejected, or undelivered at shutdown and not spooled."""
+        return self._counts.rejected + self._counts.lost
+
+    @property
+    def clamped_spans(self) -> int:
+        """Spans delivered with a timestamp clamped into the protocol's range."""
+        return self._counts.clamped
 
     @property
     def queued_spans(self) -> int:
-        return len(self._queue) + len(self._pending or ())
+        return self._loop.pending()
 
     # -- SpanProcessor ---------------------------------------------------------------------------------
 
@@ -208,11 +237,12 @@ class ExportProcessor(SpanProcessor):
         if self._pid != os.getpid():  # forked without os.register_at_fork running (e.g. from C)
             self._after_fork_in_child()
         if self._closed:
-            self._dropped += 1
+            self._counts.dropped += 1
             return
         queue = self._queue
-        if len(queue) >= self.max_queue_size and not _is_session_span(span):
-            self._dropped += 1
+        kind = _kind(span)
+        if len(queue) >= self.max_queue_size and kind not in _SESSION_KINDS:
+            self._counts.dropped += 1
             if not self._warned_full:
                 self._warned_full = True
                 logger.warning(
@@ -223,11 +253,17 @@ class ExportProcessor(SpanProcessor):
         queue.append(span)
         if self._worker is None:
             self._start_worker()
-        if (len(queue) >= self.max_export_batch_size or _is_session_span(span)) and not self._wake.is_set():
+        if self._wake.is_set():
+            return
+        hold = self._loop.hold_until
+        if hold and hold > time.monotonic():
+            return  # backing off: the backoff decides when the next attempt is, not the span rate
+        if len(queue) >= self.max_export_batch_size or kind in _URGENT_KINDS:
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Deliver what is queued, waiting at most ``timeout_millis``. False if anything is left."""
+        """Deliver what is queued within ``timeout_millis``. False if anything was not delivered, and
+        at once after one failed attempt while the backend is failing."""
         return self._flush(time.monotonic() + max(timeout_millis, 0) / 1000.0)
 
     def flush(self, timeout: float) -> bool:
@@ -235,33 +271,24 @@ class ExportProcessor(SpanProcessor):
         return self._flush(time.monotonic() + max(timeout, 0.0))
 
     def shutdown(self, timeout: float | None = None) -> bool:  # type: ignore[override]
-        """Stop accepting spans, deliver what is queued within ``timeout`` seconds (default: the export
-        timeout), and say in one log line what could not be delivered. Returns True if nothing was lost."""
-        if self._stopping:
+        """Stop accepting spans, deliver what is queued within ``timeout`` seconds (default:
+        ``shutdown_timeout``), spool what is left, and say in one line what was not delivered.
+        True if nothing was left undelivered since the last flush."""
+        loop = self._loop
+        if loop.stopping:
             return self.queued_spans == 0
         start = time.monotonic()
-        deadline = start + (self.export_timeout if timeout is None else max(timeout, 0.0))
+        deadline = start + (self.shutdown_timeout if timeout is None else max(timeout, 0.0))
         self._closed = True
-        # An exporter that can spool (exporters/agentops.py), or one still being built, gets the end of
-        # the deadline for it.
-        building = self._exporter is None and self._factory is not None
-        can_spool = building or hasattr(self._exporter, "spool")
+        # An exporter that can spool, or one still being built, gets the end of the deadline for it.
+        exporter = self._exporter
+        can_spool = exporter.spool_location is not None if exporter is not None else self._factory is not None
         reserve = min(_SPOOL_RESERVE, (deadline - start) / 4) if can_spool else 0.0
         delivered_all = self._flush(deadline - reserve, include_spooled=False)
-        self._stopping = True
+        loop.stopping = True
         self._wake.set()
-        spool = getattr(self._exporter, "spool", None)
-        leftovers = [*(self._pending or ()), *self._queue]
-        left = len(leftovers)
-        if left and spool is not None:
-            size = self.max_export_batch_size
-            try:
-                self._spooled = int(spool([leftovers[i : i + size] for i in range(0, left, size)], deadline))
-            except Exception:
-                logger.debug("agentops_otel: spooling failed", exc_info=True)
-        if left:
-            self._failed += left - self._spooled
         exporter = self._exporter
+        left = loop.spool_leftovers(exporter, deadline)
         if exporter is not None:
             try:
                 exporter.shutdown()
@@ -270,28 +297,14 @@ class ExportProcessor(SpanProcessor):
         worker = self._worker
         if worker is not None and worker is not threading.current_thread():
             worker.join(max(0.0, min(0.1, deadline - time.monotonic())))
-        # Spans our exporter rejected were reported when it refused them (e.g. one "invalid API key"
-        # line); this line is about what the program is leaving behind.
-        undelivered = self._failed - self._rejected
-        if self._spooled:
-            logger.warning(
-                "agentops_otel: %d span(s) not delivered%s: %d spooled in %s for the next process with "
-                "the same endpoint and key to send, %d lost; %d dropped because the export queue was full",
-                undelivered + self._spooled,
-                f" ({self._last_problem})" if self._last_problem else "",
-                self._spooled,
-                getattr(getattr(exporter, "_spool", None), "path", "the local store"),
-                undelivered,
-                self._dropped,
-            )
-        elif undelivered or self._dropped:
-            logger.warning(
-                "agentops_otel: %d span(s) not delivered%s; %d dropped because the export queue was full",
-                undelivered,
-                f" ({self._last_problem})" if self._last_problem else "",
-                self._dropped,
-            )
+        self._report(exporter)
         return delivered_all and left == 0
+
+    def _report(self, exporter: BatchExporter | None) -> None:
+        """The one line at shutdown: what this process did not deliver, by cause."""
+        line = self._loop.exit_line(exporter.spool_location if exporter is not None else None)
+        if line:
+            logger.warning("%s", line)
 
     # -- worker ----------------------------------------------------------------------------------------
 
@@ -310,132 +323,91 @@ class ExportProcessor(SpanProcessor):
         worker.start()
 
     def _flush(self, deadline: float, include_spooled: bool = True) -> bool:
-        """Wait until the queue is delivered; with ``include_spooled``, also until the exporter is built
-        and has sent what earlier processes spooled for it (``has_spooled``)."""
+        """Wait until the queue is delivered (with ``include_spooled``, also the exporter built and the
+        backlog of earlier processes sent). False at the deadline, after one failed attempt made during
+        this flush (unless the backend gave a ``Retry-After`` that passes before the deadline: then it
+        waits and tries again), at once when a ``Retry-After`` lasts past the deadline, and when spans
+        were rejected or dropped since the last flush."""
+        done = self._wait_delivered(deadline, include_spooled)
+        undelivered = self._counts.undelivered()
+        done = done and undelivered == self._reported
+        self._reported = undelivered
+        return done
+
+    def _wait_delivered(self, deadline: float, include_spooled: bool) -> bool:
+        loop = self._loop
         if self._worker is None:
-            if not self._queue and not self._pending:
+            if not loop.pending():
                 return True
             self._start_worker()
         if threading.current_thread() is self._worker:
             return False
         with self._idle:
-            self._flush_deadline = deadline
+            loop.flush_seq += 1
+            failed_before = loop.failed_seq
+            loop.flush_deadline = deadline
             self._wake.set()
             try:
-                while self._queue or self._pending or (include_spooled and self._spooled_waiting()):
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self._stopping:
+                while loop.pending() or (include_spooled and self._backlog_waiting()):
+                    now = time.monotonic()
+                    if now >= deadline or loop.stopping:
                         return False
-                    self._idle.wait(min(remaining, 0.05))
+                    if loop.hold_is_retry_after and loop.hold_until > deadline:
+                        return False  # no request before Retry-After passes, and it passes too late
+                    if loop.failed_seq != failed_before:
+                        if not loop.hold_is_retry_after:
+                            return False  # failing: one attempt is all a flush makes
+                        failed_before = loop.failed_seq  # told when to come back, in time: wait for it
+                    self._idle.wait(min(deadline - now, 0.05))
                 return True
             finally:
-                self._flush_deadline = None
+                loop.flush_deadline = None
 
-    def _spooled_waiting(self) -> bool:
-        if self._exporter is None:
+    def _backlog_waiting(self) -> bool:
+        exporter = self._exporter
+        if exporter is None:
             return self._factory is not None  # being built: it may find a spool to send
-        return bool(getattr(self._exporter, "has_spooled", False))
+        return exporter.has_backlog()
 
     def _run(self) -> None:
         otel_context.attach(
             otel_context.set_value(_sdk_compat.SUPPRESS_INSTRUMENTATION_KEY, True)
         )  # our sends are never traced
-        # Build the exporter now, not at the first export: its imports (protobuf) must not run at
-        # interpreter exit, where they would also reset CPython's record of an unhandled
+        # Build the exporter now, not at the first export: its imports (urllib3, ssl, sqlite3) must
+        # not run at interpreter exit, where they would also reset CPython's record of an unhandled
         # KeyboardInterrupt and so change the exit code from 130 to 1.
         self._exporter_now()
         self._built.set()
-        while not self._stopping:
-            delay = self._retry_delay() if self._pending else self.schedule_delay
-            if self._flush_deadline is not None:
-                delay = min(delay, 0.05)
-            self._wake.wait(delay)
+        loop = self._loop
+        while not loop.stopping:
+            self._wake.wait(self._sleep_time())
             self._wake.clear()
             try:
-                self._drain()
+                exporter = self._exporter_now()
+                if exporter is None:
+                    loop.drop_all("no exporter")
+                else:
+                    loop.drain(exporter, self.export_timeout)
             except Exception:  # a bug of ours must not kill the worker
                 logger.debug("agentops_otel: export worker error", exc_info=True)
             with self._idle:
                 self._idle.notify_all()
 
-    def _retry_delay(self) -> float:
-        return min(self.max_backoff, 0.25 * 2.0 ** min(self._attempts, 10))
+    def _sleep_time(self) -> float:
+        loop = self._loop
+        delay = self.schedule_delay
+        wait = loop.hold_until - time.monotonic()
+        if wait > 0:
+            delay = wait
+        if loop.flush_deadline is not None:
+            delay = min(delay, 0.05)
+        return delay
 
-    def _drain(self) -> None:
-        """Export batches until the queue is empty or a batch must wait for a retry."""
-        send_spooled = getattr(self._exporter, "send_spooled", None)
-        if send_spooled is not None and not self._stopping:
-            # A bounded round of what earlier processes spooled, then fresh spans.
-            send_spooled(self._timeout())
-        while not self._stopping:
-            batch = self._pending
-            if batch is None:
-                batch = self._take_batch()
-                if not batch:
-                    self._pending = None
-                    return
-            result = self._deliver(batch)
-            if result.outcome is Outcome.DELIVERED:
-                self._delivered += len(batch)
-                self._pending, self._attempts = None, 0
-                continue
-            if result.outcome is Outcome.REJECTED:
-                self._failed += len(batch)
-                self._rejected += len(batch)
-                self._pending, self._attempts = None, 0
-                continue
-            self._last_problem = result.reason or self._last_problem
-            self._attempts += 1
-            if not self._is_retryable_forever() and self._attempts >= self.max_attempts:
-                self._failed += len(batch)
-                self._pending, self._attempts = None, 0
-                continue
-            if result.retry_after and self._flush_deadline is None:
-                # Honour Retry-After: sleep it unless a flush or shutdown wakes us.
-                self._wake.wait(min(result.retry_after, self.max_backoff))
-                self._wake.clear()
-            return
-
-    def _take_batch(self) -> list[ReadableSpan]:
-        queue = self._queue
-        batch: list[ReadableSpan] = []
-        # Published before the first pop, so a flush never sees the spans in neither place.
-        self._pending = batch
-        popleft = queue.popleft
-        for _ in range(min(len(queue), self.max_export_batch_size)):
-            batch.append(popleft())
-        return batch
-
-    def _exporter_now(self) -> SpanExporter | None:
+    def _exporter_now(self) -> BatchExporter | None:
         if self._exporter is None and self._factory is not None:
             try:
-                self._exporter = self._factory()
+                self._exporter = _as_batch_exporter(self._factory(), self.max_attempts)
             except Exception as exc:
                 logger.error("agentops_otel: cannot create the exporter: %s", exc)
                 self._factory = None
         return self._exporter
-
-    def _is_retryable_forever(self) -> bool:
-        return hasattr(self._exporter, "deliver")
-
-    def _timeout(self) -> float:
-        timeout = self.export_timeout
-        if self._flush_deadline is not None:
-            timeout = min(timeout, max(0.01, self._flush_deadline - time.monotonic()))
-        return timeout
-
-    def _deliver(self, batch: Sequence[ReadableSpan]) -> Delivery:
-        exporter = self._exporter_now()
-        if exporter is None:
-            return Delivery(Outcome.REJECTED, reason="no exporter")
-        try:
-            deliver = getattr(exporter, "deliver", None)
-            if deliver is not None:
-                result: Delivery = deliver(batch, self._timeout())
-                return result
-            if exporter.export(batch) is SpanExportResult.SUCCESS:
-                return Delivery(Outcome.DELIVERED)
-            return Delivery(Outcome.RETRY, reason=f"{type(exporter).__name__}.export failed")
-        except Exception as exc:
-            logger.debug("agentops_otel: exporter raised", exc_info=True)
-            return Delivery(Outcome.RETRY, reason=f"{type(exc).__name__}: {exc}")

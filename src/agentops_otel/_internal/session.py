@@ -159,6 +159,7 @@ class Session:
                 semconv.SPAN_KIND: semconv.KIND_SESSION_START,
                 semconv.SESSION_NAME: self.name,
                 semconv.SESSION_TAGS: self.tags,
+                semconv.SESSION_HEARTBEAT_INTERVAL: float(getattr(self.config, "heartbeat_interval", 0.0)),
                 **host_env,
             },
             start_time=self.start_time_ns,

@@ -61,6 +61,7 @@ class Spool:
         self.fingerprint = key_fingerprint(api_key)
         self.owner = f"{os.getpid()}-{os.urandom(6).hex()}"
         self._has_table = False
+        self.pruned = 0  # spans of rows dropped by the size cap or the age limit, for the caller to report
 
     def _connect(self, busy: float, create: bool) -> sqlite3.Connection | None:
         if not create and not os.path.exists(self.path):
@@ -85,10 +86,23 @@ class Spool:
             raise
         return conn
 
-    def put(self, bodies: Sequence[tuple[int, bytes]], busy: float) -> int:
-        """Store ``(span count, gzip'd OTLP body)`` pairs in one transaction; spans stored (0 on error)."""
+    def put(
+        self,
+        bodies: Sequence[tuple[int, bytes]],
+        busy: float,
+        *,
+        max_bytes: int | None = None,
+        max_age: float | None = None,
+    ) -> int:
+        """Store ``(span count, gzip'd OTLP body)`` pairs in one transaction; spans stored (0 on error).
+
+        Housekeeping in the same transaction: rows (of any destination) older than ``max_age`` seconds
+        go, then the oldest rows until the table's bodies fit in ``max_bytes``; the new rows are kept
+        before older ones, unless they alone are over the cap. Spans of dropped rows add to ``pruned``.
+        """
         if not bodies:
             return 0
+        pruned = self.pruned
         try:
             conn = self._connect(busy, create=True)
             assert conn is not None
@@ -100,13 +114,31 @@ class Spool:
                     " VALUES (?, ?, ?, ?, ?)",
                     [(self.traces_url, self.fingerprint, now, count, body) for count, body in bodies],
                 )
+                if max_age is not None and max_age > 0:
+                    cutoff = now - int(max_age * 1e9)
+                    old = conn.execute("DELETE FROM spool WHERE created_ns < ? RETURNING spans", (cutoff,))
+                    self.pruned += sum(int(r[0]) for r in old.fetchall())
+                kept = sum(count for count, _ in bodies)
+                if max_bytes is not None and max_bytes > 0:
+                    rows = conn.execute(
+                        "SELECT id, length(body), spans FROM spool ORDER BY id DESC"
+                    ).fetchall()
+                    total, doomed = 0, []
+                    for index, (row_id, size, count) in enumerate(rows):  # newest (ours) first
+                        total += int(size)
+                        if total > max_bytes:
+                            doomed.append((row_id, int(count), index < len(bodies)))
+                    conn.executemany("DELETE FROM spool WHERE id = ?", [(d[0],) for d in doomed])
+                    kept -= sum(count for _, count, ours in doomed if ours)
+                    self.pruned += sum(count for _, count, ours in doomed if not ours)
                 conn.execute("COMMIT")
             finally:
                 conn.close()
         except Exception as exc:
+            self.pruned = pruned  # rolled back
             logger.warning("agentops_otel: cannot spool undelivered spans in %s: %s", self.path, exc)
             return 0
-        return sum(count for count, _ in bodies)
+        return kept
 
     def waiting(self, busy: float = 0.5) -> int:
         """Rows of this destination that nobody is sending (0 when there is no spool)."""
@@ -127,8 +159,10 @@ class Spool:
             return 0
         return int(row[0])
 
-    def claim(self, busy: float = 0.5) -> tuple[int, bytes, int] | None:
-        """The oldest unclaimed row of this destination as ``(id, body, spans)``, now claimed by us."""
+    def claim(self, busy: float = 0.5, *, max_age: float | None = None) -> tuple[int, bytes, int] | None:
+        """The oldest unclaimed row of this destination as ``(id, body, spans)``, now claimed by us.
+
+        Rows of this destination older than ``max_age`` seconds are dropped first (``pruned``)."""
         try:
             conn = self._connect(busy, create=False)
             if conn is None:
@@ -137,6 +171,18 @@ class Spool:
                 now = time.time_ns()
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if max_age is not None and max_age > 0:
+                        old = conn.execute(
+                            "DELETE FROM spool WHERE traces_url = ? AND key_fingerprint = ?"
+                            " AND created_ns < ? AND (claimed_ns IS NULL OR claimed_ns < ?) RETURNING spans",
+                            (
+                                self.traces_url,
+                                self.fingerprint,
+                                now - int(max_age * 1e9),
+                                now - CLAIM_EXPIRY_NS,
+                            ),
+                        ).fetchall()
+                        self.pruned += sum(int(r[0]) for r in old)
                     rows = conn.execute(
                         _CLAIM,
                         (self.owner, now, self.traces_url, self.fingerprint, now - CLAIM_EXPIRY_NS),

@@ -2,12 +2,15 @@
 
 The store is opened lazily, on the export worker thread, so ``init`` does no file work on the
 caller's thread. Several processes may write one file at once (WAL); when another writer holds the
-file longer than the busy timeout, ``deliver`` answers RETRY and the batch waits in the queue.
+file longer than the busy timeout, ``send`` answers RETRY and the batch waits in the queue; a value the
+store cannot hold (``OverflowError``) marks the batch suspect, so the processor finds that span and
+rejects it alone.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.sdk.trace import ReadableSpan
 
 from agentops_otel._config import Configuration
-from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
+from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Encoded, Outcome
 
 if TYPE_CHECKING:
     from agentops_otel.store.sqlite import Store
@@ -28,26 +31,29 @@ class LocalStoreSpanExporter(DeliveringExporter):
     ``"local"``."""
 
     def __init__(self, path: str | None = None, *, busy_timeout: float = 2.0) -> None:
+        super().__init__()
         self.path = path or Configuration.from_env().store_path
         self._busy_timeout = busy_timeout
         self._store: Store | None = None
         self._project_id: str | None = None
         self._lock = threading.Lock()
-        self._stopped = False
         self._logged: set[str] = set()
 
     @classmethod
     def from_config(cls, config: Configuration) -> LocalStoreSpanExporter:
         return cls(config.store_path)
 
-    def deliver(self, spans: Sequence[ReadableSpan], timeout: float) -> Delivery:
+    def encode(self, spans: Sequence[ReadableSpan]) -> Encoded:
+        # Imported here: the store's modules load only in processes that write to it.
         from agentops_otel.store.records import from_readable_spans
 
-        # Imported here: the store's modules load only in processes that write to it.
+        return Encoded(spans, from_readable_spans(spans))
+
+    def send(self, encoded: Encoded, timeout: float) -> Delivery:
         from agentops_otel.store.sqlite import Store, is_locked_error
 
         with self._lock:
-            if self._stopped:
+            if self._stopped.is_set():
                 return Delivery(Outcome.REJECTED, reason="exporter shut down")
             try:
                 store = self._store
@@ -55,23 +61,27 @@ class LocalStoreSpanExporter(DeliveringExporter):
                     store = self._store = Store(self.path, busy_timeout=min(self._busy_timeout, timeout))
                 if self._project_id is None:
                     self._project_id = store.ensure_project()
-                store.ingest(self._project_id, from_readable_spans(spans))
+                store.ingest(self._project_id, encoded.payload)
                 return DELIVERED
             except Exception as exc:
                 if is_locked_error(exc):
                     return Delivery(Outcome.RETRY, retry_after=0.1, reason=f"{self.path} is busy")
-                key = type(exc).__name__
-                if key not in self._logged:
-                    self._logged.add(key)
-                    logger.error("agentops_otel: cannot write spans to %s: %s", self.path, exc)
-                return Delivery(Outcome.REJECTED, reason=f"cannot write to {self.path}: {exc}")
+                self._log_once(type(exc).__name__, f"agentops_otel: cannot write spans to {self.path}: {exc}")
+                reason = f"cannot write to {self.path}: {exc}"
+                if isinstance(exc, (OverflowError, ValueError, TypeError)):  # a value the store cannot hold
+                    return Delivery(Outcome.REJECTED, reason=reason, suspect=True)
+                if isinstance(exc, sqlite3.OperationalError):  # disk full, read-only: may pass later
+                    return Delivery(Outcome.RETRY, reason=reason)
+                return Delivery(Outcome.REJECTED, reason=reason)
+
+    def _log_once(self, key: str, message: str) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.error("%s", message)
 
     def shutdown(self) -> None:
+        super().shutdown()
         with self._lock:
-            self._stopped = True
             store, self._store = self._store, None
         if store is not None:
             store.close()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
