@@ -1,10 +1,15 @@
-"""``agentops-otel serve``: the backend app on uvicorn."""
+"""``agentops-otel serve``: the backend app on uvicorn, over a SQLite file or a PostgreSQL database.
+
+A server keeps no state that another needs (projects, keys, tokens and figures are in the database), so
+several ``serve`` processes on one PostgreSQL database can stand behind one address (docs/deployment.md).
+"""
 
 from __future__ import annotations
 
 import logging
 
 from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT
+from agentops_otel.store import DEFAULT_TOKEN_TTL
 
 SERVER_EXTRA_HINT = 'the local backend needs its server extra: pip install "agentops-opentelemetry[server]"'
 
@@ -22,8 +27,14 @@ def serve(
     max_inflight: int = DEFAULT_MAX_INFLIGHT,
     log_level: str = "info",
     access_log: bool = False,
+    token_ttl: float = DEFAULT_TOKEN_TTL,
+    retention: float | None = None,
+    prune_every: float | None = None,
 ) -> None:
-    """Run the backend until interrupted. Raises :class:`ServerExtraMissing` without Starlette/uvicorn."""
+    """Run the backend until interrupted over the store at ``db`` (a path or a ``postgresql://`` URL;
+    default: the default store file). With ``retention`` (seconds), or projects that have their own,
+    sessions older than that are pruned every ``prune_every`` seconds. Raises
+    :class:`ServerExtraMissing` without Starlette/uvicorn."""
     try:
         import uvicorn
 
@@ -31,23 +42,32 @@ def serve(
     except ImportError as exc:
         raise ServerExtraMissing(f"{SERVER_EXTRA_HINT} ({exc})") from None
     from agentops_otel._config import default_db_path
+    from agentops_otel.store import open_store
+    from agentops_otel.store.retention import DEFAULT_PRUNE_EVERY, Pruner
 
-    path = db or default_db_path()
+    store = open_store(db or default_db_path(), token_ttl=token_ttl)
     try:  # the dashboard at "/", when this build has one
         from agentops_otel.backend.dashboard import routes as dashboard_routes
 
         extra_routes = dashboard_routes()
     except ImportError:
         extra_routes = []
-    app = create_app(path, max_body=max_body, max_inflight=max_inflight, extra_routes=extra_routes)
-    logging.getLogger("agentops_otel.backend").info("agentops-otel backend: store %s", path)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=access_log,
-        # One process, one writer: the store serialises writes, more workers would only contend.
-        workers=None,
-        timeout_graceful_shutdown=3,
-    )
+    app = create_app(store, max_body=max_body, max_inflight=max_inflight, extra_routes=extra_routes)
+    logging.getLogger("agentops_otel.backend").info("agentops-otel backend: store %s", store.location)
+    # Projects may have a retention of their own even without a default: the pruner reads them each round.
+    pruner = Pruner(store, retention, prune_every or DEFAULT_PRUNE_EVERY).start()
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=access_log,
+            # One process per server: more servers are more processes on one database (SQLite
+            # serialises writes anyway; PostgreSQL takes several servers, docs/deployment.md).
+            workers=None,
+            timeout_graceful_shutdown=3,
+        )
+    finally:
+        pruner.stop()
+        store.close()

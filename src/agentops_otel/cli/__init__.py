@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentops_otel._config import Configuration
+from agentops_otel.cli import store_commands
 from agentops_otel.cli.render import print_session, print_sessions, table
-from agentops_otel.cli.sources import CliError, open_source
+from agentops_otel.cli.sources import CliError, StoreUnusable, open_source, open_store_of
 
 # -- commands ----------------------------------------------------------------------------------------
 
@@ -31,6 +32,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             max_body=args.max_body_size,
             log_level=args.log_level,
             access_log=args.access_log,
+            token_ttl=args.token_ttl,
+            retention=args.retention,
+            prune_every=args.prune_every,
         )
     except ServerExtraMissing as exc:
         raise CliError(str(exc)) from None
@@ -38,16 +42,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_projects(args: argparse.Namespace) -> int:
-    from agentops_otel.store.sqlite import Store
-
-    path = args.db or Configuration.from_env().store_path
-    with Store(path) as store:
+    with open_store_of(args) as store:
         if args.projects_command == "create":
             project_id, api_key, created = store.create_project(args.name)
             if not created:
                 sys.stderr.write(f"project {args.name!r} exists: this is a new API key for it\n")
             sys.stdout.write(json.dumps({"project_id": project_id, "api_key": api_key}) + "\n")
-        else:
+        elif args.projects_command == "list":
             projects = store.list_projects()
             if args.json:
                 sys.stdout.write(json.dumps({"projects": projects}, indent=2) + "\n")
@@ -56,6 +57,8 @@ def _cmd_projects(args: argparse.Namespace) -> int:
                     (p["project_id"], p["name"], p["created"] or "-", str(p["sessions"])) for p in projects
                 ]
                 table(("PROJECT", "NAME", "CREATED (UTC)", "SESSIONS"), rows, sys.stdout)
+        else:
+            store_commands.run_project_command(store, args)
     return 0
 
 
@@ -136,12 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the local backend (OTLP receiver and REST API)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--db", help="store file (default: AGENTOPS_DB or the default store)")
+    serve.add_argument(
+        "--db", help="store file or postgresql:// URL (default: AGENTOPS_DB or the default store)"
+    )
     serve.add_argument("--max-body-size", type=int, default=16 * 1024 * 1024, help="bytes (default 16 MiB)")
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    store_commands.add_serve_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
     projects = commands.add_parser("projects", help="projects and their API keys")
@@ -153,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = project_commands.add_parser("list", help="list projects")
     listing.add_argument("--db", help="store file (default: AGENTOPS_DB or the default store)")
     listing.add_argument("--json", action="store_true")
+    store_commands.add_project_commands(project_commands)
     projects.set_defaults(handler=_cmd_projects)
+    store_commands.add_prune_command(commands)
 
     sessions = commands.add_parser("sessions", help="list sessions, or show one")
     _add_source_options(sessions, nested=False)
@@ -185,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sqlite3.DatabaseError as exc:
         store = getattr(args, "db", None) or "the store"
         sys.stderr.write(f"agentops-otel: error: {store} is not a usable agentops-otel store ({exc})\n")
+        return 1
+    except StoreUnusable as exc:
+        sys.stderr.write(f"agentops-otel: error: {exc}\n")
         return 1
     except OSError as exc:
         sys.stderr.write(f"agentops-otel: error: {exc}\n")

@@ -20,6 +20,31 @@ class CliError(Exception):
     """An error to print on stderr, exiting 1."""
 
 
+class StoreUnusable(CliError):
+    """The store cannot be opened: a missing extra, an unreachable database, a newer schema."""
+
+
+def open_store(location: str) -> Any:
+    """The store at ``location`` (a file path or a ``postgresql://`` URL), or :class:`StoreUnusable`."""
+    from agentops_otel.store import is_busy_error
+    from agentops_otel.store import open_store as open_any
+    from agentops_otel.store.connection import NewerSchema
+
+    try:
+        return open_any(location)
+    except (ImportError, ValueError, NewerSchema) as exc:
+        raise StoreUnusable(str(exc)) from None
+    except Exception as exc:
+        if is_busy_error(exc) or type(exc).__module__.split(".")[0] in ("psycopg", "sqlalchemy"):
+            raise StoreUnusable(f"cannot open the store: {exc}") from None
+        raise
+
+
+def open_store_of(args: argparse.Namespace) -> Any:
+    """The store a store command names (``--db``, else ``AGENTOPS_DB``, else the default file)."""
+    return open_store(getattr(args, "db", None) or Configuration.from_env().store_path)
+
+
 # -- where sessions come from --------------------------------------------------------------------------
 
 
@@ -28,14 +53,15 @@ class LocalSource:
         self.path = path
 
     def _store(self) -> Any:
-        from agentops_otel.store.sqlite import Store
+        return open_store(self.path)
 
-        return Store(self.path)
+    def _missing(self) -> bool:
+        return "://" not in self.path and not os.path.exists(self.path)
 
     def list(
         self, tags: Sequence[str], end_state: str | None, limit: int, offset: int
     ) -> list[dict[str, Any]]:
-        if not os.path.exists(self.path):
+        if self._missing():
             return []
         with self._store() as store:
             sessions: list[dict[str, Any]] = store.list_sessions(
@@ -44,13 +70,19 @@ class LocalSource:
             return sessions
 
     def get(self, session_id: str) -> dict[str, Any] | None:
-        if not os.path.exists(self.path):
+        if self._missing():
             return None
         with self._store() as store:
             found: dict[str, Any] | None = store.get_session(session_id)
             return found
 
     def describe(self) -> str:
+        if "://" in self.path:
+            from agentops_otel.store import sqlite_path
+
+            if sqlite_path(self.path) is None:  # a database URL: never print its password
+                scheme, _, rest = self.path.partition("://")
+                return f"store {scheme}://{rest.rpartition('@')[2]}"
         return f"store {self.path}"
 
 

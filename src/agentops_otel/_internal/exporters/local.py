@@ -18,7 +18,7 @@ from agentops_otel._config import Configuration
 from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Outcome
 
 if TYPE_CHECKING:
-    from agentops_otel.store.sqlite import Store
+    from agentops_otel.store.base import BaseStore
 
 logger = logging.getLogger("agentops_otel.exporter")
 
@@ -30,7 +30,7 @@ class LocalStoreSpanExporter(DeliveringExporter):
     def __init__(self, path: str | None = None, *, busy_timeout: float = 2.0) -> None:
         self.path = path or Configuration.from_env().store_path
         self._busy_timeout = busy_timeout
-        self._store: Store | None = None
+        self._store: BaseStore | None = None
         self._project_id: str | None = None
         self._lock = threading.Lock()
         self._stopped = False
@@ -41,10 +41,9 @@ class LocalStoreSpanExporter(DeliveringExporter):
         return cls(config.store_path)
 
     def deliver(self, spans: Sequence[ReadableSpan], timeout: float) -> Delivery:
-        from agentops_otel.store.records import from_readable_spans
-
         # Imported here: the store's modules load only in processes that write to it.
-        from agentops_otel.store.sqlite import Store, is_locked_error
+        from agentops_otel.store import is_busy_error, open_store
+        from agentops_otel.store.records import from_readable_spans
 
         with self._lock:
             if self._stopped:
@@ -52,13 +51,14 @@ class LocalStoreSpanExporter(DeliveringExporter):
             try:
                 store = self._store
                 if store is None:
-                    store = self._store = Store(self.path, busy_timeout=min(self._busy_timeout, timeout))
+                    # A file path (stdlib sqlite3), or a postgresql:// URL (the [postgres] extra).
+                    store = self._store = open_store(self.path, busy_timeout=min(self._busy_timeout, timeout))
                 if self._project_id is None:
                     self._project_id = store.ensure_project()
                 store.ingest(self._project_id, from_readable_spans(spans))
                 return DELIVERED
             except Exception as exc:
-                if is_locked_error(exc):
+                if is_busy_error(exc):
                     return Delivery(Outcome.RETRY, retry_after=0.1, reason=f"{self.path} is busy")
                 key = type(exc).__name__
                 if key not in self._logged:
