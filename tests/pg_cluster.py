@@ -48,7 +48,11 @@ def find_bindir() -> str | None:
 
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
     for bindir in candidates:
-        if bindir and os.path.exists(os.path.join(bindir, "initdb")) and os.path.exists(os.path.join(bindir, "pg_ctl")):
+        if (
+            bindir
+            and os.path.exists(os.path.join(bindir, "initdb"))
+            and os.path.exists(os.path.join(bindir, "pg_ctl"))
+        ):
             return bindir
     return None
 
@@ -69,7 +73,9 @@ class PostgresCluster:
             try:
                 user = pwd.getpwnam("postgres")
             except KeyError:
-                raise RuntimeError("running as root and there is no 'postgres' user to run PostgreSQL as") from None
+                raise RuntimeError(
+                    "running as root and there is no 'postgres' user to run PostgreSQL as"
+                ) from None
             os.chown(self.base, user.pw_uid, user.pw_gid)
             self._as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
@@ -150,7 +156,9 @@ def shared_cluster() -> tuple[PostgresCluster | None, str]:
         return _shared, ""
     bindir = find_bindir()
     if bindir is None:
-        _shared_error = "PostgreSQL is not installed (Debian: apt-get install postgresql; or set AGENTOPS_TEST_PG_BINDIR)"
+        _shared_error = (
+            "PostgreSQL is not installed (Debian: apt-get install postgresql; or set AGENTOPS_TEST_PG_BINDIR)"
+        )
         return None, _shared_error
     try:
         cluster = PostgresCluster(bindir).start()
@@ -165,7 +173,7 @@ def shared_cluster() -> tuple[PostgresCluster | None, str]:
 class _External(PostgresCluster):
     """A server given by URL: databases are made in it, nothing is started or stopped."""
 
-    def __init__(self, admin_url: str) -> None:  # noqa: D107
+    def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
         self._lock = threading.Lock()
         self._template_ready = False

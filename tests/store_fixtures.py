@@ -1,7 +1,7 @@
 """Fixtures that run one test against both stores: a SQLite file and a real PostgreSQL database.
 
-Import them into a test module (``from store_fixtures import store_url, any_store  # noqa: F401``). The
-PostgreSQL cases skip, with the reason, where no PostgreSQL can be started (``pg_cluster.py``).
+``conftest.py`` imports them for every test module. The PostgreSQL cases skip, with the reason, where no
+PostgreSQL can be started (``pg_cluster.py``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from agentops_otel.store.base import BaseStore
 from agentops_otel.store.records import SpanRecord, from_readable_spans
 from agentops_otel.store.sqlite import iso_time
 from backend_fixtures import ERROR, OK, SpanMaker
-from store_fixtures import any_store, store_url  # noqa: F401
 
 LLM = (
     "chat",
