@@ -38,13 +38,6 @@ def _upgrade(connection: Any) -> None:
     command.upgrade(_config(connection), "head")
 
 
-def current_revision(connection: Any) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    revision: str | None = MigrationContext.configure(connection).get_current_revision()
-    return revision
-
-
 def upgrade_sqlite(path: str, busy_timeout: float) -> None:
     """Upgrade the SQLite file at ``path`` to :data:`REVISION` (a file of any older release)."""
     import sqlalchemy as sa
@@ -75,9 +68,7 @@ def upgrade_postgres(engine: Any, location: str) -> None:
     :class:`~agentops_otel.store.connection.NewerSchema` for a database of a newer release."""
     import sqlalchemy as sa
 
-    with engine.connect() as connection:
-        current = current_revision(connection) if _has_version_table(connection) else None
-        connection.rollback()
+    current = _pg_revision(engine)
     if current == REVISION:
         return
     if current is not None and (not current.isdigit() or int(current) > int(REVISION)):
@@ -91,7 +82,16 @@ def upgrade_postgres(engine: Any, location: str) -> None:
         _upgrade(connection)
 
 
-def _has_version_table(connection: Any) -> bool:
+def _pg_revision(engine: Any) -> str | None:
+    """The database's revision, read without Alembic (whose import costs more than the query)."""
     import sqlalchemy as sa
 
-    return bool(sa.inspect(connection).has_table("alembic_version"))
+    with engine.connect() as connection:
+        exists = connection.execute(sa.text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
+        revision = (
+            connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            if exists
+            else None
+        )
+        connection.rollback()
+    return None if revision is None else str(revision)
