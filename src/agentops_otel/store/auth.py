@@ -10,7 +10,7 @@
   once in a running server. Token lookups are cached for :data:`AUTH_CACHE_S`: a revoked token or
   key is refused by every server within that time.
 
-Standard library only; the SQL is shared by both stores (see :class:`~agentops_otel.store.base.Tx`).
+Standard library only; the SQL is shared by both stores (see :class:`~agentops_otel.store.queries.Tx`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ import secrets
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from agentops_otel.store.queries import iso_time
-
-if TYPE_CHECKING:
-    from agentops_otel.store.base import Tx
+from agentops_otel.store.queries import Tx, iso_time
 
 LOCAL_PROJECT = "local"
 #: Default token lifetime (seconds).

@@ -20,13 +20,13 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from agentops_otel.store.auth import AuthMixin
 from agentops_otel.store.figures import END_STATES, SessionFigures
-from agentops_otel.store.queries import CLOCK, SPAN_COLUMNS, Dialect, iso_time, session_json_sql
+from agentops_otel.store.queries import CLOCK, SPAN_COLUMNS, Dialect, Tx, iso_time, marks, session_json_sql
 from agentops_otel.store.records import SpanRecord
+from agentops_otel.store.retention import RetentionMixin
 
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
@@ -48,14 +48,6 @@ _SESSION_UPSERT = (
 )
 
 
-class Tx(Protocol):
-    """One open transaction (or, for reads, one connection): what the shared SQL runs on."""
-
-    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -68,8 +60,9 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
-class BaseStore(AuthMixin):
-    """The store interface: projects and tokens (:class:`AuthMixin`), ingest, reads, retention."""
+class BaseStore(AuthMixin, RetentionMixin):
+    """The store interface: projects and tokens (:class:`AuthMixin`), ingest, reads, retention
+    (:class:`RetentionMixin`)."""
 
     dialect: Dialect
     #: Where the store is, for messages: a file path or a URL without its password.
@@ -195,7 +188,7 @@ class BaseStore(AuthMixin):
                 row
                 for chunk in _chunks(sorted(by_digest))
                 for row in tx.run(
-                    f"SELECT digest, resource_id FROM resources WHERE digest IN ({_marks(chunk)})", chunk
+                    f"SELECT digest, resource_id FROM resources WHERE digest IN ({marks(chunk)})", chunk
                 )
             ]
 
@@ -211,7 +204,7 @@ class BaseStore(AuthMixin):
         for chunk in _chunks(session_ids):
             for row in tx.run(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE project_id = ?"
-                f" AND session_id IN ({_marks(chunk)})",
+                f" AND session_id IN ({marks(chunk)})",
                 (project_id, *chunk),
             ):
                 fig = SessionFigures.from_row(dict(zip(SessionFigures.COLUMNS, row, strict=True)), loads)
@@ -320,80 +313,6 @@ class BaseStore(AuthMixin):
         if project_id is None:
             return int(self._read("SELECT COUNT(*) FROM spans")[0][0])
         return int(self._read("SELECT COUNT(*) FROM spans WHERE project_id = ?", (project_id,))[0][0])
-
-    # -- retention -------------------------------------------------------------------------------------
-
-    def set_retention(self, project: str, seconds: float | None) -> bool:
-        """Keep the sessions of ``project`` (a name or id) ``seconds`` (None: the default); False if
-        there is no such project."""
-        project_id = self.project_id_of(project)
-        if project_id is None:
-            return False
-        value = None if seconds is None else int(seconds)
-        self._write(
-            lambda tx: tx.run("UPDATE projects SET retention_s = ? WHERE project_id = ?", (value, project_id))
-        )
-        return True
-
-    def prune(
-        self,
-        older_than: float | None = None,
-        *,
-        project: str | None = None,
-        now_ns: int | None = None,
-        batch: int = 200,
-    ) -> int:
-        """Delete the sessions (and their spans) last seen longer ago than their project's retention,
-        else ``older_than`` seconds; only ``project`` (a name or id) when given. Sessions go ``batch`` at
-        a time, one short transaction each, so ingest waits at most one batch. Returns the sessions
-        deleted."""
-        now = time.time_ns() if now_ns is None else now_ns
-        projects = self._read("SELECT project_id, retention_s FROM projects")
-        if project is not None:
-            wanted = self.project_id_of(project)
-            projects = [p for p in projects if p[0] == wanted]
-        deleted = 0
-        for project_id, retention_s in projects:
-            age = retention_s if retention_s is not None else older_than
-            if age is None:
-                continue
-            cutoff = now - int(age * 1_000_000_000)
-            while True:
-                ids = [
-                    str(r[0])
-                    for r in self._read(
-                        "SELECT session_id FROM sessions WHERE project_id = ?"
-                        " AND COALESCE(last_seen_ns, start_ns, 0) < ? ORDER BY session_id LIMIT ?",
-                        (project_id, cutoff, batch),
-                    )
-                ]
-                if not ids:
-                    break
-                deleted += self._write(
-                    partial(self._delete_sessions, project_id=project_id, session_ids=ids, cutoff=cutoff)
-                )
-        if projects:
-            self.purge_expired_tokens()
-        return deleted
-
-    def _delete_sessions(self, tx: Tx, project_id: str, session_ids: list[str], cutoff: int) -> int:
-        self._lock_sessions(tx, project_id, session_ids)
-        gone = tx.run(
-            f"DELETE FROM sessions WHERE project_id = ? AND session_id IN ({_marks(session_ids)})"
-            " AND COALESCE(last_seen_ns, start_ns, 0) < ? RETURNING session_id",
-            (project_id, *session_ids, cutoff),
-        )
-        ids = [str(r[0]) for r in gone]
-        if ids:  # re-checked under the lock: a session that came back to life is kept
-            tx.run(
-                f"DELETE FROM spans WHERE project_id = ? AND session_id IN ({_marks(ids)})",
-                (project_id, *ids),
-            )
-        return len(ids)
-
-
-def _marks(items: Sequence[Any]) -> str:
-    return ", ".join("?" * len(items))
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

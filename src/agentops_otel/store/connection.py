@@ -19,11 +19,9 @@ import contextlib
 import os
 import sqlite3
 
-from agentops_otel.store.schema import REVISION, SQLITE_SCHEMA, USER_VERSION
+from agentops_otel.store.schema import REVISION, SQLITE_SCHEMA, USER_VERSION, NewerSchema
 
-
-class NewerSchema(RuntimeError):
-    """The database was written by a newer agentops-otel."""
+__all__ = ["NewerSchema", "connect", "ensure_schema", "is_url", "make_private_file", "open_file"]
 
 
 def is_url(location: str) -> bool:

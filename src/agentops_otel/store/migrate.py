@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from agentops_otel.store.schema import REVISION
+from agentops_otel.store.schema import REVISION, NewerSchema
 
 _SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 #: pg_advisory_xact_lock key held while migrating ("agentops" in ASCII).
@@ -72,8 +72,6 @@ def upgrade_postgres(engine: Any, location: str) -> None:
     if current == REVISION:
         return
     if current is not None and (not current.isdigit() or int(current) > int(REVISION)):
-        from agentops_otel.store.connection import NewerSchema
-
         raise NewerSchema(
             f"{location} was written by a newer agentops-otel (schema {current}); upgrade to read it"
         )

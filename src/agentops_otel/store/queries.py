@@ -14,7 +14,9 @@ saying so. Nothing is written for it: if the root arrives later, it wins.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 #: A session is read as ended when nothing arrived for ``HEARTBEAT_MISSES x interval + HEARTBEAT_GRACE_S``.
 HEARTBEAT_MISSES = 3
@@ -29,6 +31,14 @@ def iso_time(ns: int | None) -> str | None:
         return None
     moment = _EPOCH + _dt.timedelta(microseconds=ns // 1000)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Tx(Protocol):
+    """One open transaction (or, for reads, one connection): what the shared SQL runs on."""
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,11 @@ def session_json_sql(d: Dialect) -> str:
     ]
     body = ",\n    ".join(f"'{key}', {value}" for key, value in pairs)
     return d.object_as_text.format(o=f"{d.json_object}(\n    {body}\n)")
+
+
+def marks(items: Sequence[Any]) -> str:
+    """``?, ?, ...``: one placeholder per item, for an ``IN (...)`` list."""
+    return ", ".join("?" * len(items))
 
 
 #: The clock of a read, as a one-row table: ``WITH clock(now_ns) AS (SELECT ?)``.

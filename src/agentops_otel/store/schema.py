@@ -16,6 +16,11 @@ REVISION = "0002"
 #: refuses the file instead of misreading it).
 USER_VERSION = int(REVISION)
 
+
+class NewerSchema(RuntimeError):
+    """The database was written by a newer agentops-otel (a higher revision than :data:`REVISION`)."""
+
+
 #: ``sqlite_master.sql`` of a file the migrations brought to :data:`REVISION`, in creation order.
 SQLITE_SCHEMA: tuple[str, ...] = (
     (
