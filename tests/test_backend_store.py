@@ -72,7 +72,7 @@ def test_filters_order_and_paging(any_store: BaseStore) -> None:
     maker = SpanMaker()
     ids = []
     for i in range(6):
-        tags = ("even",) if i % 2 == 0 else ("odd", "x y")
+        tags = ("even",) if i % 2 == 0 else ("odd", 'x "y" ü')
         sid, marker, rest = maker.session(tags=tags, root_status=OK if i % 3 else ERROR)
         any_store.ingest(project, from_readable_spans(marker + rest))
         ids.append(sid)
@@ -80,7 +80,8 @@ def test_filters_order_and_paging(any_store: BaseStore) -> None:
     assert [s["session_id"] for s in any_store.list_sessions(project)] == newest_first
     assert [s["session_id"] for s in any_store.list_sessions(project, limit=2, offset=1)] == newest_first[1:3]
     assert {s["session_id"] for s in any_store.list_sessions(project, tags=["even"])} == set(ids[0::2])
-    assert {s["session_id"] for s in any_store.list_sessions(project, tags=["odd", "x y"])} == set(ids[1::2])
+    assert {s["session_id"] for s in any_store.list_sessions(project, tags=["odd", 'x "y" ü'])} == set(ids[1::2])
+    assert any_store.list_sessions(project, tags=['x "y"']) == []  # whole tags only
     assert any_store.list_sessions(project, tags=["odd", "even"]) == []
     failed = {s["session_id"] for s in any_store.list_sessions(project, end_state="Fail")}
     assert failed == {ids[0], ids[3]}

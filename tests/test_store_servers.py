@@ -17,7 +17,16 @@ from typing import Any
 import pytest
 
 from agentops_otel.store import open_store
-from backend_fixtures import OK, ApiClient, BackendServer, SpanMaker, create_project, encode, run_cli
+from backend_fixtures import (
+    OK,
+    ApiClient,
+    BackendServer,
+    SpanMaker,
+    create_project,
+    encode,
+    free_port,
+    run_cli,
+)
 from test_end_to_end import sdk_env
 
 TOOL = ("search", {"agentops.span.kind": "tool"}, None)
@@ -212,3 +221,14 @@ def test_a_killed_process_ends_its_session_indeterminate(tmp_path: Path, backend
     )
     last_seen = time.mktime(time.strptime(session["end_time"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
     assert started < killed_at and last_seen <= killed_at + 1 and session["duration_s"] > 12
+
+
+def test_the_cli_names_a_store_it_cannot_open(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    for args in (["sessions"], ["projects", "list"], ["serve", "--port", str(free_port())]):
+        result = run_cli(*args, "--db", f"postgresql://nobody:secret@127.0.0.1:{port}/none", timeout=60)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.startswith("agentops-otel: error: ") and "Traceback" not in result.stderr
+        assert "secret" not in result.stderr  # never the password
+    other = run_cli("projects", "list", "--db", "mysql://127.0.0.1/x")
+    assert other.returncode == 1 and "use a file path or a postgresql:// URL" in other.stderr

@@ -10,6 +10,7 @@ import logging
 
 from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT
 from agentops_otel.store import DEFAULT_TOKEN_TTL
+from agentops_otel.store.base import BaseStore
 
 SERVER_EXTRA_HINT = 'the local backend needs its server extra: pip install "agentops-opentelemetry[server]"'
 
@@ -21,7 +22,7 @@ class ServerExtraMissing(RuntimeError):
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    db: str | None = None,
+    db: str | BaseStore | None = None,
     *,
     max_body: int = DEFAULT_MAX_BODY,
     max_inflight: int = DEFAULT_MAX_INFLIGHT,
@@ -31,21 +32,23 @@ def serve(
     retention: float | None = None,
     prune_every: float | None = None,
 ) -> None:
-    """Run the backend until interrupted over the store at ``db`` (a path or a ``postgresql://`` URL;
-    default: the default store file). With ``retention`` (seconds), or projects that have their own,
-    sessions older than that are pruned every ``prune_every`` seconds. Raises
+    """Run the backend until interrupted over the store ``db``: an open store (closed at the end), or a
+    path or ``postgresql://`` URL (default: the default store file). With ``retention`` (seconds), or
+    projects that have their own, old sessions are pruned every ``prune_every`` seconds. Raises
     :class:`ServerExtraMissing` without Starlette/uvicorn."""
     try:
         import uvicorn
 
         from agentops_otel.backend.api import create_app
     except ImportError as exc:
+        if isinstance(db, BaseStore):
+            db.close()
         raise ServerExtraMissing(f"{SERVER_EXTRA_HINT} ({exc})") from None
     from agentops_otel._config import default_db_path
     from agentops_otel.store import open_store
     from agentops_otel.store.retention import DEFAULT_PRUNE_EVERY, Pruner
 
-    store = open_store(db or default_db_path(), token_ttl=token_ttl)
+    store = db if isinstance(db, BaseStore) else open_store(db or default_db_path(), token_ttl=token_ttl)
     try:  # the dashboard at "/", when this build has one
         from agentops_otel.backend.dashboard import routes as dashboard_routes
 

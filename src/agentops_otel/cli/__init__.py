@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agentops_otel._config import Configuration
 from agentops_otel.cli import store_commands
 from agentops_otel.cli.render import print_session, print_sessions, table
 from agentops_otel.cli.sources import CliError, StoreUnusable, open_source, open_store_of
@@ -28,7 +27,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         serve(
             args.host,
             args.port,
-            args.db or Configuration.from_env().store_path,
+            open_store_of(args, token_ttl=args.token_ttl),
             max_body=args.max_body_size,
             log_level=args.log_level,
             access_log=args.access_log,

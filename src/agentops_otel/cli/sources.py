@@ -24,25 +24,34 @@ class StoreUnusable(CliError):
     """The store cannot be opened: a missing extra, an unreachable database, a newer schema."""
 
 
-def open_store(location: str) -> Any:
+def open_store(location: str, **options: Any) -> Any:
     """The store at ``location`` (a file path or a ``postgresql://`` URL), or :class:`StoreUnusable`."""
     from agentops_otel.store import is_busy_error
     from agentops_otel.store import open_store as open_any
     from agentops_otel.store.connection import NewerSchema
 
     try:
-        return open_any(location)
+        return open_any(location, **options)
     except (ImportError, ValueError, NewerSchema) as exc:
         raise StoreUnusable(str(exc)) from None
     except Exception as exc:
         if is_busy_error(exc) or type(exc).__module__.split(".")[0] in ("psycopg", "sqlalchemy"):
-            raise StoreUnusable(f"cannot open the store: {exc}") from None
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())  # the driver's words
+            raise StoreUnusable(f"cannot open the store {_safe(location)}: {reason}") from None
         raise
 
 
-def open_store_of(args: argparse.Namespace) -> Any:
+def _safe(location: str) -> str:
+    """A store location fit to print: a database URL without its user and password."""
+    scheme, sep, rest = location.partition("://")
+    if not sep or scheme.startswith("sqlite"):
+        return location
+    return f"{scheme}://{rest.rpartition('@')[2]}"
+
+
+def open_store_of(args: argparse.Namespace, **options: Any) -> Any:
     """The store a store command names (``--db``, else ``AGENTOPS_DB``, else the default file)."""
-    return open_store(getattr(args, "db", None) or Configuration.from_env().store_path)
+    return open_store(getattr(args, "db", None) or Configuration.from_env().store_path, **options)
 
 
 # -- where sessions come from --------------------------------------------------------------------------
@@ -77,13 +86,7 @@ class LocalSource:
             return found
 
     def describe(self) -> str:
-        if "://" in self.path:
-            from agentops_otel.store import sqlite_path
-
-            if sqlite_path(self.path) is None:  # a database URL: never print its password
-                scheme, _, rest = self.path.partition("://")
-                return f"store {scheme}://{rest.rpartition('@')[2]}"
-        return f"store {self.path}"
+        return f"store {_safe(self.path)}"
 
 
 class RemoteSource:

@@ -271,7 +271,7 @@ class BaseStore(AuthMixin, RetentionMixin):
             params.append(end_state)
         for tag in tags:
             where.append(self.dialect.tag_filter)
-            params.append(tag)
+            params.extend(self.dialect.tag_params(tag))
         sql = f"{CLOCK} SELECT {self._session_sql} FROM sessions CROSS JOIN clock"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -14,6 +14,7 @@ saying so. Nothing is written for it: if the root arrives later, it wins.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -48,8 +49,14 @@ class Dialect:
     iso_format: str  # SQL of iso_time() for a column, with {c} for the column
     round_format: str  # SQL of round(value, digits), with {v} and {d}
     json_text: str  # SQL embedding a TEXT column holding JSON, with {c}
-    tag_filter: str  # WHERE clause: the session has the tag given as one placeholder
+    tag_filter: str  # WHERE clause: the session has the tag (placeholders: tag_params)
     object_as_text: str  # SQL turning a built JSON object into text, with {o}
+    tag_as_json: bool = False  # tag_filter takes the tag's JSON text first, then the tag
+
+    def tag_params(self, tag: str) -> tuple[str, ...]:
+        if self.tag_as_json:
+            return json.dumps(tag, ensure_ascii=False), tag
+        return (tag,)
 
     def iso(self, column: str) -> str:
         return self.iso_format.format(c=column)
@@ -81,7 +88,12 @@ POSTGRESQL = Dialect(
     ),
     round_format="round(CAST({v} AS numeric), {d})",
     json_text="CAST({c} AS json)",
-    tag_filter="CAST(sessions.tags AS jsonb) @> jsonb_build_array(CAST(? AS text))",
+    # A substring test on the stored text first (cheap), the exact JSON test only where it matches.
+    tag_filter=(
+        "strpos(sessions.tags, CAST(? AS text)) > 0"
+        " AND CAST(sessions.tags AS jsonb) @> jsonb_build_array(CAST(? AS text))"
+    ),
+    tag_as_json=True,
     object_as_text="CAST({o} AS text)",
 )
 
