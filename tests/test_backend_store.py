@@ -80,7 +80,9 @@ def test_filters_order_and_paging(any_store: BaseStore) -> None:
     assert [s["session_id"] for s in any_store.list_sessions(project)] == newest_first
     assert [s["session_id"] for s in any_store.list_sessions(project, limit=2, offset=1)] == newest_first[1:3]
     assert {s["session_id"] for s in any_store.list_sessions(project, tags=["even"])} == set(ids[0::2])
-    assert {s["session_id"] for s in any_store.list_sessions(project, tags=["odd", 'x "y" ü'])} == set(ids[1::2])
+    assert {s["session_id"] for s in any_store.list_sessions(project, tags=["odd", 'x "y" ü'])} == set(
+        ids[1::2]
+    )
     assert any_store.list_sessions(project, tags=['x "y"']) == []  # whole tags only
     assert any_store.list_sessions(project, tags=["odd", "even"]) == []
     failed = {s["session_id"] for s in any_store.list_sessions(project, end_state="Fail")}
