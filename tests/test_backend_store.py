@@ -110,3 +110,23 @@ def test_strange_strings_are_stored_the_same_way(any_store: BaseStore) -> None:
     [span] = any_store.get_session("01234567-89ab-cdef-0123-456789abcdef", project)["spans"]  # type: ignore[index]
     assert span["name"] == "nul\ufffdname ünï 😀" and span["status_message"] == "bad\ufffdthing"
     assert span["attributes"] == {"k": "v\x00w", "nested": '{"a": 1}', "quote": "'; DROP TABLE spans; --"}
+
+
+def test_find_sessions_by_a_prefix_of_their_id(any_store: BaseStore) -> None:
+    project = any_store.ensure_project()
+    maker = SpanMaker()
+    sids = []
+    for _ in range(3):
+        sid, marker, rest = maker.session(root_status=OK)
+        any_store.ingest(project, from_readable_spans(marker + rest))
+        sids.append(sid)
+    target = sids[1]
+    assert [s["session_id"] for s in any_store.find_sessions(target[:8].upper(), project)] == [target]
+    hex_id = target.replace("-", "")
+    assert [s["session_id"] for s in any_store.find_sessions(hex_id[:20])] == [target]  # dashes ignored
+    assert [s["session_id"] for s in any_store.find_sessions(target[:14], project)] == [target]  # with a dash
+    assert any_store.find_sessions("%") == [] and any_store.find_sessions("_") == []  # no wildcards
+    assert any_store.find_sessions("  ") == []
+    assert len(any_store.find_sessions("", project)) == 0
+    assert any_store.find_sessions(target[:8], "another-project") == []
+    assert "spans" not in any_store.find_sessions(target)[0]

@@ -161,14 +161,17 @@ def test_the_local_exporter_writes_straight_into_postgresql(pg_url: str, tmp_pat
     assert not (tmp_path / "postgresql:").exists()  # a URL is never taken for a path
 
 
-# The SDK's heartbeat as the wire contract (semconv) defines it, sent through the SDK's own export path:
-# zero-length children of the root every interval, announcing the interval.
+# The SDK's own heartbeat (AGENTOPS_HEARTBEAT_INTERVAL) where this build has it; else the same spans as
+# the wire contract (semconv) defines them, sent through the SDK's own export path: zero-length
+# children of the root every interval, announcing the interval.
 _HEARTBEATS = """
 import os, sys, threading, time
 import agentops_otel
 from opentelemetry import trace
+from agentops_otel._config import Configuration
 from agentops_otel._internal.context import root_span_context
 sid = agentops_otel.init(tags=["heartbeat"])
+sdk_beats = "heartbeat_interval" in Configuration.__dataclass_fields__
 tracer = trace.get_tracer("agentops_otel")
 root = trace.set_span_in_context(trace.NonRecordingSpan(root_span_context(sid)))
 with tracer.start_as_current_span("work", attributes={"agentops.span.kind": "tool"}):
@@ -180,7 +183,8 @@ def beat():
             "session.id": sid, "agentops.span.kind": "session.heartbeat",
             "agentops.session.heartbeat_interval": 0.2}).end(end_time=now)
         time.sleep(0.2)
-threading.Thread(target=beat, daemon=True).start()
+if not sdk_beats:
+    threading.Thread(target=beat, daemon=True).start()
 print(sid, flush=True)
 time.sleep(600)  # idle until killed
 """
@@ -192,7 +196,11 @@ def test_a_killed_process_ends_its_session_indeterminate(tmp_path: Path, backend
     script = tmp_path / "beats.py"
     script.write_text(_HEARTBEATS)
     env = sdk_env(
-        backend.url, created["api_key"], OTEL_BSP_SCHEDULE_DELAY="100", AGENTOPS_DB=str(tmp_path / "c.db")
+        backend.url,
+        created["api_key"],
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        AGENTOPS_HEARTBEAT_INTERVAL="0.2",
+        AGENTOPS_DB=str(tmp_path / "c.db"),
     )
     proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
     try:

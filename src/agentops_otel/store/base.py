@@ -309,6 +309,31 @@ class BaseStore(AuthMixin, RetentionMixin):
             ]
         return session
 
+    def find_sessions(
+        self, prefix: str, project_id: str | None = None, *, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Sessions (without spans) whose id starts with ``prefix``, ignoring case, and ignoring the
+        dashes of the id when the prefix has none (so a trace id's hex finds its session); newest
+        first, at most ``limit``. How the CLI finds the short ids the dashboard shows."""
+        needle = prefix.strip().lower()
+        if not needle:
+            return []
+        pattern = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        column = (
+            "lower(sessions.session_id)" if "-" in needle else "replace(lower(sessions.session_id), '-', '')"
+        )
+        sql = (
+            f"{CLOCK} SELECT {self._session_sql} FROM sessions CROSS JOIN clock"
+            f" WHERE {column} LIKE ? ESCAPE '\\'"
+        )
+        params: list[Any] = [_now_ns(), pattern]
+        if project_id is not None:
+            sql += " AND sessions.project_id = ?"
+            params.append(project_id)
+        sql += " ORDER BY sessions.start_ns DESC, sessions.session_id LIMIT ?"
+        params.append(max(1, min(limit, MAX_LIST_LIMIT)))
+        return [loads(row[0]) for row in self._read(sql, params)]
+
     def count_spans(self, project_id: str | None = None) -> int:
         if project_id is None:
             return int(self._read("SELECT COUNT(*) FROM spans")[0][0])
