@@ -133,8 +133,14 @@ class _Client:
             raise RuntimeError(f"ingest answered {response.status}")
 
     def get(self, path: str) -> bytes:
-        self.conn.request("GET", path, headers={"Authorization": f"Bearer {self.token}"})
-        response = self.conn.getresponse()
+        try:
+            self.conn.request("GET", path, headers={"Authorization": f"Bearer {self.token}"})
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server closed the idle keep-alive connection (e.g. during a long fill): reconnect.
+            self.conn.close()
+            self.conn.request("GET", path, headers={"Authorization": f"Bearer {self.token}"})
+            response = self.conn.getresponse()
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"GET {path} answered {response.status}")

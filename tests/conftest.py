@@ -16,6 +16,7 @@ from agentops_otel._internal.client import reset_client
 from backend_fixtures import TEST_MAX_BODY, ApiClient, BackendServer, create_project
 from core_helpers import UserSetup
 from span_fixtures import Recorded, configured, recorded_provider
+from store_fixtures import any_store, pg_url, store_url  # noqa: F401  (both stores: SQLite, PostgreSQL)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,6 +19,7 @@ from backend_fixtures import (
     SpanMaker,
     create_project,
     encode,
+    run_cli,
 )
 
 
@@ -126,7 +127,7 @@ def _bomb() -> bytes:
     [
         ("no-token", 401),
         ("forged-token", 401),
-        ("api-key-as-token", 401),
+        ("revoked-api-key", 401),
         ("bad-protobuf", 400),
         ("bad-json", 400),
         ("json-not-otlp", 400),
@@ -138,7 +139,7 @@ def _bomb() -> bytes:
     ],
 )
 def test_bad_input_refused_and_nothing_stored(
-    api: ApiClient, project: dict[str, str], case: str, expected: int
+    api: ApiClient, backend: BackendServer, project: dict[str, str], case: str, expected: int
 ) -> None:
     token = api.token(project["api_key"])
     maker = SpanMaker()
@@ -152,8 +153,10 @@ def test_bad_input_refused_and_nothing_stored(
         bearer = None
     elif case == "forged-token":
         bearer = token[:-4] + "AAAA"
-    elif case == "api-key-as-token":
-        bearer = project["api_key"]
+    elif case == "revoked-api-key":  # a valid key is a bearer too (SPEC.md section 5), a revoked one not
+        other = create_project(backend.db)
+        assert run_cli("projects", "revoke", other["api_key"], "--db", backend.db).returncode == 0
+        bearer = other["api_key"]
     elif case == "bad-protobuf":
         body = b"\xff\xff\xff\xff not protobuf"
     elif case == "bad-json":

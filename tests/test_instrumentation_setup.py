@@ -79,9 +79,9 @@ import agentops_otel
 rec = make_recording()
 {touch}
 sdk = ("openai", "anthropic")
-before = {{m for m in sys.modules if m.split(".")[0] in sdk}}
+before = {{m for m in list(sys.modules) if m.split(".")[0] in sdk}}  # list(): the export worker imports too
 agentops_otel.init(tracer_provider=rec.provider, db_path=os.path.join({tmp!r}, "store.db"))
-print("new:", json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in sdk and m not in before)))
+print("new:", json.dumps(sorted(m for m in list(sys.modules) if m.split(".")[0] in sdk and m not in before)))
 
 msgs = [{{"role": "user", "content": "Hi"}}]
 openai_client(Server(json_response(CHAT_COMPLETION))).chat.completions.create(model="gpt-4o", messages=msgs)

@@ -27,15 +27,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT, local_access
+from agentops_otel.store import is_busy_error, open_store
+from agentops_otel.store.auth import LOCAL_PROJECT
+from agentops_otel.store.base import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, BaseStore
 from agentops_otel.store.figures import normalise_end_state
 from agentops_otel.store.records import MalformedSpans, SpanRecord, from_otlp_json, from_otlp_protobuf
-from agentops_otel.store.sqlite import (
-    DEFAULT_LIST_LIMIT,
-    LOCAL_PROJECT,
-    MAX_LIST_LIMIT,
-    Store,
-    is_locked_error,
-)
 
 logger = logging.getLogger("agentops_otel.backend")
 
@@ -66,7 +62,9 @@ def _bearer(request: Request) -> str | None:
 class Backend:
     """The app's state: the store, the limits and the in-flight counter."""
 
-    def __init__(self, store: Store, *, max_body: int, max_inflight: int, local_access: bool = False) -> None:
+    def __init__(
+        self, store: BaseStore, *, max_body: int, max_inflight: int, local_access: bool = False
+    ) -> None:
         self.store = store
         self.max_body = max_body
         self.max_inflight = max_inflight
@@ -125,7 +123,7 @@ class Backend:
 
     async def traces(self, request: Request) -> Response:
         try:
-            project_id = await self.project_of(request, allow_api_key=False)
+            project_id = await self.project_of(request, allow_api_key=True)
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type in _PROTOBUF_TYPES:
                 decode: Callable[[bytes], list[SpanRecord]] = from_otlp_protobuf
@@ -180,7 +178,7 @@ class Backend:
         except MalformedSpans as exc:
             raise _Refused(400, str(exc)) from None
         except Exception as exc:
-            if is_locked_error(exc):
+            if is_busy_error(exc):
                 raise _Refused(503, "store busy; retry later", {"Retry-After": "1"}) from None
             raise
 
@@ -264,20 +262,21 @@ def _int_param(raw: str | None, default: int, name: str, low: int, high: int | N
 
 
 def create_app(
-    store: Store | str,
+    store: BaseStore | str,
     *,
     max_body: int = DEFAULT_MAX_BODY,
     max_inflight: int = DEFAULT_MAX_INFLIGHT,
     extra_routes: list[Any] | None = None,
     local_access: bool = False,
 ) -> Starlette:
-    """The ASGI app over ``store`` (a :class:`Store` or a path; a path's store is closed at shutdown).
+    """The ASGI app over ``store`` (a store, or a path or URL for :func:`open_store`, whose store is
+    closed at shutdown).
 
     ``local_access``: the dashboard may read the store's local project without a key, from this
     machine (``POST /api/local/token``; ``serve`` turns it on for 127.0.0.1 over the default store).
     """
-    owned = not isinstance(store, Store)
-    the_store = Store(store) if isinstance(store, str) else store
+    owned = isinstance(store, str)
+    the_store = open_store(store) if isinstance(store, str) else store
     backend = Backend(the_store, max_body=max_body, max_inflight=max_inflight, local_access=local_access)
 
     @asynccontextmanager

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentops_otel._config import Configuration
+from agentops_otel.cli import store_commands
 from agentops_otel.cli.parser import DEFAULT_LIMIT, build_parser
 from agentops_otel.cli.render import print_projects, print_session, print_sessions
-from agentops_otel.cli.sources import CliError, open_source, require_store, resolve
+from agentops_otel.cli.sources import CliError, open_source, open_store, require_store, resolve
 from agentops_otel.cli.term import Terminal
 
 __all__ = ["CliError", "build_parser", "main", "print_session", "print_sessions"]
@@ -32,20 +33,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     db = args.db or Configuration.from_env().store_path
     port = check_listen(args.host, args.port)
+    store = open_store(
+        db, token_ttl=args.token_ttl
+    )  # before the banner: a store that cannot open is the error
     try:
         import uvicorn  # noqa: F401  (the extra, checked before the banner promises a dashboard)
     except ImportError:
         pass
     else:
-        banner(args.host, port, db)
+        banner(args.host, port, store.location)
     try:
         serve(
             args.host,
             port,
-            db,
+            store,
             max_body=args.max_body_size,
             log_level=args.log_level,
             access_log=args.access_log,
+            token_ttl=args.token_ttl,
+            retention=args.retention,
+            prune_every=args.prune_every,
         )
     except ServerExtraMissing as exc:
         raise CliError(str(exc)) from None
@@ -56,25 +63,25 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_projects(args: argparse.Namespace) -> int:
-    from agentops_otel.store.sqlite import Store
-
     path = args.db or Configuration.from_env().store_path
     if args.projects_command != "create":
-        require_store(path)  # listing never creates a store
-    with Store(path) as store:
+        require_store(path)  # listing, revoking... never create a store
+    with open_store(path) as store:
         if args.projects_command == "create":
             project_id, api_key, created = store.create_project(args.name)
             if not created:
                 sys.stderr.write(f"project {args.name!r} exists: this is a new API key for it\n")
             sys.stdout.write(json.dumps({"project_id": project_id, "api_key": api_key}) + "\n")
             if sys.stdout.isatty():
-                _create_hint(args.name, api_key, store.path)
-        else:
+                _create_hint(args.name, api_key, store.location)
+        elif args.projects_command == "list":
             projects = store.list_projects()
             if args.json:
                 sys.stdout.write(json.dumps({"projects": projects}, indent=2) + "\n")
             else:
                 print_projects(projects, sys.stdout, Terminal.of(sys.stdout, args.color or "auto"))
+        else:
+            store_commands.run_project_command(store, args)
     return 0
 
 

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from agentops_otel._config import default_db_path
+from agentops_otel.cli import store_commands
 from agentops_otel.version import __version__
 
 DEFAULT_PORT = 8000
 DEFAULT_LIMIT = 50
 DEFAULT_INTERVAL = 2.0
 MIN_INTERVAL = 0.2
-_STORE_HELP = "store file (default: AGENTOPS_DB, else the default store, %s)"
+_STORE_HELP = "store file or postgresql:// URL (default: AGENTOPS_DB, else the default store, %s)"
 
 _MAIN_EPILOG = """\
 examples:
@@ -179,6 +180,7 @@ def _add_serve(commands: Any, handler: Callable[..., int]) -> None:
         help="server log level (default: %(default)s)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
+    store_commands.add_serve_options(serve)
     serve.set_defaults(handler=handler)
 
 
@@ -206,6 +208,7 @@ def _add_projects(commands: Any, handler: Callable[..., int]) -> None:
     )
     listing.add_argument("--db", metavar="PATH", help=_STORE_HELP % default_db_path())
     _output_options(listing, nested=False)
+    store_commands.add_project_commands(project_commands)
     projects.set_defaults(handler=handler)
 
 
@@ -294,6 +297,7 @@ def build_parser(handlers: dict[str, Callable[..., int]]) -> argparse.ArgumentPa
     _add_serve(commands, handlers["serve"])
     _add_projects(commands, handlers["projects"])
     _add_sessions(commands, handlers["sessions"])
+    store_commands.add_prune_command(commands)
     demo = commands.add_parser(
         "demo",
         help="the end-to-end demonstration (no key, no network)",

@@ -24,6 +24,40 @@ class CliError(Exception):
     """An error to print on stderr, exiting 1."""
 
 
+class StoreUnusable(CliError):
+    """The store cannot be opened: a missing extra, an unreachable database, a newer schema."""
+
+
+def open_store(location: str, **options: Any) -> Any:
+    """The store at ``location`` (a file path or a ``postgresql://`` URL), or :class:`StoreUnusable`."""
+    from agentops_otel.store import is_busy_error
+    from agentops_otel.store import open_store as open_any
+    from agentops_otel.store.connection import NewerSchema
+
+    try:
+        return open_any(location, **options)
+    except (ImportError, ValueError, NewerSchema) as exc:
+        raise StoreUnusable(str(exc)) from None
+    except Exception as exc:
+        if is_busy_error(exc) or type(exc).__module__.split(".")[0] in ("psycopg", "sqlalchemy"):
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())  # the driver's words
+            raise StoreUnusable(f"cannot open the store {_safe(location)}: {reason}") from None
+        raise
+
+
+def _safe(location: str) -> str:
+    """A store location fit to print: a database URL without its user and password."""
+    scheme, sep, rest = location.partition("://")
+    if not sep or scheme.startswith("sqlite"):
+        return location
+    return f"{scheme}://{rest.rpartition('@')[2]}"
+
+
+def open_store_of(args: argparse.Namespace, **options: Any) -> Any:
+    """The store a store command names (``--db``, else ``AGENTOPS_DB``, else the default file)."""
+    return open_store(getattr(args, "db", None) or Configuration.from_env().store_path, **options)
+
+
 # -- where sessions come from --------------------------------------------------------------------------
 
 #: Most candidates an ambiguous id prefix lists.
@@ -54,9 +88,7 @@ class LocalSource:
         self._project_id: str | None = None
 
     def _store(self) -> Any:
-        from agentops_otel.store.sqlite import Store
-
-        return Store(self.path)
+        return open_store(self.path)
 
     def _scope(self, store: Any) -> str | None:
         if self.project is None:
@@ -94,7 +126,7 @@ class LocalSource:
             return {str(p["project_id"]): str(p["name"]) for p in store.list_projects()}
 
     def describe(self) -> str:
-        return f"store {self.path}"
+        return f"store {_safe(self.path)}"
 
 
 class RemoteSource:

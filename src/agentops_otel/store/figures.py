@@ -13,6 +13,9 @@ its stored spans, so both give the same numbers. Rules (SPEC.md section 5):
   ``cost_usd`` sums ``agentops.usage.cost_usd`` of every span;
 - start = first start; end = the root's end (None until the root arrives); duration = last end minus
   first start;
+- heartbeats (``agentops.span.kind == "session.heartbeat"``) are not spans of the session either: each
+  advances ``last_seen_ns`` and may announce the interval (``heartbeat_s``, also on the start marker),
+  from which a reader tells a live idle session from one whose process died (``store/queries.py``);
 - end state: the root's ``agentops.session.end_state`` if valid, else its status (OK -> Success,
   ERROR -> Fail), else Indeterminate (also while the root has not arrived).
 """
@@ -25,6 +28,8 @@ from agentops_otel import semconv
 from agentops_otel.store.records import SpanRecord
 
 END_STATES = semconv.END_STATES
+#: Largest heartbeat interval taken from a span (seconds); larger values are read as this.
+MAX_HEARTBEAT_S = 86_400.0
 _END_STATE_BY_LOWER = {s.lower(): s for s in END_STATES}
 _HOST_PREFIXES = semconv.HOST_ENV_PREFIXES
 _INPUT_TOKENS = (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_PROMPT_TOKENS_OLD)
@@ -96,6 +101,9 @@ class SessionFigures:
         "prompt_tokens",
         "completion_tokens",
         "cost_usd",
+        "last_seen_ns",
+        "seen_ns",
+        "heartbeat_s",
     )
 
     def __init__(self, project_id: str, session_id: str) -> None:
@@ -121,17 +129,27 @@ class SessionFigures:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.cost_usd = 0.0
+        self.last_seen_ns: int | None = None
+        self.seen_ns: int | None = None  # set by the store: when it last received a span of the session
+        self.heartbeat_s: float | None = None
 
     def add(self, record: SpanRecord) -> None:
         start, end = record.start_ns, record.end_ns
         if start and (self.start_ns is None or start < self.start_ns):
             self.start_ns = start
-        if end and (self.last_end_ns is None or end > self.last_end_ns):
-            self.last_end_ns = end
+        seen = max(start, end)
+        if seen and (self.last_seen_ns is None or seen > self.last_seen_ns):
+            self.last_seen_ns = seen
         if self.trace_id is None:
             self.trace_id = record.trace_id
+        if record.is_heartbeat:
+            self._take_interval(record)
+            return
+        if end and (self.last_end_ns is None or end > self.last_end_ns):
+            self.last_end_ns = end
         if record.is_start_marker:
             self.has_marker = True
+            self._take_interval(record)
             if not self.has_root:
                 self._take_session_info(record)
             return
@@ -156,6 +174,22 @@ class SessionFigures:
         # A real session root always wins over a parentless span of another tracer.
         if kind == semconv.KIND_SESSION or (is_root and not self.has_root):
             self._take_root(record)
+
+    def _take_interval(self, record: SpanRecord) -> None:
+        interval = record.attributes.get(semconv.SESSION_HEARTBEAT_INTERVAL)
+        if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
+            # Bounded, so that "3 x interval + 10 s" stays a sane number of nanoseconds.
+            self.heartbeat_s = min(float(interval), MAX_HEARTBEAT_S)
+
+    def keep_heartbeat_state(self, previous: SessionFigures | None) -> None:
+        """After a rebuild from the stored spans: keep what only heartbeats (never stored) told."""
+        if previous is None:
+            return
+        if previous.last_seen_ns and (self.last_seen_ns is None or previous.last_seen_ns > self.last_seen_ns):
+            self.last_seen_ns = previous.last_seen_ns
+        if previous.heartbeat_s is not None:
+            self.heartbeat_s = previous.heartbeat_s
+        self.seen_ns = previous.seen_ns
 
     def _take_session_info(self, record: SpanRecord) -> None:
         a = record.attributes
@@ -216,6 +250,9 @@ class SessionFigures:
             self.prompt_tokens,
             self.completion_tokens,
             self.cost_usd,
+            self.last_seen_ns,
+            self.seen_ns,
+            self.heartbeat_s,
         )
 
     @classmethod

@@ -11,7 +11,7 @@ import base64
 import json
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -34,6 +34,10 @@ _JSON_STATUS = {
     "OK": "OK",
     "ERROR": "ERROR",
 }
+
+
+#: The SDK's bookkeeping spans: they tell the backend about a session but are not spans of it.
+_BOOKKEEPING = (semconv.KIND_SESSION_START, semconv.KIND_SESSION_HEARTBEAT)
 
 
 class MalformedSpans(ValueError):
@@ -98,13 +102,15 @@ class SpanRecord:
     def is_root(self) -> bool:
         # Our roots say so; a parentless span of another tracer roots its own trace-session.
         kind = self.kind
-        return kind == semconv.KIND_SESSION or (
-            not self.parent_span_id and kind != semconv.KIND_SESSION_START
-        )
+        return kind == semconv.KIND_SESSION or (not self.parent_span_id and kind not in _BOOKKEEPING)
 
     @property
     def is_start_marker(self) -> bool:
         return self.kind == semconv.KIND_SESSION_START
+
+    @property
+    def is_heartbeat(self) -> bool:
+        return self.kind == semconv.KIND_SESSION_HEARTBEAT
 
     def __repr__(self) -> str:
         return f"SpanRecord({self.name!r}, trace={self.trace_id}, span={self.span_id}, kind={self.kind})"
@@ -379,22 +385,3 @@ def from_readable_spans(spans: Iterable[ReadableSpan]) -> list[SpanRecord]:
             )
         )
     return records
-
-
-def records_to_json_rows(records: Sequence[SpanRecord]) -> list[dict[str, Any]]:
-    """Records as plain dicts (tests and debugging)."""
-    return [
-        {
-            "trace_id": r.trace_id,
-            "span_id": r.span_id,
-            "parent_span_id": r.parent_span_id,
-            "name": r.name,
-            "kind": r.kind,
-            "start_ns": r.start_ns,
-            "end_ns": r.end_ns,
-            "status": r.status,
-            "status_message": r.status_message,
-            "attributes": r.attributes,
-        }
-        for r in records
-    ]

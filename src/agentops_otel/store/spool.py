@@ -10,7 +10,9 @@ sent twice once.
 
 Only the SHA-256 of the key is stored, never the key. Everything here may run at interpreter exit:
 stdlib ``sqlite3`` only (imported with the exporter, at start), short busy timeouts, and no method
-raises.
+raises. The table belongs to the store's schema (``store/schema.py``), and the file is opened through
+``store/connection.py``: created 0600, and upgraded (the one case that imports Alembic) when it was
+written by an older release, which happens when the exporter first looks for spooled rows at start.
 """
 
 from __future__ import annotations
@@ -22,23 +24,14 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
+from agentops_otel._config import default_db_path
+from agentops_otel.store import sqlite_path
+from agentops_otel.store.connection import connect, make_private_file, open_file
+
 logger = logging.getLogger("agentops_otel.exporter")
 
 #: After this long a claimed row is considered abandoned and may be claimed again.
 CLAIM_EXPIRY_NS = 120 * 1_000_000_000
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS spool ("
-    " id INTEGER PRIMARY KEY,"
-    " traces_url TEXT NOT NULL,"
-    " key_fingerprint TEXT NOT NULL,"
-    " created_ns INTEGER NOT NULL,"
-    " spans INTEGER NOT NULL,"
-    " body BLOB NOT NULL,"
-    " claimed_by TEXT,"
-    " claimed_ns INTEGER)",
-    "CREATE INDEX IF NOT EXISTS spool_by_destination ON spool (traces_url, key_fingerprint, id)",
-)
 
 _CLAIM = (
     "UPDATE spool SET claimed_by = ?, claimed_ns = ? WHERE id = ("
@@ -56,7 +49,9 @@ class Spool:
     """The spool rows of one destination (traces URL and key) in one store file."""
 
     def __init__(self, path: str, traces_url: str, api_key: str) -> None:
-        self.path = os.path.abspath(os.path.expanduser(path))
+        # The spool is always a SQLite file: beside a PostgreSQL store (AGENTOPS_DB=postgresql://...)
+        # it is the default store file.
+        self.path = os.path.abspath(os.path.expanduser(sqlite_path(path) or default_db_path()))
         self.traces_url = traces_url
         self.fingerprint = key_fingerprint(api_key)
         self.owner = f"{os.getpid()}-{os.urandom(6).hex()}"
@@ -64,26 +59,25 @@ class Spool:
         self.pruned = 0  # spans of rows dropped by the size cap or the age limit, for the caller to report
 
     def _connect(self, busy: float, create: bool) -> sqlite3.Connection | None:
-        if not create and not os.path.exists(self.path):
+        """The store file's connection (its schema, and so the spool table, owned by the store: created
+        private and current on first use); None when there is no file and ``create`` is false."""
+        if self._has_table:
+            if not create and not os.path.exists(self.path):
+                return None
+            if create:
+                make_private_file(self.path)
+            return connect(self.path, busy)
+        conn = open_file(self.path, busy, create=create, strict=False)
+        if conn is None:
             return None
-        if create:
-            directory = os.path.dirname(self.path)
-            if directory:
-                os.makedirs(directory, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=busy, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {max(1, int(busy * 1000))}")
-            if not self._has_table:
-                if create:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                elif not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spool'").fetchone():
-                    conn.close()
-                    return None
-                self._has_table = True
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spool'").fetchone():
+                conn.close()  # a file of a newer release without a spool table: nothing to send
+                return None
         except BaseException:
             conn.close()
             raise
+        self._has_table = True
         return conn
 
     def put(

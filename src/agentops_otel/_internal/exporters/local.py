@@ -21,7 +21,7 @@ from agentops_otel._config import Configuration
 from agentops_otel._internal.exporters.base import DELIVERED, DeliveringExporter, Delivery, Encoded, Outcome
 
 if TYPE_CHECKING:
-    from agentops_otel.store.sqlite import Store
+    from agentops_otel.store.base import BaseStore
 
 logger = logging.getLogger("agentops_otel.exporter")
 
@@ -34,7 +34,7 @@ class LocalStoreSpanExporter(DeliveringExporter):
         super().__init__()
         self.path = path or Configuration.from_env().store_path
         self._busy_timeout = busy_timeout
-        self._store: Store | None = None
+        self._store: BaseStore | None = None
         self._project_id: str | None = None
         self._lock = threading.Lock()
         self._logged: set[str] = set()
@@ -50,7 +50,7 @@ class LocalStoreSpanExporter(DeliveringExporter):
         return Encoded(spans, from_readable_spans(spans))
 
     def send(self, encoded: Encoded, timeout: float) -> Delivery:
-        from agentops_otel.store.sqlite import Store, is_locked_error
+        from agentops_otel.store import is_busy_error, open_store
 
         with self._lock:
             if self._stopped.is_set():
@@ -58,13 +58,14 @@ class LocalStoreSpanExporter(DeliveringExporter):
             try:
                 store = self._store
                 if store is None:
-                    store = self._store = Store(self.path, busy_timeout=min(self._busy_timeout, timeout))
+                    # A file path (stdlib sqlite3), or a postgresql:// URL (the [postgres] extra).
+                    store = self._store = open_store(self.path, busy_timeout=min(self._busy_timeout, timeout))
                 if self._project_id is None:
                     self._project_id = store.ensure_project()
                 store.ingest(self._project_id, encoded.payload)
                 return DELIVERED
             except Exception as exc:
-                if is_locked_error(exc):
+                if is_busy_error(exc):
                     return Delivery(Outcome.RETRY, retry_after=0.1, reason=f"{self.path} is busy")
                 self._log_once(type(exc).__name__, f"agentops_otel: cannot write spans to {self.path}: {exc}")
                 reason = f"cannot write to {self.path}: {exc}"
