@@ -295,6 +295,7 @@ class LLMCall:
                 self.output_tokens,
                 self.cached_tokens,
                 self.cache_write_tokens,
+                self.provider,
             )
             if cost is None and self.response_model:
                 cost = cost_usd(
@@ -303,6 +304,7 @@ class LLMCall:
                     self.output_tokens,
                     self.cached_tokens,
                     self.cache_write_tokens,
+                    self.provider,
                 )
             if cost is not None:
                 out[semconv.COST_USD] = cost

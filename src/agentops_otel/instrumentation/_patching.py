@@ -89,9 +89,11 @@ class Patcher:
         try:
             patches = importlib.import_module(self._patches)
             if self.telemetry is None:
+                from agentops_otel import pricing
                 from agentops_otel.instrumentation._core import Telemetry
 
                 self.telemetry = Telemetry(*self._providers)
+                pricing.warm_up()  # the price table, read off the caller's thread before the first call ends
             patches.patch(self, module)
         except Exception:
             logger.debug("agentops_otel: could not patch %s", module.__name__, exc_info=True)
