@@ -386,6 +386,7 @@ def start_call(
 
 
 _servers: dict[int, tuple[Any, tuple[tuple[str, Any], ...]]] = {}
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def server_attributes(client: Any, out: dict[str, Any]) -> None:
@@ -405,6 +406,8 @@ def server_attributes(client: Any, out: dict[str, Any]) -> None:
         if isinstance(host, str) and host:
             found.append((semconv.SERVER_ADDRESS, host))
             port = getattr(url, "port", None)
+            if not isinstance(port, int):  # httpx leaves the scheme's default port out
+                port = _DEFAULT_PORTS.get(getattr(url, "scheme", None))
             if isinstance(port, int):
                 found.append((semconv.SERVER_PORT, port))
         entry = (url, tuple(found))
