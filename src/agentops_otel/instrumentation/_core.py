@@ -407,7 +407,7 @@ def server_attributes(client: Any, out: dict[str, Any]) -> None:
             found.append((semconv.SERVER_ADDRESS, host))
             port = getattr(url, "port", None)
             if not isinstance(port, int):  # httpx leaves the scheme's default port out
-                port = _DEFAULT_PORTS.get(getattr(url, "scheme", None))
+                port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
             if isinstance(port, int):
                 found.append((semconv.SERVER_PORT, port))
         entry = (url, tuple(found))
