@@ -157,4 +157,9 @@ ANTHROPIC = Patcher(
     (ANTHROPIC_MESSAGES, ANTHROPIC_BETA_MESSAGES, ANTHROPIC_BASE_CLIENT),
     "agentops_otel.instrumentation._anthropic",
 )
-PATCHERS = (OPENAI, ANTHROPIC)
+LITELLM = Patcher(
+    "litellm",
+    ("litellm", "litellm.integrations.opentelemetry"),
+    "agentops_otel.instrumentation._litellm",
+)
+PATCHERS = (OPENAI, ANTHROPIC, LITELLM)
