@@ -58,6 +58,14 @@ INSTRUMENTATION_SCOPE: Final = "agentops_otel.instrumentation"
 ENTITY_INPUT: Final = "agentops.entity.input"
 ENTITY_OUTPUT: Final = "agentops.entity.output"
 ACTION_TYPE: Final = "agentops.action.type"
+#: The agent framework a span comes from (``openai_agents``, ``langchain``, ``crewai``).
+FRAMEWORK: Final = "agentops.framework"
+# Framework spans: an agent's tools and handoffs, a handoff's agents, a guardrail's verdict.
+AGENT_TOOLS: Final = "agentops.agent.tools"
+AGENT_HANDOFFS: Final = "agentops.agent.handoffs"
+HANDOFF_FROM: Final = "agentops.handoff.from"
+HANDOFF_TO: Final = "agentops.handoff.to"
+GUARDRAIL_TRIGGERED: Final = "agentops.guardrail.triggered"
 
 # record(ErrorEvent(...)) and record(...) of other events.
 ERROR_DETAILS: Final = "agentops.error.details"

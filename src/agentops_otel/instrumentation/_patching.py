@@ -162,4 +162,5 @@ LITELLM = Patcher(
     ("litellm", "litellm.integrations.opentelemetry"),
     "agentops_otel.instrumentation._litellm",
 )
-PATCHERS = (OPENAI, ANTHROPIC, LITELLM)
+OPENAI_AGENTS = Patcher("openai_agents", ("agents",), "agentops_otel.instrumentation._openai_agents")
+PATCHERS = (OPENAI, ANTHROPIC, LITELLM, OPENAI_AGENTS)
