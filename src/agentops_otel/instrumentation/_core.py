@@ -34,6 +34,9 @@ SCOPE = semconv.INSTRUMENTATION_SCOPE
 #: Set while one of our LLM spans wraps a provider call: nested wrappers pass through, and the
 #: anthropic SDK's own tracing stands down.
 IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
+#: Set by a framework's model-call span (LangChain's): a list each of our LLM spans started under it
+#: is appended to, so the framework span knows whether an SDK wrapper recorded the call.
+LLM_WATCH = otel_context.create_key("agentops-llm-watch")
 # OpenLLMetry's key (a plain string) for "a framework already records this LLM call".
 _SUPPRESS_INSTRUMENTATION_KEY = _sdk_compat.SUPPRESS_INSTRUMENTATION_KEY
 _SUPPRESS_HTTP_KEY = _sdk_compat.SUPPRESS_HTTP_INSTRUMENTATION_KEY
@@ -382,6 +385,9 @@ def start_call(
     )
     if not span.is_recording():
         return None
+    watch = otel_context.get_value(LLM_WATCH)
+    if watch is not None:
+        watch.append(span)  # type: ignore[attr-defined]
     return LLMCall(telemetry, span, operation, provider, model_name)
 
 

@@ -29,10 +29,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from agentops_otel import semconv
+from agentops_otel import _sdk_compat, semconv
 from agentops_otel._content import MAX_CONTENT_CHARS, serialize
 from agentops_otel._errors import error_type
-from agentops_otel.instrumentation._core import Telemetry, debug_failure
+from agentops_otel.instrumentation._core import Telemetry, debug_failure, logger
 
 
 def agent_attributes(name: str, framework: str) -> dict[str, Any]:
@@ -103,9 +103,11 @@ class Spans:
         attributes: dict[str, Any],
         parent: Hashable | None = None,
         current: bool = False,
+        values: dict[str, Any] | None = None,
     ) -> Span | None:
         """Starts the span ``key`` under the span of ``parent`` (if open) or the current context;
-        ``current`` makes it the current span until :meth:`end` (same thread or task only)."""
+        ``current`` makes it the current span until :meth:`end` (same thread or task only), with
+        ``values`` (context keys) set in that context too."""
         try:
             ctx = None
             found = self._open.get(parent) if parent is not None else None
@@ -114,7 +116,14 @@ class Spans:
             span = telemetry.tracer().start_span(
                 span_name(attributes, name), context=ctx, kind=SpanKind.INTERNAL, attributes=attributes
             )
-            token = otel_context.attach(trace.set_span_in_context(span, ctx)) if current else None
+            token = None
+            if current:
+                attached = trace.set_span_in_context(
+                    span, ctx if ctx is not None else otel_context.get_current()
+                )
+                for name, value in (values or {}).items():
+                    attached = otel_context.set_value(name, value, attached)
+                token = otel_context.attach(attached)
             with self._lock:
                 self._open[key] = _Open(span, token)
             return span
@@ -158,12 +167,20 @@ class Spans:
             with contextlib.suppress(Exception):
                 found.span.end()
 
-    @staticmethod
-    def _detach(span: Span, token: object) -> None:
+    def take(self, key: Hashable) -> Span | None:
+        """Removes the span ``key`` without ending it (its context is left): the caller ends it."""
+        with self._lock:
+            found = self._open.pop(key, None)
+        if found is None:
+            return None
+        if found.token is not None:
+            self._detach(found.span, found.token)
+        return found.span
+
+    def _detach(self, span: Span, token: object) -> None:
         # Only where it was attached: a span ended from another task or thread leaves contexts alone.
-        if trace.get_current_span() is span:
-            with contextlib.suppress(Exception):
-                otel_context.detach(token)  # type: ignore[arg-type]
+        if trace.get_current_span() is span and not _sdk_compat.detach_quietly(token):
+            logger.debug("agentops_otel: %s span %s ended outside its context", self.framework, span)
 
     def end_all(self) -> None:
         """Ends every span still open (uninstrument, shutdown)."""

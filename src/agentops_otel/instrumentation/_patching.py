@@ -163,4 +163,13 @@ LITELLM = Patcher(
     "agentops_otel.instrumentation._litellm",
 )
 OPENAI_AGENTS = Patcher("openai_agents", ("agents",), "agentops_otel.instrumentation._openai_agents")
-PATCHERS = (OPENAI, ANTHROPIC, LITELLM, OPENAI_AGENTS)
+LANGCHAIN = Patcher(
+    "langchain",
+    (
+        "langchain_core.callbacks.base",
+        "langchain_core.runnables.config",
+        "langchain_core.language_models.chat_models",
+    ),
+    "agentops_otel.instrumentation._langchain",
+)
+PATCHERS = (OPENAI, ANTHROPIC, LITELLM, OPENAI_AGENTS, LANGCHAIN)
