@@ -18,7 +18,6 @@ run is open, and what runs inside nests under it:
 
 from __future__ import annotations
 
-import contextvars
 import importlib
 import time
 from types import ModuleType
@@ -28,16 +27,22 @@ from uuid import UUID
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from agentops_otel import _runtime, _sdk_compat, semconv
+from agentops_otel import _runtime, semconv
 from agentops_otel._content import to_json
 from agentops_otel.instrumentation import _messages as m
-from agentops_otel.instrumentation._core import LLM_WATCH, LLMCall, debug_failure, get, logger
+from agentops_otel.instrumentation._core import LLM_WATCH, LLMCall, debug_failure, get
 from agentops_otel.instrumentation._framework import (
     Spans,
     action_attributes,
     agent_attributes,
     content,
     tool_attributes,
+)
+from agentops_otel.instrumentation._langchain_context import (
+    STREAM_STEP,
+    config_context,
+    generate,
+    stream_steps,
 )
 from agentops_otel.instrumentation._patching import Patcher
 
@@ -218,7 +223,7 @@ class Recorder:
         self._start(run_id, parent_run_id, _name(serialized, kwargs, "model"), attributes)
         if self.spans.get(run_id) is not None:
             self.models[run_id] = _ModelRun(str(model), _PROVIDERS.get(provider, provider), messages)
-            step = _STREAM_STEP.get()
+            step = STREAM_STEP.get()
             if step is not None and step.run_id is None:  # a model's own stream(): see _stream_steps
                 step.run_id = run_id
                 step.token = self.enter(run_id)
@@ -266,125 +271,6 @@ class Recorder:
         if model is not None:
             ctx = otel_context.set_value(LLM_WATCH, model.watch, ctx)
         return otel_context.attach(ctx)
-
-
-class _Step:
-    __slots__ = ("run_id", "token")
-
-    def __init__(self, run_id: UUID | None) -> None:
-        self.run_id = run_id
-        self.token: object | None = None
-
-
-# Set while one step of a chat model's own ``stream()`` / ``astream()`` runs (see _stream_steps).
-_STREAM_STEP: contextvars.ContextVar[_Step | None] = contextvars.ContextVar("agentops_lc_step", default=None)
-
-
-def _leave(token: object | None) -> None:
-    if token is not None and not _sdk_compat.detach_quietly(token):
-        logger.debug("agentops_otel: a LangChain run's context was left from another context")
-
-
-def _config_context(recorder: Recorder) -> Any:
-    """``_set_config_context`` runs inside the copied context LangChain makes for each runnable's body
-    (chains, graph nodes, tools): the run's span is made current there, and only there."""
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        try:
-            config = args[0] if args else kwargs.get("config")
-            callbacks = config.get("callbacks") if isinstance(config, dict) else None
-            parent = getattr(callbacks, "parent_run_id", None)
-            if parent is not None and recorder.patcher.active:
-                recorder.enter(parent)  # never left: the copied context is the body's own
-        except Exception:
-            debug_failure("entering a LangChain run")
-        return result
-
-    return wrapper
-
-
-def _generate(recorder: Recorder, is_async: bool) -> Any:
-    """``_generate_with_cache``: the model run's span is current (with its watch) while it calls the SDK."""
-
-    def enter(kwargs: dict[str, Any]) -> object | None:
-        try:
-            manager = kwargs.get("run_manager")
-            return recorder.enter(getattr(manager, "run_id", None)) if manager is not None else None
-        except Exception:
-            debug_failure("entering a LangChain model run")
-            return None
-
-    if is_async:
-
-        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            token = enter(kwargs)
-            try:
-                return await wrapped(*args, **kwargs)
-            finally:
-                _leave(token)
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        token = enter(kwargs)
-        try:
-            return wrapped(*args, **kwargs)
-        finally:
-            _leave(token)
-
-    return wrapper
-
-
-def _stream_steps(recorder: Recorder, is_async: bool) -> Any:
-    """A chat model's own ``stream()`` / ``astream()``: each step (``next``) runs with the model run's
-    span current, entered and left within the step, whichever context the consumer steps it from."""
-
-    def step_in(step: _Step) -> tuple[object, object | None]:
-        marker = _STREAM_STEP.set(step)
-        token = recorder.enter(step.run_id) if step.run_id is not None else None
-        return marker, token
-
-    def step_out(step: _Step, marker: object, token: object | None) -> None:
-        _leave(step.token if token is None else token)
-        step.token = None
-        _STREAM_STEP.reset(marker)  # type: ignore[arg-type]
-
-    if is_async:
-
-        async def async_gen(inner: Any) -> Any:
-            step = _Step(None)
-            while True:
-                marker, token = step_in(step)
-                try:
-                    chunk = await inner.__anext__()
-                except StopAsyncIteration:
-                    return
-                finally:
-                    step_out(step, marker, token)
-                yield chunk
-
-        def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            return async_gen(wrapped(*args, **kwargs))
-
-        return async_wrapper
-
-    def gen(inner: Any) -> Any:
-        step = _Step(None)
-        while True:
-            marker, token = step_in(step)
-            try:
-                chunk = next(inner)
-            except StopIteration:
-                return
-            finally:
-                step_out(step, marker, token)
-            yield chunk
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        return gen(wrapped(*args, **kwargs))
-
-    return wrapper
 
 
 def _read_result(call: LLMCall, response: Any, run: _ModelRun) -> None:
@@ -499,9 +385,9 @@ def patch(patcher: Patcher, module: ModuleType) -> None:
     base = importlib.import_module(CALLBACKS)  # loaded before either module below
     recorder = handler_for(patcher, base.BaseCallbackHandler).recorder
     if module.__name__ == CONFIG:
-        patcher.wrap(module, "_set_config_context", _config_context(recorder))
+        patcher.wrap(module, "_set_config_context", config_context(recorder))
     elif module.__name__ == CHAT_MODELS:
-        patcher.wrap(module, "BaseChatModel._generate_with_cache", _generate(recorder, False))
-        patcher.wrap(module, "BaseChatModel._agenerate_with_cache", _generate(recorder, True))
-        patcher.wrap(module, "BaseChatModel.stream", _stream_steps(recorder, False))
-        patcher.wrap(module, "BaseChatModel.astream", _stream_steps(recorder, True))
+        patcher.wrap(module, "BaseChatModel._generate_with_cache", generate(recorder, False))
+        patcher.wrap(module, "BaseChatModel._agenerate_with_cache", generate(recorder, True))
+        patcher.wrap(module, "BaseChatModel.stream", stream_steps(recorder, False))
+        patcher.wrap(module, "BaseChatModel.astream", stream_steps(recorder, True))
