@@ -172,4 +172,7 @@ LANGCHAIN = Patcher(
     ),
     "agentops_otel.instrumentation._langchain",
 )
-PATCHERS = (OPENAI, ANTHROPIC, LITELLM, OPENAI_AGENTS, LANGCHAIN)
+GOOGLE_GENAI = Patcher(
+    "google_genai", ("google.genai.models",), "agentops_otel.instrumentation._google_genai"
+)
+PATCHERS = (OPENAI, ANTHROPIC, LITELLM, GOOGLE_GENAI, OPENAI_AGENTS, LANGCHAIN)
