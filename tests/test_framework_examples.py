@@ -102,3 +102,14 @@ def test_google_genai_example(tmp_path: Path) -> None:
     assert "Hello from Gemini" in proc.stdout
     assert (session["end_state"], session["llm_calls"], session["completion_tokens"]) == ("Success", 2, 60)
     assert session["cost_usd"] > 0
+
+
+def test_crewai_example(tmp_path: Path) -> None:
+    _needs("crewai")
+    with CannedLLM([Turn(tool="get_weather", args={"city": "Paris"}), Turn(text="Sunny.")]) as llm:
+        proc, log = _run(
+            "crewai_crew.py", tmp_path, llm, OPENAI_API_KEY="sk-test", CREWAI_DISABLE_TELEMETRY="true"
+        )
+    session = _session(proc, tmp_path, log)
+    assert (session["end_state"], session["llm_calls"], session["tool_calls"]) == ("Success", 2, 1)
+    assert session["actions"] == 2  # the crew and its task

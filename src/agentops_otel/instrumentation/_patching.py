@@ -175,4 +175,15 @@ LANGCHAIN = Patcher(
 GOOGLE_GENAI = Patcher(
     "google_genai", ("google.genai.models",), "agentops_otel.instrumentation._google_genai"
 )
-PATCHERS = (OPENAI, ANTHROPIC, LITELLM, GOOGLE_GENAI, OPENAI_AGENTS, LANGCHAIN)
+CREWAI = Patcher(
+    "crewai",
+    (
+        "crewai.crew",
+        "crewai.task",
+        "crewai.agent.core",
+        "crewai.tools.base_tool",
+        "crewai.tools.structured_tool",
+    ),
+    "agentops_otel.instrumentation._crewai",
+)
+PATCHERS = (OPENAI, ANTHROPIC, LITELLM, GOOGLE_GENAI, OPENAI_AGENTS, LANGCHAIN, CREWAI)
