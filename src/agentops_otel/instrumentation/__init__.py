@@ -44,4 +44,4 @@ def uninstrument_all() -> None:
 
 def instrumented() -> list[str]:
     """The imported libraries that are instrumented."""
-    return sorted(p.library for p in PATCHERS if p.active and any(m in sys.modules for m in p.modules))
+    return sorted(p.library for p in PATCHERS if p.active and p.package in sys.modules)

@@ -46,8 +46,12 @@ class Patcher:
     The wrappers read ``active`` (pass through when False) and ``telemetry``.
     """
 
-    def __init__(self, library: str, modules: tuple[str, ...], patches: str) -> None:
+    def __init__(
+        self, library: str, modules: tuple[str, ...], patches: str, package: str | None = None
+    ) -> None:
         self.library = library
+        #: The import name that says the library is loaded (default: ``library``).
+        self.package = package or library
         self.modules = modules
         self._patches = patches
         self.active = False
@@ -162,7 +166,9 @@ LITELLM = Patcher(
     ("litellm", "litellm.integrations.opentelemetry"),
     "agentops_otel.instrumentation._litellm",
 )
-OPENAI_AGENTS = Patcher("openai_agents", ("agents",), "agentops_otel.instrumentation._openai_agents")
+OPENAI_AGENTS = Patcher(
+    "openai_agents", ("agents",), "agentops_otel.instrumentation._openai_agents", package="agents"
+)
 LANGCHAIN = Patcher(
     "langchain",
     (
@@ -171,9 +177,13 @@ LANGCHAIN = Patcher(
         "langchain_core.language_models.chat_models",
     ),
     "agentops_otel.instrumentation._langchain",
+    package="langchain_core",
 )
 GOOGLE_GENAI = Patcher(
-    "google_genai", ("google.genai.models",), "agentops_otel.instrumentation._google_genai"
+    "google_genai",
+    ("google.genai.models",),
+    "agentops_otel.instrumentation._google_genai",
+    package="google.genai",
 )
 CREWAI = Patcher(
     "crewai",
