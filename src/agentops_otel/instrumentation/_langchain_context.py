@@ -13,14 +13,19 @@ LangChain never comes back to. Instead the span is entered where the work runs:
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from agentops_otel import _sdk_compat
 from agentops_otel.instrumentation._core import debug_failure, logger
 
-if TYPE_CHECKING:
-    from agentops_otel.instrumentation._langchain import Recorder
+
+class Recorder(Protocol):
+    """What these wrappers need of ``_langchain.Recorder`` (no import back: no circle)."""
+
+    patcher: Any
+
+    def enter(self, run_id: UUID | None) -> object | None: ...
 
 
 class Step:
