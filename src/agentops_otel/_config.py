@@ -117,7 +117,8 @@ class Configuration:
     end_session_at_exit: bool = True
     #: Chain a SIGTERM handler that ends the session as Fail and flushes before the process dies.
     handle_sigterm: bool = True
-    #: Instrument the OpenAI and Anthropic SDKs.
+    #: Instrument the LLM SDKs (OpenAI, Anthropic, Google Gen AI), LiteLLM and the agent frameworks
+    #: (OpenAI Agents SDK, LangChain/LangGraph, CrewAI) as they are imported.
     instrument_llm_calls: bool = True
     #: Record prompts, completions, tool arguments and results.
     #: Env: ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``.
