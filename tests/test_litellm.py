@@ -158,7 +158,9 @@ def test_litellm_otel_callback_writes_its_own_span_not_ours(llm: CannedLLM, run:
     from litellm.integrations.opentelemetry import OpenTelemetry, OpenTelemetryConfig
 
     try:
-        callback = OpenTelemetry(config=OpenTelemetryConfig(exporter="console"), tracer_provider=run.rec.provider)
+        callback = OpenTelemetry(
+            config=OpenTelemetryConfig(exporter="console"), tracer_provider=run.rec.provider
+        )
     except ModuleNotFoundError as missing:  # older LiteLLM releases want the OTLP gRPC exporter
         pytest.skip(f"LiteLLM's OTel callback needs {missing.name}")
     previous = list(litellm.callbacks)
