@@ -16,4 +16,4 @@ class CrewAIInstrumentor(PatcherInstrumentor):
     _patcher = CREWAI
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("crewai >= 1.9",)
+        return ("crewai >= 1.15",)
