@@ -90,3 +90,16 @@ def restore_keyboard_interrupt_exit() -> None:
     """
     with contextlib.suppress(KeyboardInterrupt):
         exec("raise KeyboardInterrupt")
+
+
+def detach_quietly(token: object) -> bool:
+    """Detaches a context token; False, with nothing logged, when it was made in another context (a
+    framework that ends in one task or thread what it started in another). The API's ``detach`` logs
+    that case as an error, which is the framework's doing, not the user's."""
+    from opentelemetry.context import _RUNTIME_CONTEXT
+
+    try:
+        _RUNTIME_CONTEXT.detach(token)  # type: ignore[arg-type]
+        return True
+    except Exception:
+        return False

@@ -34,6 +34,9 @@ SCOPE = semconv.INSTRUMENTATION_SCOPE
 #: Set while one of our LLM spans wraps a provider call: nested wrappers pass through, and the
 #: anthropic SDK's own tracing stands down.
 IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
+#: Set by a framework's model-call span (LangChain's): a list each of our LLM spans started under it
+#: is appended to, so the framework span knows whether an SDK wrapper recorded the call.
+LLM_WATCH = otel_context.create_key("agentops-llm-watch")
 # OpenLLMetry's key (a plain string) for "a framework already records this LLM call".
 _SUPPRESS_INSTRUMENTATION_KEY = _sdk_compat.SUPPRESS_INSTRUMENTATION_KEY
 _SUPPRESS_HTTP_KEY = _sdk_compat.SUPPRESS_HTTP_INSTRUMENTATION_KEY
@@ -295,6 +298,7 @@ class LLMCall:
                 self.output_tokens,
                 self.cached_tokens,
                 self.cache_write_tokens,
+                self.provider,
             )
             if cost is None and self.response_model:
                 cost = cost_usd(
@@ -303,6 +307,7 @@ class LLMCall:
                     self.output_tokens,
                     self.cached_tokens,
                     self.cache_write_tokens,
+                    self.provider,
                 )
             if cost is not None:
                 out[semconv.COST_USD] = cost
@@ -380,10 +385,14 @@ def start_call(
     )
     if not span.is_recording():
         return None
+    watch = otel_context.get_value(LLM_WATCH)
+    if watch is not None:
+        watch.append(span)  # type: ignore[attr-defined]
     return LLMCall(telemetry, span, operation, provider, model_name)
 
 
 _servers: dict[int, tuple[Any, tuple[tuple[str, Any], ...]]] = {}
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def server_attributes(client: Any, out: dict[str, Any]) -> None:
@@ -403,6 +412,8 @@ def server_attributes(client: Any, out: dict[str, Any]) -> None:
         if isinstance(host, str) and host:
             found.append((semconv.SERVER_ADDRESS, host))
             port = getattr(url, "port", None)
+            if not isinstance(port, int):  # httpx leaves the scheme's default port out
+                port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
             if isinstance(port, int):
                 found.append((semconv.SERVER_PORT, port))
         entry = (url, tuple(found))

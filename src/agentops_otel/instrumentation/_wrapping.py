@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -61,6 +62,40 @@ def _complete(
     return result
 
 
+def adopt_streaming_response(
+    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], raw: Any, is_async: bool
+) -> bool:
+    """``with_streaming_response.create(stream=True)`` (the Agents SDK streams this way): the events
+    are read from ``raw.parse()``, so that parse hands back our stream proxy and the span ends with the
+    stream; if the body is never parsed, the span ends when the raw response is collected."""
+    if kwargs.get("stream") is not True or not callable(getattr(raw, "parse", None)):
+        return False
+    original = raw.parse
+
+    def adopt(parsed: Any) -> Any:
+        if hasattr(type(parsed), "__next__") or hasattr(type(parsed), "__anext__"):
+            return wrap_stream(parsed, call, op.accumulator(call, state), is_async)
+        call.end()
+        return parsed
+
+    if is_async:
+
+        async def parse_async(*args: Any, **kw: Any) -> Any:
+            parsed = await original(*args, **kw)
+            return parsed if kw.get("to") is not None else adopt(parsed)
+
+        raw.parse = parse_async
+    else:
+
+        def parse(*args: Any, **kw: Any) -> Any:
+            parsed = original(*args, **kw)
+            return parsed if kw.get("to") is not None else adopt(parsed)
+
+        raw.parse = parse
+    weakref.finalize(raw, call.end)
+    return True
+
+
 def _client_of(instance: Any) -> Any:
     return getattr(instance, "_client", None)
 
@@ -101,7 +136,8 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
         try:
             mode = raw_mode(kwargs)
             if mode == "stream":
-                call.end()
+                if not adopt_streaming_response(op, call, state, call_kwargs, result, False):
+                    call.end()
                 return result
             target = result.parse() if mode == "raw" else result
             return _complete(op, call, state, call_kwargs, result, target)
@@ -149,7 +185,8 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
         try:
             mode = raw_mode(kwargs)
             if mode == "stream":
-                call.end()
+                if not adopt_streaming_response(op, call, state, call_kwargs, result, True):
+                    call.end()
                 return result
             target = result
             if mode == "raw":
