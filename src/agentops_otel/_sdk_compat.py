@@ -11,6 +11,9 @@ installs the newest releases the version ranges allow).
   (SPEC.md section 3), and the SDK offers no way to choose them for one span of a provider it did not
   create; a shallow copy of the SDK tracer with another id generator does.
 - :data:`BaseConfigurator`: ``opentelemetry-instrument`` loads configurators derived from it.
+- :func:`on_refused_tracer_provider`: OpenTelemetry refuses a second global provider with a bare
+  warning and no hook; every way of setting one (``set_tracer_provider``, imported by name or not, and
+  the stock configurator) goes through the private ``opentelemetry.trace._set_tracer_provider``.
 - :func:`restore_keyboard_interrupt_exit`: CPython's record of an unhandled KeyboardInterrupt (exit
   status 130) is lost when source text is evaluated at exit.
 - The names of the ``threading.Thread`` and ``multiprocessing`` methods that run a thread's or a
@@ -23,6 +26,7 @@ import contextlib
 import logging
 import threading
 from multiprocessing.process import BaseProcess
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
@@ -78,6 +82,33 @@ def tracer_with_ids(tracer: trace.Tracer, trace_id: int, span_id: int) -> trace.
     copy.__dict__.update(tracer.__dict__)
     copy.id_generator = _FixedIds(trace_id, span_id)
     return copy
+
+
+_refused_callbacks: list[Callable[[Any], None]] = []
+
+
+def on_refused_tracer_provider(callback: Callable[[Any], None]) -> bool:
+    """Call ``callback(provider)`` whenever OpenTelemetry refuses to set ``provider`` as the global
+    tracer provider (one was set already). False when the SDK's internals are not as expected."""
+    original = getattr(trace, "_set_tracer_provider", None)
+    if original is None:
+        return False
+    _refused_callbacks.append(callback)
+    if getattr(original, "_agentops_watch", False):
+        return True
+
+    def set_tracer_provider(tracer_provider: Any, log: bool) -> None:
+        original(tracer_provider, log)
+        try:
+            if log and trace.get_tracer_provider() is not tracer_provider:
+                for refused in list(_refused_callbacks):
+                    refused(tracer_provider)
+        except Exception:
+            logger.debug("agentops_otel: provider watch failed", exc_info=True)
+
+    set_tracer_provider._agentops_watch = True  # type: ignore[attr-defined]
+    trace._set_tracer_provider = set_tracer_provider
+    return True
 
 
 def restore_keyboard_interrupt_exit() -> None:

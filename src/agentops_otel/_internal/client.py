@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 import uuid
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,7 +21,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentops_otel import _runtime, instrumentation
 from agentops_otel._config import FIELD_NAMES, Configuration, parse_tags
-from agentops_otel._internal import exit_hooks, processes, threads
+from agentops_otel._internal import exit_hooks, processes, providers, servers, threads
 from agentops_otel._internal.context import rejected_inbound
 from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
 from agentops_otel._internal.session import EndState, Session, new_session_id
@@ -34,7 +33,7 @@ logger = logging.getLogger("agentops_otel")
 _PER_CALL_SWITCHES = frozenset({"auto_start_session", "instrument_llm_calls"})
 
 # Providers that already have our processors, so a second init (or a second Client) adds none.
-_attached: weakref.WeakSet[Any] = weakref.WeakSet()
+_attached = providers.Attached()
 
 
 def make_exporter(config: Configuration) -> SpanExporter:
@@ -63,6 +62,7 @@ class Client:
         self._provider: trace.TracerProvider | None = None
         self._owns_provider = False
         self._export_processor: ExportProcessor | None = None
+        self._internal_provider: SdkTracerProvider | None = None
 
     # -- properties ------------------------------------------------------------------------------------
 
@@ -134,6 +134,7 @@ class Client:
             exit_hooks.install(self, handle_sigterm=config.handle_sigterm)
             self._initialized = True
         _guarded(threads.enable if config.propagate_context_to_threads else threads.disable)
+        _guarded(servers.enable)  # requests carrying a session join it (SPEC section 4, services)
         if config.propagate_context_to_threads:
             _guarded(processes.enable, host=self, joiner=join_spawned)
         else:
@@ -149,28 +150,37 @@ class Client:
     def _attach(
         self, config: Configuration, tracer_provider: trace.TracerProvider | None
     ) -> trace.TracerProvider:
-        provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-        if tracer_provider is None and isinstance(provider, trace.ProxyTracerProvider):
+        given = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        provider = providers.resolve(given)
+        if isinstance(provider, trace.ProxyTracerProvider):
+            if tracer_provider is not None:
+                logger.warning(
+                    "agentops_otel: the tracer_provider passed to init() is OpenTelemetry's proxy and no "
+                    "provider is set behind it yet; the SDK creates and sets one"
+                )
             ours = SdkTracerProvider(
                 resource=Resource.create({SERVICE_NAME: config.service_name or "agentops"}),
                 shutdown_on_exit=False,  # our exit hook shuts it down within the deadline
             )
             trace.set_tracer_provider(ours)
-            provider = trace.get_tracer_provider()
+            provider = providers.resolve(trace.get_tracer_provider())
             self._owns_provider = provider is ours
-        if not hasattr(provider, "add_span_processor"):
+        providers.watch_late_providers()
+        if not providers.takes_processors(provider):
             logger.warning(
-                "agentops_otel: the tracer provider %s cannot take span processors (tracing disabled?); "
-                "nothing will be recorded",
+                "agentops_otel: the tracer provider %s cannot take span processors, so nothing will be "
+                "recorded (tracing disabled, e.g. OTEL_SDK_DISABLED or OTEL_PYTHON_TRACER_PROVIDER?). "
+                "Set an OpenTelemetry SDK TracerProvider before init(), or pass one as "
+                "init(tracer_provider=...)",
                 type(provider).__name__,
             )
-            return provider
+            return provider  # type: ignore[no-any-return]
         if provider in _attached:
-            return provider
+            return provider  # type: ignore[no-any-return]
         provider.add_span_processor(SessionSpanProcessor(config.trust_inbound_session))
         _attached.add(provider)
         if not config.export_spans:
-            return provider
+            return provider  # type: ignore[no-any-return]
         self._export_processor = ExportProcessor(
             lambda: make_exporter(config),
             max_queue_size=config.max_queue_size,
@@ -180,7 +190,22 @@ class Client:
         )
         provider.add_span_processor(self._export_processor)
         self._export_processor.start()
-        return provider
+        self._internal_provider = self._make_internal_provider(provider, config)
+        return provider  # type: ignore[no-any-return]
+
+    def _make_internal_provider(self, provider: Any, config: Configuration) -> SdkTracerProvider | None:
+        """The private provider of bookkeeping spans (start markers, heartbeats): same resource as the
+        user's, never global, whose spans reach only our export processor (and session stamping)."""
+        try:
+            internal = providers.internal_provider(getattr(provider, "resource", None))
+            internal.add_span_processor(SessionSpanProcessor(config.trust_inbound_session))
+            if self._export_processor is not None:
+                internal.add_span_processor(self._export_processor)
+        except Exception:
+            logger.debug("agentops_otel: no internal provider", exc_info=True)
+            return None
+        _runtime.set_internal_provider(internal)
+        return internal
 
     # -- sessions --------------------------------------------------------------------------------------
 
@@ -283,6 +308,12 @@ class Client:
             session.wait_announced(0.5)  # a short script may exit before its marker was made
         if processor is not None:
             ok = processor.shutdown(self.config.shutdown_timeout if timeout is None else timeout)
+        internal = self._internal_provider
+        if internal is not None:
+            try:
+                internal.shutdown()  # its export processor (ours) is already shut down: quick
+            except Exception:
+                logger.debug("agentops_otel: internal provider shutdown failed", exc_info=True)
         if self._owns_provider and isinstance(self._provider, SdkTracerProvider):
             try:
                 self._provider.shutdown()
@@ -413,4 +444,5 @@ def reset_client(timeout: float = 1.0) -> None:
     client.shutdown(timeout)
     if client._provider is not None:
         _attached.discard(client._provider)
+    providers.reset_warning()
     _runtime.reset()
