@@ -14,6 +14,11 @@ installs the newest releases the version ranges allow).
 - :func:`on_refused_tracer_provider`: OpenTelemetry refuses a second global provider with a bare
   warning and no hook; every way of setting one (``set_tracer_provider``, imported by name or not, and
   the stock configurator) goes through the private ``opentelemetry.trace._set_tracer_provider``.
+- :func:`records_nothing`: whether a tracer is a no-op, seen through OpenTelemetry's proxy tracer
+  (whose delegate is private), so an LLM call with nothing to record it is not wrapped at all.
+- :func:`set_attributes_on_ending`: ``SpanProcessor._on_ending`` is the SDK's hook for a span about to
+  end, but the SDK freezes the attributes just before calling it; another instrumentation's LLM span
+  gets its cost there.
 - :func:`restore_keyboard_interrupt_exit`: CPython's record of an unhandled KeyboardInterrupt (exit
   status 130) is lost when source text is evaluated at exit.
 - The names of the ``threading.Thread`` and ``multiprocessing`` methods that run a thread's or a
@@ -108,6 +113,33 @@ def on_refused_tracer_provider(callback: Callable[[Any], None]) -> bool:
 
     set_tracer_provider._agentops_watch = True  # type: ignore[attr-defined]
     trace._set_tracer_provider = set_tracer_provider
+    return True
+
+
+def records_nothing(tracer: Any) -> bool:
+    """True for a no-op tracer, or OpenTelemetry's proxy tracer while no provider is set."""
+    if isinstance(tracer, trace.NoOpTracer):
+        return True
+    if isinstance(tracer, trace.ProxyTracer):
+        return isinstance(getattr(tracer, "_tracer", None), trace.NoOpTracer)
+    return False
+
+
+def set_attributes_on_ending(span: Any, attributes: dict[str, Any]) -> bool:
+    """Add ``attributes`` to an SDK span inside ``SpanProcessor._on_ending`` (before any processor's
+    ``on_end`` sees it). False when the span is not shaped as expected."""
+    bounded = getattr(span, "_attributes", None)
+    lock = getattr(span, "_lock", None)
+    if bounded is None or lock is None or not hasattr(bounded, "_immutable"):
+        return False
+    with lock:
+        frozen = bounded._immutable
+        bounded._immutable = False
+        try:
+            for key, value in attributes.items():
+                bounded[key] = value
+        finally:
+            bounded._immutable = frozen
     return True
 
 

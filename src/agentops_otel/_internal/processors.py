@@ -19,6 +19,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
@@ -28,6 +29,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from agentops_otel import _sdk_compat, semconv
 from agentops_otel._internal.context import AGENT_KEY, AgentRef, session_id_for
 from agentops_otel._internal.exporters.base import Delivery, Outcome
+from agentops_otel.instrumentation._keys import IN_LLM_CALL, records_llm_call
 
 logger = logging.getLogger("agentops_otel")
 
@@ -42,7 +44,9 @@ class SessionSpanProcessor(SpanProcessor):
     """Stamps ``session.id`` (and the enclosing agent) on every span when it starts.
 
     It reads the span's parent context, so spans from any tracer are covered: ours, other
-    instrumentations', the user's own.
+    instrumentations', the user's own. It also sees another instrumentation's LLM span start inside
+    one of our LLM wrappers (``IN_LLM_CALL`` in its context): that call is then recorded once, in their
+    span, which gets ``agentops.span.kind=llm`` now and its cost when it ends.
     """
 
     def __init__(self, trust_inbound_session: bool = False) -> None:
@@ -59,8 +63,29 @@ class SessionSpanProcessor(SpanProcessor):
             if isinstance(agent, AgentRef):
                 span.set_attribute(semconv.AGENT_NAME, agent.name)
                 span.set_attribute(semconv.AGENT_ID, agent.id)
+            adopt = getattr(ctx.get(IN_LLM_CALL), "adopt", None)
+            if adopt is not None and records_llm_call(span.attributes) and adopt(span):
+                span.set_attribute(semconv.SPAN_KIND, semconv.KIND_LLM)
         except Exception:  # never let a span start fail because of us
             logger.debug("agentops_otel: session stamping failed", exc_info=True)
+
+    def _on_ending(self, span: Span) -> None:
+        """An adopted LLM span of another instrumentation gets its cost from its own usage and model."""
+        try:
+            attributes = span.attributes
+            if (
+                attributes is None
+                or attributes.get(semconv.SPAN_KIND) != semconv.KIND_LLM
+                or semconv.COST_USD in attributes
+                or span.instrumentation_scope is None
+                or span.instrumentation_scope.name == semconv.INSTRUMENTATION_SCOPE
+            ):
+                return
+            cost = _cost_of(attributes)
+            if cost is not None:
+                _sdk_compat.set_attributes_on_ending(span, {semconv.COST_USD: cost})
+        except Exception:
+            logger.debug("agentops_otel: pricing another instrumentation's span failed", exc_info=True)
 
     def on_end(self, span: ReadableSpan) -> None:
         pass
@@ -70,6 +95,29 @@ class SessionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _cost_of(attributes: Any) -> float | None:
+    """Cost of a GenAI span from its attributes (the current names, or OpenLLMetry's older ones)."""
+    from agentops_otel.pricing import cost_usd
+
+    def tokens(*names: str) -> int | None:
+        for name in names:
+            value = attributes.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+    model = attributes.get(semconv.RESPONSE_MODEL) or attributes.get(semconv.REQUEST_MODEL)
+    if not isinstance(model, str):
+        return None
+    return cost_usd(
+        model,
+        tokens(semconv.USAGE_INPUT_TOKENS, "gen_ai.usage.prompt_tokens"),
+        tokens(semconv.USAGE_OUTPUT_TOKENS, "gen_ai.usage.completion_tokens"),
+        tokens(semconv.USAGE_CACHE_READ_INPUT_TOKENS) or 0,
+        tokens(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS) or 0,
+    )
 
 
 ExporterFactory = Callable[[], SpanExporter]

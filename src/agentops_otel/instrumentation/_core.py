@@ -1,10 +1,22 @@
 """What every LLM wrapper shares: the span of one call, its end, metrics, and error isolation.
 
-A wrapper does three things around the provider's method: start a CLIENT span (``LLMCall``), run the
-method under a context where that span is current and the baggage member ``session.id`` is removed
-(so no HTTP header carries it to the provider; the session itself stays in our context key, so spans
-still get ``session.id``), then read the result. Any failure of ours is logged at debug level and the
-call goes on untouched; exceptions of the call are recorded and re-raised unchanged.
+A wrapper does three things around the provider's method: prepare the call (``LLMCall``), run the
+method under a context where the baggage member ``session.id`` is removed (so no HTTP header carries it
+to the provider; it is held under :data:`HELD_SESSION` so spans made inside still get ``session.id``),
+then read the result. Any failure of ours is logged at debug level and the call goes on untouched;
+exceptions of the call are recorded and re-raised unchanged.
+
+One LLM span per call, whichever GenAI instrumentations are loaded. Our CLIENT span is started only
+once the provider method has returned (with the call's start time), so we know by then whether another
+instrumentation recorded the call:
+
+- it wraps ours (its LLM span is current when our wrapper runs), or
+- it sits under ours (its LLM span starts inside our call; the session span processor tells the
+  ``LLMCall`` in the context, :meth:`LLMCall.adopt`).
+
+Then we make no span of our own and *enrich theirs* instead: ``agentops.span.kind=llm``, the cost, and
+what we read that they lack (e.g. token usage of a stream whose usage chunk we asked for). Nothing of
+the response is hidden from them; the usage chunk we add to a stream is hidden from the caller only.
 """
 
 from __future__ import annotations
@@ -25,15 +37,14 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel._errors import error_type
 from agentops_otel.pricing import cost_usd
+from agentops_otel.instrumentation._keys import HELD_SESSION, IN_LLM_CALL, records_llm_call
 from agentops_otel.version import __version__
 
 logger = logging.getLogger("agentops_otel.instrumentation")
 
 SCOPE = semconv.INSTRUMENTATION_SCOPE
 
-#: Set while one of our LLM spans wraps a provider call: nested wrappers pass through, and the
-#: anthropic SDK's own tracing stands down.
-IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
+
 # OpenLLMetry's key (a plain string) for "a framework already records this LLM call".
 _SUPPRESS_INSTRUMENTATION_KEY = _sdk_compat.SUPPRESS_INSTRUMENTATION_KEY
 _SUPPRESS_HTTP_KEY = _sdk_compat.SUPPRESS_HTTP_INSTRUMENTATION_KEY
@@ -67,28 +78,40 @@ def is_suppressed() -> bool:
     return unsuppressed_context() is None
 
 
-def call_context(span: Span, ctx: Context | None = None) -> Context:
-    """The context a provider call runs in: ``span`` current, no ``session.id`` baggage member, and
-    HTTP instrumentation suppressed.
+def call_context(call: Any, ctx: Context | None = None) -> Context:
+    """The context a provider call runs in: ``call`` marked as in progress, no ``session.id`` baggage
+    member, and HTTP instrumentation suppressed.
 
-    Our span is the call's client span; an HTTP client instrumentation (httpx, requests) would add a
-    second one and inject our ``traceparent`` into a request to the LLM provider, which must carry no
-    trace headers of ours. ``ctx`` is the caller's context when already read (default: the current one).
+    An HTTP client instrumentation (httpx, requests) would add a second client span and inject our
+    ``traceparent`` into a request to the LLM provider, which must carry no trace headers of ours. The
+    session member is kept under :data:`HELD_SESSION`, so a span another instrumentation makes inside
+    still gets the session. ``ctx`` is the caller's context when already read (default: current).
     """
     if ctx is None:
         ctx = otel_context.get_current()
-    if semconv.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
-        ctx = baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
-    # One copy of the context instead of one per key.
-    return Context({**ctx, IN_LLM_CALL: True, _SPAN_KEY: span, _SUPPRESS_HTTP_KEY: True})
+    held = baggage.get_all(ctx).get(semconv.BAGGAGE_SESSION_ID)
+    if held is None:
+        # One copy of the context instead of one per key.
+        return Context({**ctx, IN_LLM_CALL: call, _SUPPRESS_HTTP_KEY: True})
+    ctx = baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
+    return Context({**ctx, IN_LLM_CALL: call, _SUPPRESS_HTTP_KEY: True, HELD_SESSION: held})
 
 
 def context_without_session_baggage() -> Context | None:
     """For calls we do not record: a context without the baggage member, or None if there is none."""
     ctx = otel_context.get_current()
-    if semconv.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
-        return baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
-    return None
+    held = baggage.get_all(ctx).get(semconv.BAGGAGE_SESSION_ID)
+    if held is None:
+        return None
+    return otel_context.set_value(HELD_SESSION, held, baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx))
+
+
+def foreign_llm_span(ctx: Context) -> Span | None:
+    """The current span of ``ctx`` when it is another instrumentation's open LLM span (it wraps ours)."""
+    span = ctx.get(_SPAN_KEY)
+    if span is None or not span.is_recording():
+        return None
+    return span if records_llm_call(getattr(span, "attributes", None)) else None
 
 
 def text_parts(content: Any) -> list[dict[str, Any]]:
@@ -171,37 +194,85 @@ class Telemetry:
         return _runtime.tracer(SCOPE, self._tracer_provider)
 
 
+class _Pending:
+    """Stands for the span of a call until it is started (or for good, when another instrumentation
+    records the call): what the provider modules write on ``call.span`` is kept here."""
+
+    __slots__ = ("attributes", "status")
+
+    def __init__(self) -> None:
+        self.attributes: dict[str, Any] = {}
+        self.status: Status | None = None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        self.attributes.update(attributes)
+
+    def set_status(self, status: Status, description: str | None = None) -> None:
+        self.status = status
+
+    def is_recording(self) -> bool:
+        return True
+
+    def end(self, end_time: int | None = None) -> None:
+        pass
+
+
+_NOT_LENT = frozenset({semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS})
+
+
 class LLMCall:
-    """The span of one LLM call and what is needed to end it once, with cost and metrics."""
+    """One LLM call: the span we start once the provider returned (:meth:`resolve`), or the span of
+    another instrumentation that records it (:meth:`adopt`), and what is needed to end it once."""
 
     __slots__ = (
         "_ended",
+        "_resolved",
         "attributes",
         "cache_write_tokens",
         "cached_tokens",
         "capture",
         "first_chunk_at",
         "input_tokens",
+        "name",
         "operation",
+        "other",
         "output_tokens",
+        "parent",
         "provider",
         "request_model",
         "response_model",
         "span",
+        "start_attributes",
+        "start_ns",
         "started",
         "telemetry",
     )
 
     def __init__(
-        self, telemetry: Telemetry, span: Span, operation: str, provider: str, request_model: str
+        self,
+        telemetry: Telemetry,
+        operation: str,
+        provider: str,
+        request_model: str,
+        start_attributes: dict[str, Any] | None = None,
+        parent: Context | None = None,
     ) -> None:
         self.telemetry = telemetry
-        self.span = span
         self.operation = operation
         self.provider = provider
         self.request_model = request_model
-        self.response_model: str | None = None
+        self.name = f"{operation} {request_model}" if request_model else operation
+        self.start_attributes = start_attributes or {}
+        self.parent = parent if parent is not None else otel_context.get_current()
+        self.start_ns = time.time_ns()
         self.started = time.perf_counter()
+        self.span: Span | _Pending = _Pending()
+        #: Another instrumentation's span that records this call: then we make none.
+        self.other: Span | None = None
+        self.response_model: str | None = None
         self.first_chunk_at: float | None = None
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
@@ -209,8 +280,37 @@ class LLMCall:
         self.cache_write_tokens = 0
         self.capture = _runtime.content_capture_enabled()
         self._ended = False
+        self._resolved = False
         # Response attributes, written with one set_attributes call when the span ends.
         self.attributes: dict[str, Any] = {}
+
+    # -- whose span ------------------------------------------------------------------------------------
+
+    def adopt(self, span: Span) -> bool:
+        """Another instrumentation records this call in ``span``: we enrich it instead of adding ours.
+        False when the call already has its span (ours, or another instrumentation's)."""
+        if self.other is not None or self._resolved:
+            return False
+        self.other = span
+        return True
+
+    def resolve(self) -> None:
+        """Start our span (with the call's start time) unless another instrumentation records the call."""
+        if self._resolved:
+            return
+        self._resolved = True
+        if self.other is not None:
+            return
+        pending = self.span
+        attributes = self.start_attributes
+        if isinstance(pending, _Pending) and pending.attributes:
+            attributes = {**attributes, **pending.attributes}
+        span = self.telemetry.tracer().start_span(
+            self.name, context=self.parent, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
+        )
+        if isinstance(pending, _Pending) and pending.status is not None:
+            span.set_status(pending.status)
+        self.span = span
 
     # -- recording ------------------------------------------------------------------------------------
 
@@ -256,6 +356,23 @@ class LLMCall:
         if self.first_chunk_at is None:
             self.first_chunk_at = time.perf_counter()
 
+    def lend(self) -> None:
+        """Write what we read onto the other instrumentation's span while it is open: what it lacks,
+        our span kind and the cost (e.g. the usage of a stream, whose usage chunk only we asked for)."""
+        other = self.other
+        if other is None or not other.is_recording():
+            return
+        try:
+            theirs = getattr(other, "attributes", None) or {}
+            lent = {k: v for k, v in self.attributes.items() if k not in theirs and k not in _NOT_LENT}
+            lent[semconv.SPAN_KIND] = semconv.KIND_LLM
+            cost = self._cost()
+            if cost is not None:
+                lent[semconv.COST_USD] = cost
+            other.set_attributes(lent)
+        except Exception:
+            debug_failure("enriching another instrumentation's LLM span")
+
     # -- ending ---------------------------------------------------------------------------------------
 
     @property
@@ -268,11 +385,27 @@ class LLMCall:
             return
         self._ended = True
         try:
+            self.resolve()
+            if self.other is not None:
+                self.lend()  # their span, their status and metrics
+                return
             self._end(error, error_kind)
         except Exception:
             debug_failure("ending an LLM span")
             with contextlib.suppress(Exception):
                 self.span.end()
+
+    def _cost(self) -> float | None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        models = [self.response_model, self.request_model] if self.response_model else [self.request_model]
+        for model in models:
+            cost = cost_usd(
+                model or "", self.input_tokens, self.output_tokens, self.cached_tokens, self.cache_write_tokens
+            )
+            if cost is not None:
+                return cost
+        return None
 
     def _end(self, error: BaseException | None, error_kind: str | None) -> None:
         span = self.span
@@ -288,24 +421,9 @@ class LLMCall:
         if self.first_chunk_at is not None:
             ttfc = self.first_chunk_at - self.started
             out[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-        if self.input_tokens is not None or self.output_tokens is not None:
-            cost = cost_usd(
-                self.response_model or self.request_model,
-                self.input_tokens,
-                self.output_tokens,
-                self.cached_tokens,
-                self.cache_write_tokens,
-            )
-            if cost is None and self.response_model:
-                cost = cost_usd(
-                    self.request_model,
-                    self.input_tokens,
-                    self.output_tokens,
-                    self.cached_tokens,
-                    self.cache_write_tokens,
-                )
-            if cost is not None:
-                out[semconv.COST_USD] = cost
+        cost = self._cost()
+        if cost is not None:
+            out[semconv.COST_USD] = cost
         if out:
             span.set_attributes(out)
         span.end()
@@ -366,21 +484,17 @@ def start_call(
     model: Any,
     attributes: dict[str, Any],
 ) -> LLMCall | None:
-    """Starts the CLIENT span of a call, or returns None when nothing would record it."""
+    """Prepares the call in the current context; its CLIENT span starts when the provider returns.
+    None when nothing would record it (no provider, tracing disabled)."""
+    if _sdk_compat.records_nothing(telemetry.tracer()):
+        return None
     model_name = model if isinstance(model, str) else ""
     attributes[semconv.SPAN_KIND] = semconv.KIND_LLM
     attributes[semconv.OPERATION_NAME] = operation
     attributes[semconv.PROVIDER_NAME] = provider
     if model_name:
         attributes[semconv.REQUEST_MODEL] = model_name
-    span = telemetry.tracer().start_span(
-        f"{operation} {model_name}" if model_name else operation,
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-    )
-    if not span.is_recording():
-        return None
-    return LLMCall(telemetry, span, operation, provider, model_name)
+    return LLMCall(telemetry, operation, provider, model_name, attributes)
 
 
 _servers: dict[int, tuple[Any, tuple[tuple[str, Any], ...]]] = {}

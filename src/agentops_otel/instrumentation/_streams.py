@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import wrapt
 from opentelemetry import context as otel_context
 
-from agentops_otel.instrumentation._core import LLMCall, call_context, debug_failure
+from agentops_otel.instrumentation._core import LLMCall, call_context, debug_failure, foreign_llm_span
 
 
 class Accumulator(Protocol):
@@ -53,6 +53,11 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
         except Exception:
             debug_failure("summarising a stream")
         call.end(error)
+
+    def _self_lend(self) -> None:
+        call = self._self_call
+        self._self_acc.finish(call)
+        call.lend()
 
     def __del__(self) -> None:
         # A stream dropped without being read to its end or closed.
@@ -85,6 +90,10 @@ class StreamProxy(_StreamBase):
             try:
                 if not self._self_item(item):
                     return item
+                # A chunk we asked for (usage), hidden from the caller: another instrumentation
+                # recording this call gets what it carried on its span.
+                if self._self_call.other is not None:
+                    self._self_lend()
             except Exception:
                 debug_failure("reading a stream chunk")
                 return item
@@ -132,6 +141,10 @@ class AsyncStreamProxy(_StreamBase):
             try:
                 if not self._self_item(item):
                     return item
+                # A chunk we asked for (usage), hidden from the caller: another instrumentation
+                # recording this call gets what it carried on its span.
+                if self._self_call.other is not None:
+                    self._self_lend()
             except Exception:
                 debug_failure("reading a stream chunk")
                 return item
@@ -195,7 +208,10 @@ class StreamManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
             call = self._self_start()
             if call is None:
                 return None, None
-            return call, otel_context.attach(call_context(call.span))
+            other = foreign_llm_span(otel_context.get_current())
+            if other is not None:
+                call.adopt(other)
+            return call, otel_context.attach(call_context(call))
         except Exception:
             debug_failure("starting a stream span")
             return None, None
@@ -221,6 +237,7 @@ class StreamManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
             call.end(exc)
             raise
         otel_context.detach(token)  # type: ignore[arg-type]
+        call.resolve()
         self._self_adopt(call, helper, False)
         return helper
 
@@ -244,6 +261,7 @@ class StreamManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
             call.end(exc)
             raise
         otel_context.detach(token)  # type: ignore[arg-type]
+        call.resolve()
         self._self_adopt(call, helper, True)
         return helper
 

@@ -14,6 +14,7 @@ from agentops_otel.instrumentation._core import (
     call_context,
     context_without_session_baggage,
     debug_failure,
+    foreign_llm_span,
     raw_mode,
     replace_parsed,
     unsuppressed_context,
@@ -90,7 +91,10 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
             finally:
                 otel_context.detach(token)
         call, call_kwargs, state = begun
-        token = otel_context.attach(call_context(call.span, ctx))
+        other = foreign_llm_span(ctx)
+        if other is not None:
+            call.adopt(other)  # it wraps us and records this call: enrich it, add no span
+        token = otel_context.attach(call_context(call, ctx))
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -98,6 +102,7 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
             call.end(exc)
             raise
         otel_context.detach(token)
+        call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
             mode = raw_mode(kwargs)
             if mode == "stream":
@@ -138,7 +143,10 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
             finally:
                 otel_context.detach(token)
         call, call_kwargs, state = begun
-        token = otel_context.attach(call_context(call.span, ctx))
+        other = foreign_llm_span(ctx)
+        if other is not None:
+            call.adopt(other)  # it wraps us and records this call: enrich it, add no span
+        token = otel_context.attach(call_context(call, ctx))
         try:
             result = await wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -146,6 +154,7 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
             call.end(exc)
             raise
         otel_context.detach(token)
+        call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
             mode = raw_mode(kwargs)
             if mode == "stream":
