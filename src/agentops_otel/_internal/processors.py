@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from agentops_otel import _sdk_compat, semconv
 from agentops_otel._internal.context import AGENT_KEY, AgentRef, session_id_for
 from agentops_otel._internal.exporters.base import Delivery, Outcome
-from agentops_otel.instrumentation._keys import IN_LLM_CALL, records_llm_call
+from agentops_otel.instrumentation._keys import IN_LLM_CALL, TAIL_CALL, records_llm_call
 
 logger = logging.getLogger("agentops_otel")
 
@@ -51,6 +51,8 @@ class SessionSpanProcessor(SpanProcessor):
 
     def __init__(self, trust_inbound_session: bool = False) -> None:
         self.trust_inbound_session = trust_inbound_session
+        # Other instrumentations' spans that record one of our calls, until they end.
+        self._adopted: weakref.WeakKeyDictionary[Span, Any] = weakref.WeakKeyDictionary()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
@@ -63,29 +65,41 @@ class SessionSpanProcessor(SpanProcessor):
             if isinstance(agent, AgentRef):
                 span.set_attribute(semconv.AGENT_NAME, agent.name)
                 span.set_attribute(semconv.AGENT_ID, agent.id)
-            adopt = getattr(ctx.get(IN_LLM_CALL), "adopt", None)
+            call = ctx.get(IN_LLM_CALL)
+            if call is None:
+                call = TAIL_CALL.get()
+            adopt = getattr(call, "adopt", None)
             if adopt is not None and records_llm_call(span.attributes) and adopt(span):
-                span.set_attribute(semconv.SPAN_KIND, semconv.KIND_LLM)
+                self._adopted[span] = call
         except Exception:  # never let a span start fail because of us
             logger.debug("agentops_otel: session stamping failed", exc_info=True)
 
     def _on_ending(self, span: Span) -> None:
-        """An adopted LLM span of another instrumentation gets its cost from its own usage and model."""
+        """Another instrumentation's span that records one of our calls becomes the call's LLM span:
+        ``agentops.span.kind=llm`` and the cost from its own usage and model (when it lacks them)."""
         try:
+            call = self._adopted.pop(span, None)
             attributes = span.attributes
-            if (
-                attributes is None
-                or attributes.get(semconv.SPAN_KIND) != semconv.KIND_LLM
-                or semconv.COST_USD in attributes
-                or span.instrumentation_scope is None
-                or span.instrumentation_scope.name == semconv.INSTRUMENTATION_SCOPE
-            ):
+            if attributes is None:
                 return
-            cost = _cost_of(attributes)
-            if cost is not None:
-                _sdk_compat.set_attributes_on_ending(span, {semconv.COST_USD: cost})
+            if call is not None and call.streamed and not call.resolved:
+                # Ended as the stream was handed back (Logfire): the stream is recorded in a later span.
+                call.tail_wanted = True
+                return
+            kind = attributes.get(semconv.SPAN_KIND)
+            if call is None and (kind != semconv.KIND_LLM or _is_ours(span)):
+                return
+            added: dict[str, Any] = {}
+            if kind is None:
+                added[semconv.SPAN_KIND] = semconv.KIND_LLM
+            if semconv.COST_USD not in attributes:
+                cost = _cost_of(attributes)
+                if cost is not None:
+                    added[semconv.COST_USD] = cost
+            if added:
+                _sdk_compat.set_attributes_on_ending(span, added)
         except Exception:
-            logger.debug("agentops_otel: pricing another instrumentation's span failed", exc_info=True)
+            logger.debug("agentops_otel: enriching another instrumentation's span failed", exc_info=True)
 
     def on_end(self, span: ReadableSpan) -> None:
         pass
@@ -95,6 +109,11 @@ class SessionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _is_ours(span: Span) -> bool:
+    scope = span.instrumentation_scope
+    return scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE
 
 
 def _cost_of(attributes: Any) -> float | None:

@@ -248,6 +248,8 @@ class LLMCall:
         "start_attributes",
         "start_ns",
         "started",
+        "streamed",
+        "tail_wanted",
         "telemetry",
     )
 
@@ -272,6 +274,10 @@ class LLMCall:
         self.span: Span | _Pending = _Pending()
         #: Another instrumentation's span that records this call: then we make none.
         self.other: Span | None = None
+        self.streamed = bool(start_attributes and start_attributes.get(semconv.REQUEST_STREAM))
+        #: The other instrumentation ended its span when the stream was returned and records the
+        #: stream in a span of its own at the end (Logfire): the stream proxy lets that one be adopted.
+        self.tail_wanted = False
         self.response_model: str | None = None
         self.first_chunk_at: float | None = None
         self.input_tokens: int | None = None
@@ -289,10 +295,19 @@ class LLMCall:
     def adopt(self, span: Span) -> bool:
         """Another instrumentation records this call in ``span``: we enrich it instead of adding ours.
         False when the call already has its span (ours, or another instrumentation's)."""
+        if self.tail_wanted:
+            self.tail_wanted = False
+            self.other = span
+            return True
         if self.other is not None or self._resolved:
             return False
         self.other = span
         return True
+
+    @property
+    def resolved(self) -> bool:
+        """The provider method has returned (or raised)."""
+        return self._resolved
 
     def resolve(self) -> None:
         """Start our span (with the call's start time) unless another instrumentation records the call."""

@@ -3,6 +3,7 @@ instrumentation's LLM span, in a module that imports nothing heavy (``init`` imp
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -16,6 +17,12 @@ IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
 #: The baggage ``session.id`` member taken off the context of a provider call, so that no request to
 #: the provider carries it while spans made inside still get the session.
 HELD_SESSION = otel_context.create_key("agentops-held-session-baggage")
+
+
+#: The ``LLMCall`` whose stream is being read, while another instrumentation is expected to record the
+#: stream in a span of its own (Logfire does, at the end, in a context it rebuilds from W3C headers, so
+#: no OpenTelemetry context key of ours survives into it: a plain context variable does).
+TAIL_CALL: ContextVar[Any] = ContextVar("agentops_tail_call", default=None)
 
 
 #: ``gen_ai.operation.name`` values of a call to a model (not of agents or tools).

@@ -23,6 +23,7 @@ import wrapt
 from opentelemetry import context as otel_context
 
 from agentops_otel.instrumentation._core import LLMCall, call_context, debug_failure, foreign_llm_span
+from agentops_otel.instrumentation._keys import TAIL_CALL
 
 
 class Accumulator(Protocol):
@@ -56,8 +57,11 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
 
     def _self_lend(self) -> None:
         call = self._self_call
-        self._self_acc.finish(call)
-        call.lend()
+        try:
+            self._self_acc.finish(call)
+            call.lend()
+        except Exception:  # the chunk stays hidden all the same
+            debug_failure("lending stream usage")
 
     def __del__(self) -> None:
         # A stream dropped without being read to its end or closed.
@@ -74,6 +78,7 @@ class StreamProxy(_StreamBase):
     def __next__(self) -> Any:
         # The hot path: one read, one accumulator call (try costs nothing until it raises in 3.11).
         while True:
+            token = TAIL_CALL.set(self._self_call) if self._self_call.tail_wanted else None
             try:
                 item = self.__wrapped__.__next__()
             except StopIteration:
@@ -82,6 +87,9 @@ class StreamProxy(_StreamBase):
             except BaseException as exc:
                 self._self_finish(exc)
                 raise
+            finally:
+                if token is not None:
+                    TAIL_CALL.reset(token)
             if self._self_first:
                 self._self_first = False
                 call = self._self_call
@@ -125,6 +133,7 @@ class AsyncStreamProxy(_StreamBase):
 
     async def __anext__(self) -> Any:
         while True:
+            token = TAIL_CALL.set(self._self_call) if self._self_call.tail_wanted else None
             try:
                 item = await self.__wrapped__.__anext__()
             except StopAsyncIteration:
@@ -133,6 +142,9 @@ class AsyncStreamProxy(_StreamBase):
             except BaseException as exc:
                 self._self_finish(exc)
                 raise
+            finally:
+                if token is not None:
+                    TAIL_CALL.reset(token)
             if self._self_first:
                 self._self_first = False
                 call = self._self_call

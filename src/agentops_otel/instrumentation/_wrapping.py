@@ -44,13 +44,13 @@ class Switch(Protocol):
 
 
 def _complete(
-    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], result: Any, target: Any
+    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], result: Any, target: Any, is_async: bool
 ) -> Any:
-    """Reads a result: a stream gets a proxy (the span ends with it), anything else ends the span now."""
-    if kwargs.get("stream") is True and (
-        hasattr(type(target), "__next__") or hasattr(type(target), "__anext__")
-    ):
-        is_async = hasattr(type(target), "__anext__")
+    """Reads a result: a stream gets a proxy (the span ends with it), anything else ends the span now.
+
+    Sync or async follows the method, not the result's type: another instrumentation's stream wrapper
+    (contrib openai-v2's) defines both ``__next__`` and ``__anext__``."""
+    if kwargs.get("stream") is True and hasattr(type(target), "__anext__" if is_async else "__next__"):
         proxy = wrap_stream(target, call, op.accumulator(call, state), is_async)
         if target is result:
             return proxy
@@ -109,7 +109,7 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
                 call.end()
                 return result
             target = result.parse() if mode == "raw" else result
-            return _complete(op, call, state, call_kwargs, result, target)
+            return _complete(op, call, state, call_kwargs, result, target, False)
         except Exception:
             debug_failure("reading an LLM response")
             call.end()
@@ -165,7 +165,7 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
                 target = result.parse()
                 if inspect.isawaitable(target):
                     target = await target
-            return _complete(op, call, state, call_kwargs, result, target)
+            return _complete(op, call, state, call_kwargs, result, target, True)
         except Exception:
             debug_failure("reading an LLM response")
             call.end()
