@@ -240,7 +240,12 @@ def test_services_join_the_callers_session(
         script.write_text(client_body)
         env = {**client_env, "FASTAPI_URL": fastapi_service.url, "FLASK_URL": flask_service.url}
         proc = subprocess.run(
-            _command(script, zero_code), env=_env(env), cwd=tmp_path, capture_output=True, text=True, timeout=90
+            _command(script, zero_code),
+            env=_env(env),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=90,
         )
     finally:
         errors = fastapi_service.stop(), flask_service.stop()

@@ -17,13 +17,14 @@ from agentops_otel import EndState
 from agentops_otel._internal.context import rejected_inbound
 from core_helpers import UserSetup
 
-
 _OURS: dict[int, InMemorySpanExporter] = {}
 
 
 def start(user: UserSetup, **kwargs: object) -> str:
     ours = _OURS[id(user)] = InMemorySpanExporter()
-    sid = agentops_otel.init(tracer_provider=user.provider, exporter=ours, instrument_llm_calls=False, **kwargs)
+    sid = agentops_otel.init(
+        tracer_provider=user.provider, exporter=ours, instrument_llm_calls=False, **kwargs
+    )
     if kwargs.get("auto_start_session", True) and "inherited_session_id" not in kwargs:
         assert sid is not None
     return sid or ""

@@ -30,8 +30,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from multiprocessing.process import BaseProcess
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from opentelemetry import trace

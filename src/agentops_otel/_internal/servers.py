@@ -67,7 +67,10 @@ def inbound_session_context(carrier: Any, getter: Any) -> Context | None:
     current = otel_context.get_current()
     if not _session_root_is_current(current):
         return None
-    extracted = propagate.extract(carrier, getter=getter) if getter is not None else propagate.extract(carrier)
+    if getter is not None:
+        extracted = propagate.extract(carrier, getter=getter)
+    else:
+        extracted = propagate.extract(carrier)
     span_context = trace.get_current_span(extracted).get_span_context()
     if not span_context.is_valid:
         return None
@@ -81,7 +84,7 @@ def start_server_span(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
     """Drop-in for the contrib helper: ``(span, token)``; the caller detaches ``token`` when not None."""
     original = _original
     assert original is not None
-    values = dict(zip(_PARAMS, args))
+    values = dict(zip(_PARAMS, args, strict=False))
     values.update(kwargs)
     try:
         inbound = inbound_session_context(values.get("context_carrier"), values.get("context_getter"))

@@ -36,8 +36,10 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 
 from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel._errors import error_type
+from agentops_otel.instrumentation._keys import HELD_SESSION as HELD_SESSION
+from agentops_otel.instrumentation._keys import IN_LLM_CALL as IN_LLM_CALL
+from agentops_otel.instrumentation._keys import records_llm_call
 from agentops_otel.pricing import cost_usd
-from agentops_otel.instrumentation._keys import HELD_SESSION, IN_LLM_CALL, records_llm_call
 from agentops_otel.version import __version__
 
 logger = logging.getLogger("agentops_otel.instrumentation")
@@ -108,10 +110,10 @@ def context_without_session_baggage() -> Context | None:
 
 def foreign_llm_span(ctx: Context) -> Span | None:
     """The current span of ``ctx`` when it is another instrumentation's open LLM span (it wraps ours)."""
-    span = ctx.get(_SPAN_KEY)
+    span: Any = ctx.get(_SPAN_KEY)
     if span is None or not span.is_recording():
         return None
-    return span if records_llm_call(getattr(span, "attributes", None)) else None
+    return span if records_llm_call(getattr(span, "attributes", None)) else None  # type: ignore[no-any-return]
 
 
 def text_parts(content: Any) -> list[dict[str, Any]]:
@@ -321,7 +323,11 @@ class LLMCall:
         if isinstance(pending, _Pending) and pending.attributes:
             attributes = {**attributes, **pending.attributes}
         span = self.telemetry.tracer().start_span(
-            self.name, context=self.parent, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
+            self.name,
+            context=self.parent,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=self.start_ns,
         )
         if isinstance(pending, _Pending) and pending.status is not None:
             span.set_status(pending.status)
@@ -416,7 +422,11 @@ class LLMCall:
         models = [self.response_model, self.request_model] if self.response_model else [self.request_model]
         for model in models:
             cost = cost_usd(
-                model or "", self.input_tokens, self.output_tokens, self.cached_tokens, self.cache_write_tokens
+                model or "",
+                self.input_tokens,
+                self.output_tokens,
+                self.cached_tokens,
+                self.cache_write_tokens,
             )
             if cost is not None:
                 return cost

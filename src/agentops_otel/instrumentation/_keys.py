@@ -1,5 +1,6 @@
 """Context keys the LLM wrappers share with the session span processor, and what marks another
-instrumentation's LLM span, in a module that imports nothing heavy (``init`` imports it; the wrappers' module loads only once an LLM SDK is imported)."""
+instrumentation's LLM span, in a module that imports nothing heavy (``init`` imports it; the
+wrappers' module loads only once an LLM SDK is imported)."""
 
 from __future__ import annotations
 
