@@ -46,7 +46,8 @@ def test_logfire_configure_then_init(
     """Logfire's own ProxyTracerProvider (unhashable) is joined; Logfire's exporters get the session,
     with session.id scrubbed by default and kept by the scrubbing callback the docs give."""
     pytest.importorskip("logfire")
-    body = """
+    body = (
+        """
 import logfire
 def keep_session_id(match):
     if match.path == ("attributes", "session.id"):
@@ -58,10 +59,13 @@ import agentops_otel
 sid = agentops_otel.init()
 with logfire.span("checkout"):
     pass
-""" + CHAT + """
+"""
+        + CHAT
+        + """
 agentops_otel.end_session()
 print(json.dumps(sid))
 """
+    )
     env = {**backend_env(backend, project), **canned_chat.env()}
     sid, spans, stderr = _run(tmp_path, body, env)
     assert sid is not None, stderr
@@ -117,16 +121,20 @@ def test_users_exporter_never_sees_the_start_marker(
     project: dict[str, str],
     canned_chat: CannedChat,  # noqa: F811
 ) -> None:
-    body = """
+    body = (
+        """
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(JsonLines()))
 trace.set_tracer_provider(provider)
 import agentops_otel
 sid = agentops_otel.init()
-""" + CHAT + """
+"""
+        + CHAT
+        + """
 agentops_otel.end_session()
 print(json.dumps(sid))
 """
+    )
     sid, spans, _ = _run(tmp_path, body, {**backend_env(backend, project), **canned_chat.env()})
     assert sorted(s["name"] for s in spans) == ["agentops.session", "chat gpt-4o-mini"]
     # Our export path has it (the backend lists sessions from their marker, never as a span).
@@ -143,7 +151,8 @@ def test_sentry_otel_mode(
     """Sentry's OpenTelemetry set-up (its span processor and propagator on an SDK provider): init joins
     it, and the session is recorded; the propagator sends no traceparent, as the docs say."""
     pytest.importorskip("sentry_sdk")
-    body = """
+    body = (
+        """
 import sentry_sdk
 from opentelemetry import propagate
 from sentry_sdk.integrations.opentelemetry import SentryPropagator, SentrySpanProcessor
@@ -157,10 +166,13 @@ sid = agentops_otel.init()
 with trace.get_tracer("app").start_as_current_span("checkout"):
     carrier = {}
     propagate.inject(carrier)
-""" + CHAT + """
+"""
+        + CHAT
+        + """
 agentops_otel.end_session()
 print(json.dumps({"sid": sid, "headers": sorted(carrier)}))
 """
+    )
     out, _, _ = _run(tmp_path, body, {**backend_env(backend, project), **canned_chat.env()})
     assert "traceparent" not in out["headers"]  # Sentry's propagator: sentry-trace and its baggage only
     session = _backend_session(api, project, out["sid"])

@@ -183,7 +183,9 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[[dict[str, str]],
 @pytest.fixture
 def own_session(user: UserSetup) -> Iterator[str]:
     """The service: a user's provider, init() with a session of its own."""
-    sid = agentops_otel.init(tracer_provider=user.provider, exporter=InMemorySpanExporter(), instrument_llm_calls=False)
+    sid = agentops_otel.init(
+        tracer_provider=user.provider, exporter=InMemorySpanExporter(), instrument_llm_calls=False
+    )
     assert sid is not None
     yield sid
     agentops_otel.end_session()
@@ -192,10 +194,10 @@ def own_session(user: UserSetup) -> Iterator[str]:
 @pytest.fixture
 def global_user_provider(user: UserSetup) -> Iterator[None]:
     """The instrumentations use the global provider: make it the user's for the test."""
-    previous = trace._TRACER_PROVIDER  # noqa: SLF001
-    trace._TRACER_PROVIDER = user.provider  # noqa: SLF001
+    previous = trace._TRACER_PROVIDER
+    trace._TRACER_PROVIDER = user.provider
     yield
-    trace._TRACER_PROVIDER = previous  # noqa: SLF001
+    trace._TRACER_PROVIDER = previous
 
 
 @pytest.mark.parametrize("serve", FRAMEWORKS, indirect=True)
@@ -227,7 +229,7 @@ def test_helper_is_restored_by_disable() -> None:
     from opentelemetry.instrumentation import utils
 
     assert servers.enable()
-    assert utils._start_internal_or_server_span is servers.start_server_span  # noqa: SLF001
+    assert utils._start_internal_or_server_span is servers.start_server_span
     servers.disable()
-    assert utils._start_internal_or_server_span is not servers.start_server_span  # noqa: SLF001
+    assert utils._start_internal_or_server_span is not servers.start_server_span
     assert servers.enable()
