@@ -13,8 +13,10 @@ from agentops_otel import LLMEvent, record
 
 
 def keep_session_id(match: logfire.ScrubMatch) -> object:
-    """Logfire's scrubbing callback: keep the session id (it is the trace id), scrub the rest."""
-    if match.path == ("attributes", "session.id"):
+    """Logfire's scrubbing callback: keep the session's attributes (its id is the trace id), scrub the
+    rest as usual."""
+    name = match.path[-1] if match.path[:1] == ("attributes",) else ""
+    if name == "session.id" or str(name).startswith("agentops.session."):
         return match.value
     return None
 

@@ -49,9 +49,11 @@ def test_logfire_configure_then_init(
     body = (
         """
 import logfire
-def keep_session_id(match):
-    if match.path == ("attributes", "session.id"):
+def keep_session_id(match):  # the callback of docs/existing-setups.md
+    name = match.path[-1] if match.path[:1] == ("attributes",) else ""
+    if name == "session.id" or str(name).startswith("agentops.session."):
         return match.value
+    return None
 scrubbing = logfire.ScrubbingOptions(callback=keep_session_id) if os.environ.get("KEEP") else None
 logfire.configure(send_to_logfire=False, console=False, scrubbing=scrubbing,
                   additional_span_processors=[SimpleSpanProcessor(JsonLines())])
@@ -80,7 +82,9 @@ print(json.dumps(sid))
     # ...and kept with the callback of docs/existing-setups.md.
     (tmp_path / "spans.jsonl").unlink()
     sid, spans, _ = _run(tmp_path, body, {**env, "KEEP": "1"})
-    assert {s["name"]: s for s in spans}["checkout"]["attributes"]["session.id"] == sid
+    kept = {s["name"]: s for s in spans}
+    assert kept["checkout"]["attributes"]["session.id"] == sid
+    assert kept["agentops.session"]["attributes"]["agentops.session.end_state"] == "Success"
 
 
 def test_provider_set_after_init_warns_once_and_the_remedy_works(
