@@ -77,18 +77,18 @@ class SessionSpanProcessor(SpanProcessor):
     def _on_ending(self, span: Span) -> None:
         """Another instrumentation's span that records one of our calls becomes the call's LLM span:
         ``agentops.span.kind=llm`` and the cost from its own usage and model (when it lacks them)."""
+        if not self._adopted:  # the common case: one dict length check per span
+            return
         try:
             call = self._adopted.pop(span, None)
             attributes = span.attributes
-            if attributes is None:
+            if call is None or attributes is None:
                 return
-            if call is not None and call.streamed and not call.resolved:
+            if call.streamed and not call.resolved:
                 # Ended as the stream was handed back (Logfire): the stream is recorded in a later span.
                 call.tail_wanted = True
                 return
             kind = attributes.get(semconv.SPAN_KIND)
-            if call is None and (kind != semconv.KIND_LLM or _is_ours(span)):
-                return
             added: dict[str, Any] = {}
             if kind is None:
                 added[semconv.SPAN_KIND] = semconv.KIND_LLM
@@ -109,11 +109,6 @@ class SessionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-def _is_ours(span: Span) -> bool:
-    scope = span.instrumentation_scope
-    return scope is not None and scope.name == semconv.INSTRUMENTATION_SCOPE
 
 
 def _cost_of(attributes: Any) -> float | None:
