@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -150,30 +149,8 @@ class Client:
     def _attach(
         self, config: Configuration, tracer_provider: trace.TracerProvider | None
     ) -> trace.TracerProvider:
-        given = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-        provider = providers.resolve(given)
-        if isinstance(provider, trace.ProxyTracerProvider):
-            if tracer_provider is not None:
-                logger.warning(
-                    "agentops_otel: the tracer_provider passed to init() is OpenTelemetry's proxy and no "
-                    "provider is set behind it yet; the SDK creates and sets one"
-                )
-            ours = SdkTracerProvider(
-                resource=Resource.create({SERVICE_NAME: config.service_name or "agentops"}),
-                shutdown_on_exit=False,  # our exit hook shuts it down within the deadline
-            )
-            trace.set_tracer_provider(ours)
-            provider = providers.resolve(trace.get_tracer_provider())
-            self._owns_provider = provider is ours
-        providers.watch_late_providers()
+        provider, self._owns_provider = providers.choose(tracer_provider, config.service_name)
         if not providers.takes_processors(provider):
-            logger.warning(
-                "agentops_otel: the tracer provider %s cannot take span processors, so nothing will be "
-                "recorded (tracing disabled, e.g. OTEL_SDK_DISABLED or OTEL_PYTHON_TRACER_PROVIDER?). "
-                "Set an OpenTelemetry SDK TracerProvider before init(), or pass one as "
-                "init(tracer_provider=...)",
-                type(provider).__name__,
-            )
             return provider  # type: ignore[no-any-return]
         if provider in _attached:
             return provider  # type: ignore[no-any-return]
@@ -194,17 +171,14 @@ class Client:
         return provider  # type: ignore[no-any-return]
 
     def _make_internal_provider(self, provider: Any, config: Configuration) -> SdkTracerProvider | None:
-        """The private provider of bookkeeping spans (start markers, heartbeats): same resource as the
-        user's, never global, whose spans reach only our export processor (and session stamping)."""
-        try:
-            internal = providers.internal_provider(getattr(provider, "resource", None))
-            internal.add_span_processor(SessionSpanProcessor(config.trust_inbound_session))
-            if self._export_processor is not None:
-                internal.add_span_processor(self._export_processor)
-        except Exception:
-            logger.debug("agentops_otel: no internal provider", exc_info=True)
-            return None
-        _runtime.set_internal_provider(internal)
+        """The private provider of bookkeeping spans (start markers, heartbeats), see providers."""
+        internal = providers.internal_provider(
+            getattr(provider, "resource", None),
+            SessionSpanProcessor(config.trust_inbound_session),
+            self._export_processor,
+        )
+        if internal is not None:
+            _runtime.set_internal_provider(internal)
         return internal
 
     # -- sessions --------------------------------------------------------------------------------------

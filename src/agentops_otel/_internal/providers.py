@@ -20,6 +20,7 @@ import weakref
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 from agentops_otel import _sdk_compat
@@ -95,12 +96,53 @@ class Attached:
             self._refs = [ref for ref in self._refs if ref() is not provider and ref() is not None]
 
 
-def internal_provider(resource: Any) -> SdkTracerProvider:
-    """A private SDK provider (never set globally) for the SDK's bookkeeping spans."""
+def internal_provider(resource: Any, *processors: Any) -> SdkTracerProvider | None:
+    """A private SDK provider (never set globally) for the SDK's bookkeeping spans (start markers,
+    heartbeats): same resource as the user's provider, and only our processors, so the user's own
+    exporters never see those spans. None if it cannot be made."""
     kwargs: dict[str, Any] = {"shutdown_on_exit": False}
     if resource is not None:
         kwargs["resource"] = resource
-    return SdkTracerProvider(**kwargs)
+    try:
+        internal = SdkTracerProvider(**kwargs)
+        for processor in processors:
+            if processor is not None:
+                internal.add_span_processor(processor)
+    except Exception:
+        logger.debug("agentops_otel: no internal provider", exc_info=True)
+        return None
+    return internal
+
+
+def choose(tracer_provider: Any, service_name: str | None) -> tuple[Any, bool]:
+    """The provider ``init`` joins (see the module docstring) and whether the SDK created it; one
+    warning when it cannot take span processors."""
+    given = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+    provider = resolve(given)
+    owns = False
+    if isinstance(provider, trace.ProxyTracerProvider):
+        if tracer_provider is not None:
+            logger.warning(
+                "agentops_otel: the tracer_provider passed to init() is OpenTelemetry's proxy and no "
+                "provider is set behind it yet; the SDK creates and sets one"
+            )
+        ours = SdkTracerProvider(
+            resource=Resource.create({SERVICE_NAME: service_name or "agentops"}),
+            shutdown_on_exit=False,  # the client's exit hook shuts it down within the deadline
+        )
+        trace.set_tracer_provider(ours)
+        provider = resolve(trace.get_tracer_provider())
+        owns = provider is ours
+    watch_late_providers()
+    if not takes_processors(provider):
+        logger.warning(
+            "agentops_otel: the tracer provider %s cannot take span processors, so nothing will be "
+            "recorded (tracing disabled, e.g. OTEL_SDK_DISABLED or OTEL_PYTHON_TRACER_PROVIDER?). "
+            "Set an OpenTelemetry SDK TracerProvider before init(), or pass one as "
+            "init(tracer_provider=...)",
+            type(provider).__name__,
+        )
+    return provider, owns
 
 
 _watch_lock = threading.Lock()
