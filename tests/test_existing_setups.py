@@ -181,3 +181,53 @@ print(json.dumps({"sid": sid, "headers": sorted(carrier)}))
     assert "traceparent" not in out["headers"]  # Sentry's propagator: sentry-trace and its baggage only
     session = _backend_session(api, project, out["sid"])
     assert {"agentops.session", "checkout", "chat gpt-4o-mini"} <= {s["name"] for s in session["spans"]}
+
+
+def test_stock_pipeline_other_exporter_never_sees_the_marker(
+    tmp_path: Path,
+    backend: BackendServer,
+    api: ApiClient,
+    project: dict[str, str],
+    canned_chat: CannedChat,  # noqa: F811
+) -> None:
+    """``opentelemetry-instrument`` with the stock distro, ``OTEL_TRACES_EXPORTER=agentops,console``:
+    the console exporter shows the session but not our start marker; the backend gets both."""
+    pytest.importorskip("opentelemetry.distro")
+    import os
+    import subprocess
+    import sys
+
+    from test_opentelemetry_instrument import INSTRUMENT
+    from tests.core_helpers import REPO
+
+    script = tmp_path / "app.py"
+    script.write_text(CHAT)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_", "OPENAI_"))}
+    env = {
+        **base,
+        **backend_env(backend, project),
+        **canned_chat.env(),
+        "PYTHONPATH": str(REPO / "src"),
+        "OTEL_PYTHON_DISTRO": "distro",
+        "OTEL_PYTHON_CONFIGURATOR": "configurator",
+        "OTEL_TRACES_EXPORTER": "agentops,console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai",  # contrib openai-v2, where installed
+    }
+    proc = subprocess.run(
+        [INSTRUMENT, sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"name": "agentops.session"' in proc.stdout, proc.stdout[-2000:]
+    assert '"name": "chat gpt-4o-mini"' in proc.stdout
+    assert "agentops.session.start" not in proc.stdout
+    (listed,) = api.sessions(api.token(project["api_key"]))
+    session = wait_for_session(api, project, listed["session_id"], lambda s: s["llm_calls"] >= 1)
+    assert session["llm_calls"] == 1
+    assert session["start_time"] is not None

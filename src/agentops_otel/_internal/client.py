@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -62,6 +63,7 @@ class Client:
         self._owns_provider = False
         self._export_processor: ExportProcessor | None = None
         self._internal_provider: SdkTracerProvider | None = None
+        self._bookkeeping_processor: ExportProcessor | None = None  # with export_spans=False only
 
     # -- properties ------------------------------------------------------------------------------------
 
@@ -156,26 +158,32 @@ class Client:
             return provider  # type: ignore[no-any-return]
         provider.add_span_processor(SessionSpanProcessor(config.trust_inbound_session))
         _attached.add(provider)
-        if not config.export_spans:
-            return provider  # type: ignore[no-any-return]
-        self._export_processor = ExportProcessor(
+        processor = ExportProcessor(
             lambda: make_exporter(config),
             max_queue_size=config.max_queue_size,
             max_export_batch_size=config.max_export_batch_size,
             schedule_delay=config.schedule_delay,
             export_timeout=config.export_timeout,
         )
-        provider.add_span_processor(self._export_processor)
-        self._export_processor.start()
-        self._internal_provider = self._make_internal_provider(provider, config)
+        processor.start()
+        if config.export_spans:
+            self._export_processor = processor
+            provider.add_span_processor(processor)
+        else:
+            # The provider's own pipeline exports the spans (OTEL_TRACES_EXPORTER=agentops); the
+            # bookkeeping spans take this processor, so they stay out of any other exporter there.
+            self._bookkeeping_processor = processor
+        self._internal_provider = self._make_internal_provider(provider, config, processor)
         return provider  # type: ignore[no-any-return]
 
-    def _make_internal_provider(self, provider: Any, config: Configuration) -> SdkTracerProvider | None:
+    def _make_internal_provider(
+        self, provider: Any, config: Configuration, processor: ExportProcessor
+    ) -> SdkTracerProvider | None:
         """The private provider of bookkeeping spans (start markers, heartbeats), see providers."""
         internal = providers.internal_provider(
             getattr(provider, "resource", None),
             SessionSpanProcessor(config.trust_inbound_session),
-            self._export_processor,
+            processor,
         )
         if internal is not None:
             _runtime.set_internal_provider(internal)
@@ -263,12 +271,16 @@ class Client:
         if processor is not None:
             return processor.flush(seconds)
         # With export_spans=False the provider's own processors export (e.g. under the stock
-        # opentelemetry-instrument pipeline): flush those.
+        # opentelemetry-instrument pipeline): flush those, and our bookkeeping spans.
+        deadline = time.monotonic() + seconds
+        bookkeeping = self._bookkeeping_processor
+        marked = bookkeeping.flush(seconds) if bookkeeping is not None else True
         force_flush = getattr(self._provider, "force_flush", None)
         if force_flush is None:
-            return True
+            return marked
         try:
-            return bool(force_flush(int(seconds * 1000)))
+            left = max(deadline - time.monotonic(), 0.0)
+            return bool(force_flush(int(left * 1000))) and marked
         except Exception:
             logger.debug("agentops_otel: provider flush failed", exc_info=True)
             return False
@@ -280,8 +292,12 @@ class Client:
         session = self._session
         if session is not None:
             session.wait_announced(0.5)  # a short script may exit before its marker was made
+        seconds = self.config.shutdown_timeout if timeout is None else timeout
         if processor is not None:
-            ok = processor.shutdown(self.config.shutdown_timeout if timeout is None else timeout)
+            ok = processor.shutdown(seconds)
+        bookkeeping = self._bookkeeping_processor
+        if bookkeeping is not None:
+            ok = bookkeeping.shutdown(seconds) and ok
         internal = self._internal_provider
         if internal is not None:
             try:
