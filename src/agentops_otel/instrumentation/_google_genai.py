@@ -236,7 +236,7 @@ def _prepare(
         call = _begin(patcher, instance, kwargs, operation)
         if call is None:
             return None
-        return call, otel_context.attach(call_context(call.span))
+        return call, otel_context.attach(call_context(call))
     except Exception:
         debug_failure("starting a Google Gen AI span")
         return None
@@ -246,7 +246,7 @@ def _steps(inner: Any, call: LLMCall) -> Any:
     """A sync stream whose request is made on its first ``next``: each step runs in the call's context
     (no session baggage or trace headers to the provider, no second HTTP span)."""
     while True:
-        token = otel_context.attach(call_context(call.span))
+        token = otel_context.attach(call_context(call))
         try:
             item = next(inner)
         except StopIteration:
@@ -258,7 +258,7 @@ def _steps(inner: Any, call: LLMCall) -> Any:
 
 async def _async_steps(inner: Any, call: LLMCall) -> Any:
     while True:
-        token = otel_context.attach(call_context(call.span))
+        token = otel_context.attach(call_context(call))
         try:
             item = await inner.__anext__()
         except StopAsyncIteration:

@@ -251,7 +251,7 @@ class Recorder:
                 semconv.PROVIDER_NAME: run.provider,
             }
         )
-        call = LLMCall(telemetry, span, semconv.OP_CHAT, run.provider, model)
+        call = LLMCall.around(telemetry, span, semconv.OP_CHAT, run.provider, model)
         call.started = run.started
         if error is None:
             _read_result(call, response, run)

@@ -178,7 +178,7 @@ def _prepare(
         if call is None:
             return None
         asked = _usage_request(merged)
-        token = otel_context.attach(call_context(call.span))
+        token = otel_context.attach(call_context(call))
         return call, asked or merged, asked is not None, token
     except Exception:
         debug_failure("starting a LiteLLM span")

@@ -15,6 +15,7 @@ from agentops_otel.instrumentation._core import (
     call_context,
     context_without_session_baggage,
     debug_failure,
+    foreign_llm_span,
     raw_mode,
     replace_parsed,
     unsuppressed_context,
@@ -44,13 +45,13 @@ class Switch(Protocol):
 
 
 def _complete(
-    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], result: Any, target: Any
+    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], result: Any, target: Any, is_async: bool
 ) -> Any:
-    """Reads a result: a stream gets a proxy (the span ends with it), anything else ends the span now."""
-    if kwargs.get("stream") is True and (
-        hasattr(type(target), "__next__") or hasattr(type(target), "__anext__")
-    ):
-        is_async = hasattr(type(target), "__anext__")
+    """Reads a result: a stream gets a proxy (the span ends with it), anything else ends the span now.
+
+    Sync or async follows the method, not the result's type: another instrumentation's stream wrapper
+    (contrib openai-v2's) defines both ``__next__`` and ``__anext__``."""
+    if kwargs.get("stream") is True and hasattr(type(target), "__anext__" if is_async else "__next__"):
         proxy = wrap_stream(target, call, op.accumulator(call, state), is_async)
         if target is result:
             return proxy
@@ -125,7 +126,10 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
             finally:
                 otel_context.detach(token)
         call, call_kwargs, state = begun
-        token = otel_context.attach(call_context(call.span, ctx))
+        other = foreign_llm_span(ctx)
+        if other is not None:
+            call.adopt(other)  # it wraps us and records this call: enrich it, add no span
+        token = otel_context.attach(call_context(call, ctx))
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -133,6 +137,7 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
             call.end(exc)
             raise
         otel_context.detach(token)
+        call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
             mode = raw_mode(kwargs)
             if mode == "stream":
@@ -140,7 +145,7 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
                     call.end()
                 return result
             target = result.parse() if mode == "raw" else result
-            return _complete(op, call, state, call_kwargs, result, target)
+            return _complete(op, call, state, call_kwargs, result, target, False)
         except Exception:
             debug_failure("reading an LLM response")
             call.end()
@@ -174,7 +179,10 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
             finally:
                 otel_context.detach(token)
         call, call_kwargs, state = begun
-        token = otel_context.attach(call_context(call.span, ctx))
+        other = foreign_llm_span(ctx)
+        if other is not None:
+            call.adopt(other)  # it wraps us and records this call: enrich it, add no span
+        token = otel_context.attach(call_context(call, ctx))
         try:
             result = await wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -182,6 +190,7 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
             call.end(exc)
             raise
         otel_context.detach(token)
+        call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
             mode = raw_mode(kwargs)
             if mode == "stream":
@@ -193,7 +202,7 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
                 target = result.parse()
                 if inspect.isawaitable(target):
                     target = await target
-            return _complete(op, call, state, call_kwargs, result, target)
+            return _complete(op, call, state, call_kwargs, result, target, True)
         except Exception:
             debug_failure("reading an LLM response")
             call.end()
