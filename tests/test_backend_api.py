@@ -19,6 +19,7 @@ from backend_fixtures import (
     SpanMaker,
     create_project,
     encode,
+    status_of,
 )
 
 
@@ -84,8 +85,22 @@ def test_token_exchange(api: ApiClient, project: dict[str, str]) -> None:
     assert ok.json()["token"]
     unknown = requests.post(api.url + "/v3/auth/token", json={"api_key": str(uuid.uuid4())}, timeout=10)
     assert unknown.status_code == 401
-    malformed = requests.post(api.url + "/v3/auth/token", data=b"{", timeout=10)
-    assert malformed.status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    malformed = requests.post(api.url + "/v3/auth/token", data=b"{", headers=json_type, timeout=10)
+    assert malformed.status_code == 400 and "api_key" in malformed.json()["error"]
+    # Not JSON: what a web page could send cross-site without a preflight.
+    form = requests.post(api.url + "/v3/auth/token", data={"api_key": project["api_key"]}, timeout=10)
+    assert form.status_code == 415
+    plain = requests.post(
+        api.url + "/v3/auth/token",
+        data=json.dumps({"api_key": project["api_key"]}),
+        headers={"Content-Type": "text/plain"},
+        timeout=10,
+    )
+    assert plain.status_code == 415
+    big = json.dumps({"api_key": project["api_key"], "pad": "x" * 5000})
+    too_big = requests.post(api.url + "/v3/auth/token", data=big, headers=json_type, timeout=10)
+    assert too_big.status_code == 413
 
 
 @pytest.mark.parametrize("form", ["protobuf", "protobuf+gzip", "json-hex", "json-base64"])
@@ -126,11 +141,12 @@ def _bomb() -> bytes:
     [
         ("no-token", 401),
         ("forged-token", 401),
-        ("api-key-as-token", 401),
+        ("unknown-api-key", 401),
         ("bad-protobuf", 400),
         ("bad-json", 400),
         ("json-not-otlp", 400),
         ("json-bad-id", 400),
+        ("json-string-as-bool", 400),
         ("bad-gzip", 400),
         ("wrong-type", 415),
         ("too-big", 413),
@@ -152,19 +168,21 @@ def test_bad_input_refused_and_nothing_stored(
         bearer = None
     elif case == "forged-token":
         bearer = token[:-4] + "AAAA"
-    elif case == "api-key-as-token":
-        bearer = project["api_key"]
+    elif case == "unknown-api-key":
+        bearer = str(uuid.uuid4())
     elif case == "bad-protobuf":
         body = b"\xff\xff\xff\xff not protobuf"
     elif case == "bad-json":
         body, content_type = b'{"resourceSpans": [', "application/json"
     elif case == "json-not-otlp":
-        body, content_type = (
-            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]}',
-            "application/json",
-        )
+        body, content_type = b'{"resourceSpans": [{"scopeSpans": {"spans": []}}]}', "application/json"
     elif case == "json-bad-id":
-        body = _otlp_json(marker + rest, ids="hex").replace(b'"traceId": "', b'"traceId": "zz', 1)
+        body = _otlp_json(marker + rest, ids="hex").replace(b'"traceId": "', b'"traceId": "#!', 1)
+        content_type = "application/json"
+    elif case == "json-string-as-bool":
+        body = _otlp_json(marker + rest, ids="hex").replace(
+            b'"attributes": [', b'"attributes": [{"key": "b", "value": {"boolValue": "no"}}, ', 1
+        )
         content_type = "application/json"
     elif case == "bad-gzip":
         body, headers = b"\x1f\x8b not really gzip", {"Content-Encoding": "gzip"}
@@ -176,7 +194,12 @@ def test_bad_input_refused_and_nothing_stored(
         body, headers = _bomb(), {"Content-Encoding": "gzip"}
     response = api.post_traces(bearer, body, content_type, headers)
     assert response.status_code == expected, response.text
-    assert "error" in response.json()
+    # google.rpc.Status, in the request's encoding (JSON for a request that is neither).
+    code, message = status_of(response)
+    assert message and code in (3, 8, 16)
+    assert response.headers["content-type"].startswith(
+        "application/x-protobuf" if content_type == "application/x-protobuf" else "application/json"
+    )
     assert api.sessions(token) == []
 
 
