@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT
-
-if TYPE_CHECKING:
-    from agentops_otel.backend.limits import Limits
 
 SERVER_EXTRA_HINT = 'the local backend needs its server extra: pip install "agentops-opentelemetry[server]"'
 
@@ -27,15 +24,16 @@ def serve(
     max_inflight: int = DEFAULT_MAX_INFLIGHT,
     log_level: str = "info",
     access_log: bool = False,
-    limits: Limits | None = None,
     allowed_hosts: Sequence[str] = (),
     grpc_port: int | None = None,
+    **limits: Any,
 ) -> None:
-    """Run the backend until interrupted. ``limits`` (else the defaults with ``max_body`` and
-    ``max_inflight``) bound every request and connection; ``allowed_hosts`` are the names besides
-    loopback that ``Host`` may carry (``--host`` itself is added when it is a specific address); with
-    ``grpc_port``, OTLP/gRPC listens on ``host:grpc_port`` too. Raises :class:`ServerExtraMissing`
-    without Starlette/uvicorn (or without grpcio for ``grpc_port``)."""
+    """Run the backend until interrupted. ``limits`` are fields of
+    :class:`~agentops_otel.backend.limits.Limits` besides ``max_body`` and ``max_inflight`` (e.g.
+    ``body_timeout``); ``allowed_hosts`` are the names besides IP addresses and localhost that ``Host``
+    may carry (``host`` itself is added when it is a name); with ``grpc_port``, OTLP/gRPC listens on
+    ``host:grpc_port`` too. Raises :class:`ServerExtraMissing` without Starlette/uvicorn (or without
+    grpcio for ``grpc_port``)."""
     try:
         import uvicorn
 
@@ -60,10 +58,10 @@ def serve(
             require_grpc()
         except GrpcExtraMissing as exc:
             raise ServerExtraMissing(str(exc)) from None
-    limits = limits or Limits(max_body=max_body, max_inflight=max_inflight)
+    bounds = Limits(max_body=max_body, max_inflight=max_inflight, **limits)
     app = create_app(
         path,
-        limits=limits,
+        limits=bounds,
         allowed_hosts=[*allowed_hosts, *_own_names(host)],
         grpc_address=None if grpc_port is None else _grpc_address(host, grpc_port),
         extra_routes=extra_routes,
@@ -78,7 +76,7 @@ def serve(
         # One process, one writer: the store serialises writes, more workers would only contend.
         workers=None,
         timeout_graceful_shutdown=3,
-        **uvicorn_options(limits),
+        **uvicorn_options(bounds),
     )
 
 

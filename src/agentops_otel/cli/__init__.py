@@ -28,6 +28,7 @@ __all__ = ["CliError", "build_parser", "main", "print_session", "print_sessions"
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from agentops_otel.backend.server import ServerExtraMissing, serve
+    from agentops_otel.cli.parser import serve_options
     from agentops_otel.cli.serving import banner, check_listen
 
     db = args.db or Configuration.from_env().store_path
@@ -46,6 +47,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             max_body=args.max_body_size,
             log_level=args.log_level,
             access_log=args.access_log,
+            **serve_options(args),
         )
     except ServerExtraMissing as exc:
         raise CliError(str(exc)) from None
