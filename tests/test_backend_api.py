@@ -498,14 +498,24 @@ def test_rest_limits_are_4xx(api: ApiClient, project: dict[str, str]) -> None:
         assert ("error" in response.json()) == (expected != 200)
 
 
-def test_a_session_id_with_a_slash_can_be_read(api: ApiClient, project: dict[str, str]) -> None:
+@pytest.mark.parametrize("session_id", ["team/run 1?x=%2F", "line\nbreak", "/"])
+def test_any_session_id_can_be_read(api: ApiClient, project: dict[str, str], session_id: str) -> None:
     token = api.token(project["api_key"])
-    session_id, marker, rest = SpanMaker().session(session_id="team/run 1?x=%2F")
+    session_id, marker, rest = SpanMaker().session(session_id=session_id)
     assert api.post_traces(token, encode(marker + rest)).status_code == 200
     from urllib.parse import quote
 
     found = api.get("/api/sessions/" + quote(session_id, safe=""), token)
     assert found.status_code == 200 and found.json()["session_id"] == session_id
+
+
+def test_unknown_routes_and_methods_answer_in_the_api_body(api: ApiClient, project: dict[str, str]) -> None:
+    import requests
+
+    missing = api.get("/api/nothing", project["api_key"])
+    assert missing.status_code == 404 and "error" in missing.json()
+    wrong = requests.delete(api.url + "/api/sessions", timeout=10)
+    assert wrong.status_code == 405 and wrong.headers["Allow"] and "error" in wrong.json()
 
 
 def test_the_openapi_description_is_served_and_names_every_route(api: ApiClient) -> None:

@@ -20,6 +20,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,6 +46,34 @@ async def _on_error(request: Request, exc: Exception) -> Response:
     if request.url.path == "/v1/traces":
         return otlp_error(refused, otlp_http.media_type(request) in otlp_http.PROTOBUF_TYPES)
     return rest_error(refused)
+
+
+class _AnyText(Convertor[str]):
+    """A path parameter that is any text, "/" and line breaks included (Starlette's ``path`` stops at a
+    line break): any string is a ``session.id``, and each can be read."""
+
+    regex = "[\\s\\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("any_text", _AnyText())
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    """404 and 405 of the router, in the API's error body rather than Starlette's plain text."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    refused = Refused(status, f"{request.method} {request.url.path[:200]}: {getattr(exc, 'detail', '')}")
+    if request.url.path == "/v1/traces":
+        answer: Response = otlp_error(refused, otlp_http.media_type(request) in otlp_http.PROTOBUF_TYPES)
+    else:
+        answer = rest_error(refused)
+    answer.headers.update(getattr(exc, "headers", None) or {})  # e.g. Allow of a 405
+    return answer
 
 
 def _open_store(location: str) -> Any:
@@ -106,14 +136,13 @@ def create_app(
         Route("/v3/auth/token", bound(rest.token), methods=["POST"]),
         Route("/v1/traces", bound(otlp_http.export_traces), methods=["POST"]),
         Route("/api/sessions", bound(rest.sessions), methods=["GET"]),
-        # :path, so that a session id with "/" in it (any string is a session.id) can be read too.
-        Route("/api/sessions/{session_id:path}", bound(rest.session), methods=["GET"]),
+        Route("/api/sessions/{session_id:any_text}", bound(rest.session), methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(HostCheck, allowed=allowed_hosts)],
-        exception_handlers={Exception: _on_error},
+        exception_handlers={Exception: _on_error, HTTPException: _on_http_error},
     )
     app.state.backend = backend
     app.state.grpc_port = None

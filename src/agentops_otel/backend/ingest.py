@@ -50,7 +50,7 @@ def decode(body: bytes, protobuf: bool, refused: list[str]) -> list[SpanRecord]:
 def store_export(store: Any, project_id: str, records: Sequence[SpanRecord], refused: list[str]) -> Ingested:
     """Store ``records`` under ``project_id``; 503 (:class:`Refused`) when the store cannot take them
     now, in which case nothing was stored."""
-    attempts = [0]
+    attempts = [0, 0]  # stores tried, refusals logged
     stored = _store(store, project_id, records, refused, attempts)
     message = ""
     if refused:
@@ -77,7 +77,11 @@ def _store(
         if not is_data_error(exc):
             raise
         if len(records) == 1 or attempts[0] >= MAX_SPLIT_ATTEMPTS:
-            logger.debug("agentops-otel backend: the store refused %d span(s)", len(records), exc_info=True)
+            if attempts[1] == 0:  # once an export, with the traceback: a fault of ours looks the same
+                logger.warning(
+                    "agentops-otel backend: the store refused %d span(s)", len(records), exc_info=True
+                )
+            attempts[1] += 1
             reason = f"the store refused it: {type(exc).__name__}: {str(exc)[:200]}"
             refused.extend(f"span {r.name[:80]!r}: {reason}" for r in records)
             return 0
