@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentops_otel import _sdk_compat, semconv
-from agentops_otel._internal.context import AGENT_KEY, AgentRef, session_id_for
+from agentops_otel._internal.context import AGENT_KEY, SESSION_KEY, AgentRef, session_id_for
 from agentops_otel._internal.export_loop import Counts, DeliveryLoop
 from agentops_otel._internal.exporters.base import BatchExporter, DeliveringExporter, PlainExporter
 from agentops_otel.instrumentation._keys import IN_LLM_CALL, TAIL_CALL, records_llm_call
@@ -65,10 +65,13 @@ class SessionSpanProcessor(SpanProcessor):
         self._adopted: weakref.WeakKeyDictionary[Span, Any] = weakref.WeakKeyDictionary()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # Runs for every span of the process: a Context is a dict, read with plain ``get``.
         try:
             ctx = parent_context if parent_context is not None else otel_context.get_current()
-            span_context = span.get_span_context()
-            session_id = session_id_for(ctx, span_context.trace_id, self.trust_inbound_session)
+            session_id: Any = ctx.get(SESSION_KEY)
+            if session_id is None:
+                trace_id = span.get_span_context().trace_id
+                session_id = session_id_for(ctx, trace_id, self.trust_inbound_session)
             if session_id is not None:
                 span.set_attribute(semconv.SESSION_ID, session_id)
             agent = ctx.get(AGENT_KEY)
@@ -78,6 +81,8 @@ class SessionSpanProcessor(SpanProcessor):
             call = ctx.get(IN_LLM_CALL)
             if call is None:
                 call = TAIL_CALL.get()
+                if call is None:
+                    return
             adopt = getattr(call, "adopt", None)
             if adopt is not None and records_llm_call(span.attributes) and adopt(span):
                 self._adopted[span] = call

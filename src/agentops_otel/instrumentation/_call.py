@@ -136,6 +136,7 @@ class LLMCall:
         "streamed",
         "tail_wanted",
         "telemetry",
+        "tracer",
     )
 
     def __init__(
@@ -146,8 +147,11 @@ class LLMCall:
         request_model: str,
         start_attributes: dict[str, Any] | None = None,
         parent: Context | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.telemetry = telemetry
+        #: The tracer the span is started with (None: the telemetry's, when the span starts).
+        self.tracer = tracer
         self.operation = operation
         self.provider = provider
         self.request_model = request_model
@@ -214,7 +218,10 @@ class LLMCall:
         attributes = self.start_attributes
         if isinstance(pending, _Pending) and pending.attributes:
             attributes = {**attributes, **pending.attributes}
-        span = self.telemetry.tracer().start_span(
+        tracer = self.tracer
+        if tracer is None:
+            tracer = self.telemetry.tracer()
+        span = tracer.start_span(
             self.name,
             context=self.parent,
             kind=SpanKind.CLIENT,
@@ -309,21 +316,16 @@ class LLMCall:
                 self.span.end()
 
     def _cost(self) -> float | None:
+        """Priced by the response's model (a dated snapshot), else by the requested one."""
         if self.input_tokens is None and self.output_tokens is None:
             return None
-        models = [self.response_model, self.request_model] if self.response_model else [self.request_model]
-        for model in models:
-            cost = cost_usd(
-                model or "",
-                self.input_tokens,
-                self.output_tokens,
-                self.cached_tokens,
-                self.cache_write_tokens,
-                self.provider,
-            )
+        tokens = self.input_tokens, self.output_tokens, self.cached_tokens, self.cache_write_tokens
+        args = (*tokens, self.provider)
+        if self.response_model:
+            cost = cost_usd(self.response_model, *args)
             if cost is not None:
                 return cost
-        return None
+        return cost_usd(self.request_model or "", *args)
 
     def _end(self, error: BaseException | None, error_kind: str | None) -> None:
         span = self.span
@@ -401,10 +403,12 @@ def start_call(
     provider: str,
     model: Any,
     attributes: dict[str, Any],
+    parent: Context | None = None,
 ) -> LLMCall | None:
-    """Prepares the call in the current context; its CLIENT span starts when the provider returns.
-    None when nothing would record it (no provider, tracing disabled)."""
-    if _sdk_compat.records_nothing(telemetry.tracer()):
+    """Prepares the call in ``parent`` (default: the current context); its CLIENT span starts when the
+    provider returns. None when nothing would record it (no provider, tracing disabled)."""
+    tracer = telemetry.tracer()
+    if _sdk_compat.records_nothing(tracer):
         return None
     model_name = model if isinstance(model, str) else ""
     attributes[semconv.SPAN_KIND] = semconv.KIND_LLM
@@ -412,8 +416,8 @@ def start_call(
     attributes[semconv.PROVIDER_NAME] = provider
     if model_name:
         attributes[semconv.REQUEST_MODEL] = model_name
-    call = LLMCall(telemetry, operation, provider, model_name, attributes)
-    watch = otel_context.get_value(LLM_WATCH)
+    call = LLMCall(telemetry, operation, provider, model_name, attributes, parent, tracer)
+    watch = (parent if parent is not None else otel_context.get_current()).get(LLM_WATCH)
     if watch is not None:
         watch.append(call)  # type: ignore[attr-defined]
     return call

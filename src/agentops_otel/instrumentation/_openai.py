@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from agentops_otel import semconv
+from opentelemetry.context import Context
+
+from agentops_otel import _runtime, semconv
 from agentops_otel._content import to_json
 from agentops_otel.instrumentation import _messages as m
 from agentops_otel.instrumentation import _patching as p
@@ -98,28 +100,65 @@ def _output_type(kwargs: dict[str, Any]) -> str | None:
     return semconv.OUTPUT_TEXT if kind == "text" else None
 
 
-def _begin(
-    telemetry: Telemetry, client: Any, kwargs: dict[str, Any], operation: str, api: str | None
-) -> LLMCall | None:
-    """The span of a chat, Responses or embeddings call, with its server and provider."""
+_clients: dict[int, tuple[Any, Any, tuple[tuple[str, Any], ...], str]] = {}
+
+
+def _client_attributes(client: Any) -> tuple[tuple[tuple[str, Any], ...], str]:
+    """``server.*`` attributes and the provider of a client, read once per base URL object (and
+    configuration of provider hosts): the URL is the SDK's ``_base_url``, replaced when it changes."""
+    url = getattr(client, "_base_url", None)
+    hosts = _runtime.config().provider_hosts
+    entry = _clients.get(id(url)) if url is not None else None
+    if entry is not None and entry[0] is url and entry[1] is hosts:
+        return entry[2], entry[3]
     attributes: dict[str, Any] = {}
     server_attributes(client, attributes)
+    provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
+    items = tuple(attributes.items())
+    if url is not None:
+        if len(_clients) >= 256:
+            _clients.clear()
+        _clients[id(url)] = (url, hosts, items, provider)  # holds the URL: its id is not reused
+    return items, provider
+
+
+def _begin(
+    telemetry: Telemetry,
+    client: Any,
+    kwargs: dict[str, Any],
+    operation: str,
+    api: str | None,
+    ctx: Context | None = None,
+) -> LLMCall | None:
+    """The span of a chat, Responses or embeddings call, with its server and provider."""
+    static, provider = _client_attributes(client)
+    attributes: dict[str, Any] = dict(static)
     if api is not None:
         _request_params(kwargs, attributes)
         attributes[semconv.OPENAI_API_TYPE] = api
-        output_type = _output_type(kwargs)
-        if output_type is not None:
-            attributes[semconv.OUTPUT_TYPE] = output_type
-    provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
-    return start_call(telemetry, operation, provider, kwargs.get("model"), attributes)
+        if "response_format" in kwargs or "text" in kwargs:
+            output_type = _output_type(kwargs)
+            if output_type is not None:
+                attributes[semconv.OUTPUT_TYPE] = output_type
+    return start_call(telemetry, operation, provider, kwargs.get("model"), attributes, ctx)
+
+
+def _field(obj: Any, name: str) -> Any:
+    """``get`` for a typed model first: an attribute read, the mapping path only when it is missing."""
+    value = getattr(obj, name, None)
+    return get(obj, name) if value is None and obj is not None else value
 
 
 def _usage_of_chat(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
-    cached = get(get(usage, "prompt_tokens_details"), "cached_tokens")
-    reasoning = get(get(usage, "completion_tokens_details"), "reasoning_tokens")
-    call.set_usage(get(usage, "prompt_tokens"), get(usage, "completion_tokens"), cached, None, reasoning)
+    prompt = _field(usage, "prompt_tokens")
+    completion = _field(usage, "completion_tokens")
+    details = _field(usage, "prompt_tokens_details")
+    cached = _field(details, "cached_tokens") if details is not None else None
+    details = _field(usage, "completion_tokens_details")
+    reasoning = _field(details, "reasoning_tokens") if details is not None else None
+    call.set_usage(prompt, completion, cached, None, reasoning)
 
 
 # -- chat completions -----------------------------------------------------------------------------
@@ -267,9 +306,9 @@ class _Chat:
     operation = semconv.OP_CHAT
 
     def begin(
-        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any], ctx: Context | None = None
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        call = _begin(telemetry, client, kwargs, semconv.OP_CHAT, "chat_completions")
+        call = _begin(telemetry, client, kwargs, semconv.OP_CHAT, "chat_completions", ctx)
         if call is None:
             return None
         if call.capture:
@@ -279,8 +318,10 @@ class _Chat:
                 )
             except Exception:
                 debug_failure("recording input messages")
+        if kwargs.get("stream") is not True:
+            return call, kwargs, None
         hide = False
-        if kwargs.get("stream") is True and raw_mode(kwargs) is None:
+        if raw_mode(kwargs) is None:
             extra = _usage_request(kwargs)
             if extra is not None:
                 kwargs = {**kwargs, "extra_body": extra}
@@ -288,15 +329,17 @@ class _Chat:
         return call, kwargs, _ChatState(hide)
 
     def response(self, call: LLMCall, result: Any) -> None:
+        # Attribute reads on the SDK's response object, written straight into the call's attributes.
         choices = getattr(result, "choices", None) or ()
         reasons = [c.finish_reason for c in choices if isinstance(getattr(c, "finish_reason", None), str)]
         call.set_response(getattr(result, "id", None), getattr(result, "model", None), reasons)
+        out = call.attributes
         tier = getattr(result, "service_tier", None)
         if isinstance(tier, str):
-            call.set(semconv.OPENAI_RESPONSE_SERVICE_TIER, tier)
+            out[semconv.OPENAI_RESPONSE_SERVICE_TIER] = tier
         fingerprint = getattr(result, "system_fingerprint", None)
         if isinstance(fingerprint, str):
-            call.set(semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)
+            out[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
         _usage_of_chat(call, getattr(result, "usage", None))
         if call.capture:
             messages = []
@@ -359,9 +402,9 @@ class _ResponsesAccumulator:
 
 class _Responses:
     def begin(
-        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any], ctx: Context | None = None
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        call = _begin(telemetry, client, kwargs, semconv.OP_CHAT, "responses")
+        call = _begin(telemetry, client, kwargs, semconv.OP_CHAT, "responses", ctx)
         if call is None:
             return None
         if call.capture:
@@ -389,18 +432,17 @@ class _Responses:
 
 class _Embeddings:
     def begin(
-        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any], ctx: Context | None = None
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        attributes: dict[str, Any] = {}
-        server_attributes(client, attributes)
+        static, provider = _client_attributes(client)
+        attributes: dict[str, Any] = dict(static)
         fmt = kwargs.get("encoding_format")
         if isinstance(fmt, str):
             attributes[semconv.REQUEST_ENCODING_FORMATS] = [fmt]
         dimensions = kwargs.get("dimensions")
         if isinstance(dimensions, int):
             attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
-        provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
-        call = start_call(telemetry, semconv.OP_EMBEDDINGS, provider, kwargs.get("model"), attributes)
+        call = start_call(telemetry, semconv.OP_EMBEDDINGS, provider, kwargs.get("model"), attributes, ctx)
         return None if call is None else (call, kwargs, None)
 
     def response(self, call: LLMCall, result: Any) -> None:
