@@ -446,17 +446,18 @@ def test_instrumentation_failure_does_not_break_the_call(
     rec: Recording, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agentops_otel.instrumentation import _openai as instr
+    from agentops_otel.instrumentation import _openai_request as request
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("our bug")
 
-    monkeypatch.setattr(instr, "_usage_of_chat", broken)
+    monkeypatch.setattr(instr, "usage_of_chat", broken)
     result = openai_client(Server(json_response(CHAT_COMPLETION))).chat.completions.create(
         model="gpt-4o", messages=MESSAGES
     )
     assert result.id == "chatcmpl-123"
     assert len(rec.llm_spans()) == 1  # ended anyway
-    monkeypatch.setattr(instr, "server_attributes", broken)
+    monkeypatch.setattr(request, "server_attributes", broken)
     result = openai_client(Server(json_response(CHAT_COMPLETION))).chat.completions.create(
         model="gpt-4o", messages=MESSAGES
     )

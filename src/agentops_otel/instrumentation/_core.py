@@ -31,15 +31,15 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from agentops_otel import _sdk_compat, semconv
-from agentops_otel.instrumentation._call import SCOPE as SCOPE
 from agentops_otel.instrumentation._call import LLMCall as LLMCall
-from agentops_otel.instrumentation._call import Telemetry as Telemetry
-from agentops_otel.instrumentation._call import debug_failure as debug_failure
 from agentops_otel.instrumentation._call import start_call as start_call
 from agentops_otel.instrumentation._keys import HELD_SESSION as HELD_SESSION
 from agentops_otel.instrumentation._keys import IN_LLM_CALL as IN_LLM_CALL
 from agentops_otel.instrumentation._keys import LLM_WATCH as LLM_WATCH
 from agentops_otel.instrumentation._keys import records_llm_call
+from agentops_otel.instrumentation._telemetry import SCOPE as SCOPE
+from agentops_otel.instrumentation._telemetry import Telemetry as Telemetry
+from agentops_otel.instrumentation._telemetry import debug_failure as debug_failure
 
 logger = logging.getLogger("agentops_otel.instrumentation")
 
