@@ -275,6 +275,7 @@ class Worker:
             stderr=subprocess.PIPE,
             text=True,
             env=self.env,
+            cwd=self.env.get("BENCH_HOME"),  # what a contender writes to its working directory stays there
         )
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         line = self._readline(timeout)
@@ -340,6 +341,7 @@ def worker_env(
     }
     home = Path(tempfile.mkdtemp(prefix=f"{contender}-", dir=tmp))
     env.update(
+        BENCH_HOME=str(home),
         BENCH_CONTENDER=contender,
         BENCH_BACKEND=backend,
         XDG_DATA_HOME=str(home / "data"),

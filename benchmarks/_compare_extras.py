@@ -26,6 +26,7 @@ def export_cpu(run: Any) -> list[str]:
     done = subprocess.run(
         [str(python), str(HERE / "bench_export.py"), *argv],
         env=env,
+        cwd=env["BENCH_HOME"],
         capture_output=True,
         text=True,
         timeout=900,
@@ -99,7 +100,11 @@ def startup(run: Any) -> list[str]:
             env = worker_env(run.tmp, "cli", "", tree)
             t0 = time.perf_counter()
             subprocess.run(
-                [str(python), "-m", "agentops_otel.cli", "--help"], env=env, capture_output=True, timeout=60
+                [str(python), "-m", "agentops_otel.cli", "--help"],
+                env=env,
+                cwd=env["BENCH_HOME"],
+                capture_output=True,
+                timeout=60,
             )
             walls.append(time.perf_counter() - t0)
         print(
