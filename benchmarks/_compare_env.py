@@ -44,6 +44,14 @@ def pins() -> list[str]:
     return out
 
 
+def _installed(*dists: str) -> list[str]:
+    """``dist==version`` of each of ``dists`` in the running environment, or [] if one is missing."""
+    try:
+        return [f"{dist}=={metadata.version(dist)}" for dist in dists]
+    except metadata.PackageNotFoundError:
+        return []
+
+
 # What each kind of environment installs, most wanted first (the next is tried when pip refuses one).
 def requirements(kind: str) -> list[list[str]]:
     pinned = pins()
@@ -53,8 +61,13 @@ def requirements(kind: str) -> list[list[str]]:
     if kind == "ours":
         return [[str(ROOT), *pinned]]
     if kind == "contrib":
-        # openai >= 3 speaks httpx2; openai-v2 still imports httpx (contrib issue 4953).
+        # openai >= 3 speaks httpx2; openai-v2 still imports httpx (contrib issue 4953). openai-v2 2.4b0
+        # imports ``opentelemetry.util.genai.instruments``, which util-genai 1.3b0 no longer has: the
+        # pair of this environment (when it has them) or a util-genai before 1.3.
+        contrib = _installed("opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai")
+        contrib = contrib or ["opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai<1.3"]
         return [
+            [*pinned, *contrib, "httpx"],
             [*pinned, "opentelemetry-instrumentation-openai-v2", "httpx"],
             [*openai_only, "opentelemetry-instrumentation-openai-v2", "httpx"],
         ]
