@@ -2,7 +2,7 @@
 
     python benchmarks/bench_compare.py                 # about 15 minutes (the first run also makes venvs)
     python benchmarks/bench_compare.py --baseline main # adds "ours (main)": the same code at a git ref
-    python benchmarks/bench_compare.py --quick         # a smoke test: no installs, seconds
+    python benchmarks/bench_compare.py --quick         # a smoke run: no installs, a few minutes
 
 Every contender runs in a process of its own, in a virtual environment of its own (made once with pip
 under ``$XDG_CACHE_HOME/agentops-otel-bench``, never in the repository), on the same versions of
