@@ -446,18 +446,35 @@ def test_instrumentation_failure_does_not_break_the_call(
     rec: Recording, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agentops_otel.instrumentation import _openai as instr
+    from agentops_otel.instrumentation import _openai_request as request
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("our bug")
 
-    monkeypatch.setattr(instr, "_usage_of_chat", broken)
+    monkeypatch.setattr(instr, "usage_of_chat", broken)
     result = openai_client(Server(json_response(CHAT_COMPLETION))).chat.completions.create(
         model="gpt-4o", messages=MESSAGES
     )
     assert result.id == "chatcmpl-123"
     assert len(rec.llm_spans()) == 1  # ended anyway
-    monkeypatch.setattr(instr, "server_attributes", broken)
+    monkeypatch.setattr(request, "server_attributes", broken)
     result = openai_client(Server(json_response(CHAT_COMPLETION))).chat.completions.create(
         model="gpt-4o", messages=MESSAGES
     )
     assert result.id == "chatcmpl-123"
+
+
+def test_server_attributes_follow_the_clients_base_url(rec: Recording) -> None:
+    """``server.*`` are read once per base URL object: two clients, and one whose base URL is changed
+    between calls, each get their own (the transport is canned, so any host answers)."""
+    server = Server(json_response(CHAT_COMPLETION))
+    first, second = openai_client(server), openai_client(server)
+    second.base_url = "http://127.0.0.2:8443/v1"
+    first.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    second.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    first.base_url = "http://127.0.0.3:9443/v1"
+    first.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    seen = [(s.attributes or {}).get("server.address") for s in rec.llm_spans()]
+    ports = [(s.attributes or {}).get("server.port") for s in rec.llm_spans()]
+    assert seen == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    assert ports[1:] == [8443, 9443]

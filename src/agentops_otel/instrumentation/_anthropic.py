@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from agentops_otel import semconv
 from agentops_otel._content import to_json
@@ -159,7 +160,7 @@ class _StreamAccumulator:
 
 class _Messages:
     def begin(
-        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any], ctx: Context | None = None
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
         attributes: dict[str, Any] = {}
         server_attributes(client, attributes)
@@ -176,7 +177,7 @@ class _Messages:
         if kwargs.get("stream") is True:
             attributes[semconv.REQUEST_STREAM] = True
         call = start_call(
-            telemetry, semconv.OP_CHAT, semconv.PROVIDER_ANTHROPIC, kwargs.get("model"), attributes
+            telemetry, semconv.OP_CHAT, semconv.PROVIDER_ANTHROPIC, kwargs.get("model"), attributes, ctx
         )
         if call is None:
             return None

@@ -1,82 +1,22 @@
 """One LLM call: its span (started once the provider returned, or another instrumentation's, see
-``_core``), its end with cost and metrics, and the tracer and metric instruments of an instrumentor."""
+``_core``) and its end with cost and metrics (recorded by the instrumentor's ``Telemetry``)."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.metrics import Histogram, MeterProvider, get_meter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel._errors import error_type
 from agentops_otel.instrumentation._keys import LLM_WATCH
+from agentops_otel.instrumentation._telemetry import Telemetry, debug_failure
 from agentops_otel.pricing import cost_usd
-from agentops_otel.version import __version__
-
-logger = logging.getLogger("agentops_otel.instrumentation")
-
-SCOPE = semconv.INSTRUMENTATION_SCOPE
-
-
-def debug_failure(what: str) -> None:
-    logger.debug("agentops_otel: %s failed; the call is unaffected", what, exc_info=True)
-
-
-_histograms_lock = threading.Lock()
-
-
-class Telemetry:
-    """Tracer and metric instruments of one instrumentor; the instruments are made at first use."""
-
-    def __init__(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
-        self._tracer_provider = tracer_provider
-        self._meter_provider = meter_provider
-        self._histograms: tuple[Histogram, Histogram, Histogram] | None = None
-
-    def histograms(self) -> tuple[Histogram, Histogram, Histogram]:
-        """Token usage, operation duration and time to first chunk."""
-        found = self._histograms
-        if found is None:
-            with _histograms_lock:
-                found = self._histograms
-                if found is None:
-                    found = self._histograms = self._make_histograms()
-        return found
-
-    def _make_histograms(self) -> tuple[Histogram, Histogram, Histogram]:
-        meter = get_meter(SCOPE, __version__, self._meter_provider)
-        return (
-            meter.create_histogram(
-                semconv.METRIC_TOKEN_USAGE,
-                unit="{token}",
-                description="Number of input and output tokens used",
-                explicit_bucket_boundaries_advisory=list(semconv.TOKEN_BUCKETS),
-            ),
-            meter.create_histogram(
-                semconv.METRIC_OPERATION_DURATION,
-                unit="s",
-                description="GenAI operation duration",
-                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
-            ),
-            meter.create_histogram(
-                semconv.METRIC_TIME_TO_FIRST_CHUNK,
-                unit="s",
-                description="Time to receive the first chunk of a streamed response",
-                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
-            ),
-        )
-
-    def tracer(self) -> Tracer:
-        # Resolved per call (cached by provider) so a provider set up after instrument() is used.
-        return _runtime.tracer(SCOPE, self._tracer_provider)
 
 
 class _Pending:
@@ -136,6 +76,7 @@ class LLMCall:
         "streamed",
         "tail_wanted",
         "telemetry",
+        "tracer",
     )
 
     def __init__(
@@ -146,8 +87,11 @@ class LLMCall:
         request_model: str,
         start_attributes: dict[str, Any] | None = None,
         parent: Context | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.telemetry = telemetry
+        #: The tracer the span is started with (None: the telemetry's, when the span starts).
+        self.tracer = tracer
         self.operation = operation
         self.provider = provider
         self.request_model = request_model
@@ -214,7 +158,10 @@ class LLMCall:
         attributes = self.start_attributes
         if isinstance(pending, _Pending) and pending.attributes:
             attributes = {**attributes, **pending.attributes}
-        span = self.telemetry.tracer().start_span(
+        tracer = self.tracer
+        if tracer is None:
+            tracer = self.telemetry.tracer()
+        span = tracer.start_span(
             self.name,
             context=self.parent,
             kind=SpanKind.CLIENT,
@@ -309,21 +256,16 @@ class LLMCall:
                 self.span.end()
 
     def _cost(self) -> float | None:
+        """Priced by the response's model (a dated snapshot), else by the requested one."""
         if self.input_tokens is None and self.output_tokens is None:
             return None
-        models = [self.response_model, self.request_model] if self.response_model else [self.request_model]
-        for model in models:
-            cost = cost_usd(
-                model or "",
-                self.input_tokens,
-                self.output_tokens,
-                self.cached_tokens,
-                self.cache_write_tokens,
-                self.provider,
-            )
+        tokens = self.input_tokens, self.output_tokens, self.cached_tokens, self.cache_write_tokens
+        args = (*tokens, self.provider)
+        if self.response_model:
+            cost = cost_usd(self.response_model, *args)
             if cost is not None:
                 return cost
-        return None
+        return cost_usd(self.request_model or "", *args)
 
     def _end(self, error: BaseException | None, error_kind: str | None) -> None:
         span = self.span
@@ -348,51 +290,13 @@ class LLMCall:
         self._record_metrics(now, ttfc, err_type)
 
     def _record_metrics(self, now: float, ttfc: float | None, err_type: str | None) -> None:
-        token_usage, duration, time_to_first_chunk = self.telemetry.histograms()
-        labels, input_labels, output_labels = _metric_labels(
-            self.operation, self.provider, self.request_model, self.response_model, err_type
+        self.telemetry.record(
+            (self.operation, self.provider, self.request_model, self.response_model, err_type),
+            now - self.started,
+            ttfc,
+            self.input_tokens,
+            self.output_tokens,
         )
-        duration.record(now - self.started, labels)
-        if ttfc is not None:
-            time_to_first_chunk.record(ttfc, labels)
-        if self.input_tokens is not None:
-            token_usage.record(self.input_tokens, input_labels)
-        if self.output_tokens is not None:
-            token_usage.record(self.output_tokens, output_labels)
-
-
-_Labels = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
-_labels: dict[tuple[str, str, str, str | None, str | None], _Labels] = {}
-
-
-def _metric_labels(
-    operation: str, provider: str, request_model: str, response_model: str | None, err_type: str | None
-) -> _Labels:
-    """Metric attribute dicts (all, input tokens, output tokens), built once per combination.
-
-    The dicts are shared between calls and never changed after they are built.
-    """
-    key = (operation, provider, request_model, response_model, err_type)
-    found = _labels.get(key)
-    if found is not None:
-        return found
-    labels: dict[str, Any] = {
-        semconv.OPERATION_NAME: operation,
-        semconv.PROVIDER_NAME: provider,
-        semconv.REQUEST_MODEL: request_model,
-    }
-    if response_model:
-        labels[semconv.RESPONSE_MODEL] = response_model
-    if err_type is not None:
-        labels[semconv.ERROR_TYPE] = err_type
-    found = (
-        labels,
-        {**labels, semconv.TOKEN_TYPE: semconv.TOKEN_INPUT},
-        {**labels, semconv.TOKEN_TYPE: semconv.TOKEN_OUTPUT},
-    )
-    if len(_labels) < 4096:
-        _labels[key] = found
-    return found
 
 
 def start_call(
@@ -401,10 +305,12 @@ def start_call(
     provider: str,
     model: Any,
     attributes: dict[str, Any],
+    parent: Context | None = None,
 ) -> LLMCall | None:
-    """Prepares the call in the current context; its CLIENT span starts when the provider returns.
-    None when nothing would record it (no provider, tracing disabled)."""
-    if _sdk_compat.records_nothing(telemetry.tracer()):
+    """Prepares the call in ``parent`` (default: the current context); its CLIENT span starts when the
+    provider returns. None when nothing would record it (no provider, tracing disabled)."""
+    tracer = telemetry.tracer()
+    if _sdk_compat.records_nothing(tracer):
         return None
     model_name = model if isinstance(model, str) else ""
     attributes[semconv.SPAN_KIND] = semconv.KIND_LLM
@@ -412,8 +318,8 @@ def start_call(
     attributes[semconv.PROVIDER_NAME] = provider
     if model_name:
         attributes[semconv.REQUEST_MODEL] = model_name
-    call = LLMCall(telemetry, operation, provider, model_name, attributes)
-    watch = otel_context.get_value(LLM_WATCH)
+    call = LLMCall(telemetry, operation, provider, model_name, attributes, parent, tracer)
+    watch = (parent if parent is not None else otel_context.get_current()).get(LLM_WATCH)
     if watch is not None:
         watch.append(call)  # type: ignore[attr-defined]
     return call

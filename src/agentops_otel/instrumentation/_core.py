@@ -31,15 +31,15 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from agentops_otel import _sdk_compat, semconv
-from agentops_otel.instrumentation._call import SCOPE as SCOPE
 from agentops_otel.instrumentation._call import LLMCall as LLMCall
-from agentops_otel.instrumentation._call import Telemetry as Telemetry
-from agentops_otel.instrumentation._call import debug_failure as debug_failure
 from agentops_otel.instrumentation._call import start_call as start_call
 from agentops_otel.instrumentation._keys import HELD_SESSION as HELD_SESSION
 from agentops_otel.instrumentation._keys import IN_LLM_CALL as IN_LLM_CALL
 from agentops_otel.instrumentation._keys import LLM_WATCH as LLM_WATCH
 from agentops_otel.instrumentation._keys import records_llm_call
+from agentops_otel.instrumentation._telemetry import SCOPE as SCOPE
+from agentops_otel.instrumentation._telemetry import Telemetry as Telemetry
+from agentops_otel.instrumentation._telemetry import debug_failure as debug_failure
 
 logger = logging.getLogger("agentops_otel.instrumentation")
 
@@ -84,12 +84,27 @@ def call_context(call: Any, ctx: Context | None = None) -> Context:
     """
     if ctx is None:
         ctx = otel_context.get_current()
+    # Calls in a loop run in the same caller context: what is derived from it (the baggage without
+    # the member, HTTP suppressed) is kept for the last one, so a call makes one context copy.
+    last = _last_base
+    base = last[1] if last is not None and last[0] is ctx else _base_context(ctx)
+    return Context({**base, IN_LLM_CALL: call})
+
+
+#: (caller context, its call context without the call). Contexts are immutable: identity is enough.
+_last_base: tuple[Context, Context] | None = None
+
+
+def _base_context(ctx: Context) -> Context:
+    global _last_base
     held = baggage.get_all(ctx).get(semconv.BAGGAGE_SESSION_ID)
     if held is None:
-        # One copy of the context instead of one per key.
-        return Context({**ctx, IN_LLM_CALL: call, _SUPPRESS_HTTP_KEY: True})
-    ctx = baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
-    return Context({**ctx, IN_LLM_CALL: call, _SUPPRESS_HTTP_KEY: True, HELD_SESSION: held})
+        base = Context({**ctx, _SUPPRESS_HTTP_KEY: True})
+    else:
+        without = baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
+        base = Context({**without, _SUPPRESS_HTTP_KEY: True, HELD_SESSION: held})
+    _last_base = (ctx, base)
+    return base
 
 
 def context_without_session_baggage() -> Context | None:
@@ -103,10 +118,20 @@ def context_without_session_baggage() -> Context | None:
 
 def foreign_llm_span(ctx: Context) -> Span | None:
     """The current span of ``ctx`` when it is another instrumentation's open LLM span (it wraps ours)."""
+    global _not_foreign
     span: Any = ctx.get(_SPAN_KEY)
-    if span is None or not span.is_recording():
+    if span is None or span is _not_foreign or not span.is_recording():
         return None
-    return span if records_llm_call(getattr(span, "attributes", None)) else None  # type: ignore[no-any-return]
+    attributes = getattr(span, "attributes", None)
+    if attributes is not None and semconv.SPAN_KIND in attributes:
+        # One of our spans (the session root, an agent): it never becomes another's LLM span.
+        _not_foreign = span
+        return None
+    return span if records_llm_call(attributes) else None  # type: ignore[no-any-return]
+
+
+#: The last span found to be ours (with ``agentops.span.kind``): calls under it skip the check.
+_not_foreign: Any = None
 
 
 def text_parts(content: Any) -> list[dict[str, Any]]:

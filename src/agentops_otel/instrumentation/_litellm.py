@@ -37,7 +37,8 @@ from agentops_otel.instrumentation._core import (
     start_call,
     unsuppressed_context,
 )
-from agentops_otel.instrumentation._openai import _ChatAccumulator, _request_params, _usage_of_chat
+from agentops_otel.instrumentation._openai import _ChatAccumulator
+from agentops_otel.instrumentation._openai_request import request_params, usage_of_chat
 from agentops_otel.instrumentation._patching import Patcher
 from agentops_otel.instrumentation._streams import wrap_stream
 
@@ -99,14 +100,14 @@ def _provider_and_model(module: Any, kwargs: dict[str, Any]) -> tuple[str, str]:
     return PROVIDERS.get(provider, provider), name
 
 
-def _begin(patcher: Patcher, module: Any, kwargs: dict[str, Any], embedding: bool) -> LLMCall | None:
+def begin_call(patcher: Patcher, module: Any, kwargs: dict[str, Any], embedding: bool) -> LLMCall | None:
     telemetry = patcher.telemetry
     if telemetry is None:
         return None
     provider, model = _provider_and_model(module, kwargs)
     attributes: dict[str, Any] = {}
     if not embedding:
-        _request_params(kwargs, attributes)
+        request_params(kwargs, attributes)
     call = start_call(
         telemetry, semconv.OP_EMBEDDINGS if embedding else semconv.OP_CHAT, provider, model, attributes
     )
@@ -141,7 +142,7 @@ def _read(call: LLMCall, result: Any, embedding: bool) -> None:
     fingerprint = get(result, "system_fingerprint")
     if isinstance(fingerprint, str):
         call.set(semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)
-    _usage_of_chat(call, get(result, "usage"))
+    usage_of_chat(call, get(result, "usage"))
     if call.capture:
         messages = []
         for choice in choices:
@@ -174,7 +175,7 @@ def _prepare(
         if len(args) > len(merged):
             return None  # more positional arguments than we know: leave the call alone
         merged.update(kwargs)
-        call = _begin(patcher, module, merged, name.endswith("embedding"))
+        call = begin_call(patcher, module, merged, name.endswith("embedding"))
         if call is None:
             return None
         asked = _usage_request(merged)

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from opentelemetry.context import Context
+
 from agentops_otel import semconv
 from agentops_otel._content import to_json
 from agentops_otel.instrumentation import _messages as m
@@ -28,99 +30,14 @@ from agentops_otel.instrumentation._core import (
     LLMCall,
     Telemetry,
     debug_failure,
-    get,
     given,
     raw_mode,
-    server_attributes,
-    start_call,
 )
+from agentops_otel.instrumentation._openai_request import begin_call, usage_of_chat
+from agentops_otel.instrumentation._openai_responses import Embeddings, Responses
 from agentops_otel.instrumentation._patching import Patcher
-from agentops_otel.instrumentation._providers import provider_of_attributes
 from agentops_otel.instrumentation._streams import finish_inner_stream
 from agentops_otel.instrumentation._wrapping import Operation, async_wrapper, sync_wrapper
-
-_NUMBER_PARAMS = {
-    "temperature": semconv.REQUEST_TEMPERATURE,
-    "top_p": semconv.REQUEST_TOP_P,
-    "frequency_penalty": semconv.REQUEST_FREQUENCY_PENALTY,
-    "presence_penalty": semconv.REQUEST_PRESENCE_PENALTY,
-    "seed": semconv.REQUEST_SEED,
-}
-_MAX_TOKENS_PARAMS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
-_OTHER_PARAMS = frozenset({*_MAX_TOKENS_PARAMS, "stop", "n", "service_tier", "stream"})
-
-
-def _request_params(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
-    # One pass over what the caller passed (usually a handful of names) instead of a lookup per
-    # known parameter; the less common ones are read only when one of them is present.
-    others = False
-    for name, value in kwargs.items():
-        key = _NUMBER_PARAMS.get(name)
-        if key is not None:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[key] = value
-        elif name in _OTHER_PARAMS:
-            others = True
-    if not others:
-        return
-    for name in _MAX_TOKENS_PARAMS:
-        value = kwargs.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            out[semconv.REQUEST_MAX_TOKENS] = value
-            break
-    stop = kwargs.get("stop")
-    if isinstance(stop, str):
-        out[semconv.REQUEST_STOP_SEQUENCES] = [stop]
-    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-        out[semconv.REQUEST_STOP_SEQUENCES] = list(stop)
-    n = kwargs.get("n")
-    if isinstance(n, int) and n != 1:
-        out[semconv.REQUEST_CHOICE_COUNT] = n
-    tier = kwargs.get("service_tier")
-    if isinstance(tier, str):
-        out[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
-    if kwargs.get("stream") is True:
-        out[semconv.REQUEST_STREAM] = True
-
-
-def _output_type(kwargs: dict[str, Any]) -> str | None:
-    """``gen_ai.output.type`` when a format is requested: chat ``response_format``, Responses ``text``."""
-    fmt = kwargs.get("response_format")
-    if fmt is None or not given(fmt):
-        fmt = get(kwargs.get("text"), "format") if given(kwargs.get("text")) else None
-    if fmt is None or not given(fmt):
-        return None
-    if isinstance(fmt, type):  # parse(response_format=SomeModel)
-        return semconv.OUTPUT_JSON
-    kind = get(fmt, "type")
-    if kind in ("json_schema", "json_object"):
-        return semconv.OUTPUT_JSON
-    return semconv.OUTPUT_TEXT if kind == "text" else None
-
-
-def _begin(
-    telemetry: Telemetry, client: Any, kwargs: dict[str, Any], operation: str, api: str | None
-) -> LLMCall | None:
-    """The span of a chat, Responses or embeddings call, with its server and provider."""
-    attributes: dict[str, Any] = {}
-    server_attributes(client, attributes)
-    if api is not None:
-        _request_params(kwargs, attributes)
-        attributes[semconv.OPENAI_API_TYPE] = api
-        output_type = _output_type(kwargs)
-        if output_type is not None:
-            attributes[semconv.OUTPUT_TYPE] = output_type
-    provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
-    return start_call(telemetry, operation, provider, kwargs.get("model"), attributes)
-
-
-def _usage_of_chat(call: LLMCall, usage: Any) -> None:
-    if usage is None:
-        return
-    cached = get(get(usage, "prompt_tokens_details"), "cached_tokens")
-    reasoning = get(get(usage, "completion_tokens_details"), "reasoning_tokens")
-    call.set_usage(get(usage, "prompt_tokens"), get(usage, "completion_tokens"), cached, None, reasoning)
-
 
 # -- chat completions -----------------------------------------------------------------------------
 
@@ -223,7 +140,7 @@ class _ChatAccumulator:
             call.set(semconv.OPENAI_RESPONSE_SERVICE_TIER, self.service_tier)
         if isinstance(self.fingerprint, str):
             call.set(semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, self.fingerprint)
-        _usage_of_chat(call, self.usage)
+        usage_of_chat(call, self.usage)
         if self.capture and (self.texts or self.reasons or self.tools or self.reasoning):
             call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(self._messages()))
 
@@ -267,9 +184,9 @@ class _Chat:
     operation = semconv.OP_CHAT
 
     def begin(
-        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any], ctx: Context | None = None
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        call = _begin(telemetry, client, kwargs, semconv.OP_CHAT, "chat_completions")
+        call = begin_call(telemetry, client, kwargs, semconv.OP_CHAT, "chat_completions", ctx)
         if call is None:
             return None
         if call.capture:
@@ -279,8 +196,10 @@ class _Chat:
                 )
             except Exception:
                 debug_failure("recording input messages")
+        if kwargs.get("stream") is not True:
+            return call, kwargs, None
         hide = False
-        if kwargs.get("stream") is True and raw_mode(kwargs) is None:
+        if raw_mode(kwargs) is None:
             extra = _usage_request(kwargs)
             if extra is not None:
                 kwargs = {**kwargs, "extra_body": extra}
@@ -288,16 +207,18 @@ class _Chat:
         return call, kwargs, _ChatState(hide)
 
     def response(self, call: LLMCall, result: Any) -> None:
+        # Attribute reads on the SDK's response object, written straight into the call's attributes.
         choices = getattr(result, "choices", None) or ()
         reasons = [c.finish_reason for c in choices if isinstance(getattr(c, "finish_reason", None), str)]
         call.set_response(getattr(result, "id", None), getattr(result, "model", None), reasons)
+        out = call.attributes
         tier = getattr(result, "service_tier", None)
         if isinstance(tier, str):
-            call.set(semconv.OPENAI_RESPONSE_SERVICE_TIER, tier)
+            out[semconv.OPENAI_RESPONSE_SERVICE_TIER] = tier
         fingerprint = getattr(result, "system_fingerprint", None)
         if isinstance(fingerprint, str):
-            call.set(semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)
-        _usage_of_chat(call, getattr(result, "usage", None))
+            out[semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+        usage_of_chat(call, getattr(result, "usage", None))
         if call.capture:
             messages = []
             for choice in choices:
@@ -308,114 +229,6 @@ class _Chat:
 
     def accumulator(self, call: LLMCall, state: Any) -> _ChatAccumulator:
         return _ChatAccumulator(bool(getattr(state, "hide_usage", False)), call.capture)
-
-
-# -- responses API --------------------------------------------------------------------------------
-
-
-def _responses_result(call: LLMCall, response: Any) -> None:
-    reason = m.responses_finish_reason(response)
-    reasons = [reason] if reason is not None else None
-    call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons)
-    usage = getattr(response, "usage", None)
-    if usage is not None:
-        call.set_usage(
-            get(usage, "input_tokens"),
-            get(usage, "output_tokens"),
-            get(get(usage, "input_tokens_details"), "cached_tokens"),
-            None,
-            get(get(usage, "output_tokens_details"), "reasoning_tokens"),
-        )
-    if call.capture:
-        call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(m.responses_output(response)))
-
-
-class _ResponsesAccumulator:
-    __slots__ = ("final", "id", "model")
-
-    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-    def __init__(self) -> None:
-        self.final: Any = None
-        self.id: Any = None
-        self.model: Any = None
-
-    def item(self, event: Any) -> bool:
-        kind = getattr(event, "type", None)
-        if kind in self._FINAL:
-            self.final = getattr(event, "response", None)
-        elif kind == "response.created":
-            response = getattr(event, "response", None)
-            self.id = getattr(response, "id", None)
-            self.model = getattr(response, "model", None)
-        return False
-
-    def finish(self, call: LLMCall) -> None:
-        if self.final is not None:
-            _responses_result(call, self.final)
-        else:
-            call.set_response(self.id, self.model, None)
-
-
-class _Responses:
-    def begin(
-        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
-    ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        call = _begin(telemetry, client, kwargs, semconv.OP_CHAT, "responses")
-        if call is None:
-            return None
-        if call.capture:
-            try:
-                instructions = kwargs.get("instructions")
-                if isinstance(instructions, str):
-                    call.span.set_attribute(
-                        semconv.SYSTEM_INSTRUCTIONS, to_json([{"type": "text", "content": instructions}])
-                    )
-                messages = m.responses_input(kwargs.get("input"))
-                call.span.set_attribute(semconv.INPUT_MESSAGES, to_json(messages))
-            except Exception:
-                debug_failure("recording input messages")
-        return call, kwargs, None
-
-    def response(self, call: LLMCall, result: Any) -> None:
-        _responses_result(call, result)
-
-    def accumulator(self, call: LLMCall, state: Any) -> _ResponsesAccumulator:
-        return _ResponsesAccumulator()
-
-
-# -- embeddings -----------------------------------------------------------------------------------
-
-
-class _Embeddings:
-    def begin(
-        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
-    ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        attributes: dict[str, Any] = {}
-        server_attributes(client, attributes)
-        fmt = kwargs.get("encoding_format")
-        if isinstance(fmt, str):
-            attributes[semconv.REQUEST_ENCODING_FORMATS] = [fmt]
-        dimensions = kwargs.get("dimensions")
-        if isinstance(dimensions, int):
-            attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
-        provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
-        call = start_call(telemetry, semconv.OP_EMBEDDINGS, provider, kwargs.get("model"), attributes)
-        return None if call is None else (call, kwargs, None)
-
-    def response(self, call: LLMCall, result: Any) -> None:
-        call.set_response(None, getattr(result, "model", None), None)
-        usage = getattr(result, "usage", None)
-        if usage is not None:
-            call.set_usage(get(usage, "prompt_tokens"), None)
-        data = getattr(result, "data", None)
-        if data:
-            vector = getattr(data[0], "embedding", None)
-            if isinstance(vector, list):
-                call.set(semconv.EMBEDDINGS_DIMENSION_COUNT, len(vector))
-
-    def accumulator(self, call: LLMCall, state: Any) -> _ResponsesAccumulator:  # never streamed
-        return _ResponsesAccumulator()
 
 
 def _helper_close(is_async: bool) -> Any:
@@ -439,8 +252,8 @@ def _helper_close(is_async: bool) -> Any:
 
 
 _CHAT = _Chat()
-_RESPONSES = _Responses()
-_EMBEDDINGS = _Embeddings()
+_RESPONSES = Responses()
+_EMBEDDINGS = Embeddings()
 
 
 def patch(patcher: Patcher, module: ModuleType) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from agentops_otel.instrumentation._core import (
     LLMCall,
@@ -27,9 +28,10 @@ class Operation(Protocol):
     """What one provider method contributes: request attributes, response attributes, a stream reader."""
 
     def begin(
-        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
+        self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any], ctx: Context | None = None
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        """Starts the span; returns it, the kwargs to call with, and state for the stream reader."""
+        """Prepares the call in ``ctx`` (the caller's context, default: current); returns it, the kwargs
+        to call with, and state for the stream reader."""
         ...
 
     def response(self, call: LLMCall, result: Any) -> None: ...
@@ -97,10 +99,6 @@ def adopt_streaming_response(
     return True
 
 
-def _client_of(instance: Any) -> Any:
-    return getattr(instance, "_client", None)
-
-
 def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -113,7 +111,7 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
             return wrapped(*args, **kwargs)
         begun = None
         try:
-            begun = op.begin(telemetry, _client_of(instance), kwargs)
+            begun = op.begin(telemetry, getattr(instance, "_client", None), kwargs, ctx)
         except Exception:
             debug_failure("starting an LLM span")
         if begun is None:
@@ -139,7 +137,7 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
         otel_context.detach(token)
         call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
-            mode = raw_mode(kwargs)
+            mode = raw_mode(kwargs) if kwargs.get("extra_headers") else None
             if mode == "stream":
                 if not adopt_streaming_response(op, call, state, call_kwargs, result, False):
                     call.end()
@@ -166,7 +164,7 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
             return await wrapped(*args, **kwargs)
         begun = None
         try:
-            begun = op.begin(telemetry, _client_of(instance), kwargs)
+            begun = op.begin(telemetry, getattr(instance, "_client", None), kwargs, ctx)
         except Exception:
             debug_failure("starting an LLM span")
         if begun is None:
@@ -192,7 +190,7 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
         otel_context.detach(token)
         call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
-            mode = raw_mode(kwargs)
+            mode = raw_mode(kwargs) if kwargs.get("extra_headers") else None
             if mode == "stream":
                 if not adopt_streaming_response(op, call, state, call_kwargs, result, True):
                     call.end()

@@ -66,6 +66,9 @@ _loading: threading.Thread | None = None
 _explicit: dict[str, Price] = {}
 # Resolved prices per (provider, model), valid for one (config pricing, explicit, table) triple.
 _cache: dict[tuple[str | None, str], Price | None] = {}
+# The same prices as four plain floats (input, cache read, cache write, output) where none is tiered,
+# so the cost of a call after a model's first is one dict hit and arithmetic; None: tiered.
+_flat: dict[tuple[str | None, str], tuple[float, float, float, float] | None] = {}
 _cache_key: tuple[int, int, int] = (0, 0, 0)
 _explicit_version = 0
 
@@ -108,6 +111,7 @@ def set_prices(prices: Mapping[str, Mapping[str, float]] | None) -> None:
         _explicit = _clean(prices or {}, "set_prices")
         _explicit_version += 1
         _cache.clear()
+        _flat.clear()
 
 
 def _override(table: Mapping[str, Price], model: str) -> Price | None:
@@ -142,6 +146,7 @@ def _load_installed() -> None:
             _table_now = newer
             _origin = "installed package"
             _cache.clear()
+            _flat.clear()
         logger.debug("agentops_otel: prices from genai-prices %s", installed)
     except Exception:
         logger.debug("agentops_otel: could not read genai-prices; using prices.json", exc_info=True)
@@ -192,6 +197,7 @@ def price_of(model: str | None, provider: str | None = None) -> Price | None:
     if key != _cache_key:
         with _lock:
             _cache.clear()
+            _flat.clear()
             _cache_key = key
     try:
         return _cache[(provider, model)]
@@ -233,6 +239,21 @@ def _at(price: Any, total_input: int) -> float:
     return float(price)
 
 
+def _flatten(price: Price) -> tuple[float, float, float, float] | None:
+    """``price`` as (input, cache read, cache write, output) floats, or None when a price is tiered."""
+    values = [price.get("input"), price.get("cached_input"), price.get("cache_write"), price.get("output")]
+    if any(isinstance(v, dict) for v in values):
+        return None
+    inp, cached, written, out = values
+    in_price = float(inp)  # type: ignore[arg-type]
+    return (
+        in_price,
+        in_price if cached is None else float(cached),
+        in_price if written is None else float(written),
+        float(out),  # type: ignore[arg-type]
+    )
+
+
 def cost_usd(
     model: str | None,
     input_tokens: int | None,
@@ -255,6 +276,16 @@ def cost_usd(
     out = max(int(output_tokens or 0), 0)
     cached = min(max(int(cached_input_tokens or 0), 0), inp)
     written = min(max(int(cache_write_input_tokens or 0), 0), inp - cached)
+    key = (provider, model or "")
+    try:
+        flat = _flat[key]
+    except KeyError:
+        flat = _flatten(price)
+        if len(_flat) < 4096:
+            _flat[key] = flat
+    if flat is not None:
+        in_p, cached_p, write_p, out_p = flat
+        return ((inp - cached - written) * in_p + cached * cached_p + written * write_p + out * out_p) / 1e6
     in_price = _at(price["input"], inp)
     cached_price = price.get("cached_input")
     write_price = price.get("cache_write")

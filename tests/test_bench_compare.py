@@ -1,0 +1,91 @@
+"""The side-by-side benchmark's machinery, with tiny counts (no timing is asserted): a contender's worker
+on the real openai SDK against the canned server on 127.0.0.1 really records LLM spans and delivers
+them to the benchmark's backend, so its figures are those of an instrumented call; the canned server
+answers as the SDK expects; a backend that is down counts what reaches it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import _compare_env as env  # noqa: E402
+
+
+@pytest.fixture
+def provider() -> Iterator[env.CannedProvider]:
+    canned = env.CannedProvider()
+    try:
+        yield canned
+    finally:
+        canned.stop()
+
+
+def _worker(tmp_path: Path, contender: str, backend: env.Backend, provider: env.CannedProvider) -> env.Worker:
+    environ = env.worker_env(
+        tmp_path, contender, backend.url, env.source_tree(None, tmp_path), BENCH_PROVIDER=provider.url
+    )
+    worker = env.Worker(contender, contender, Path(sys.executable), environ)
+    why = worker.start(timeout=90)
+    assert why == "", why
+    return worker
+
+
+def test_ours_records_each_call_and_delivers_it(tmp_path: Path, provider: env.CannedProvider) -> None:
+    backend = env.Backend("up")
+    worker = _worker(tmp_path, "ours", backend, provider)
+    try:
+        shapes = worker.ask("probe")
+        for mode in ("sync", "stream", "async"):
+            seen = {**shapes[mode]["start"], **shapes[mode]["end"]}
+            assert seen["gen_ai.request.model"] == "gpt-4o-mini", (mode, seen)
+            assert seen["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18", (mode, seen)
+            assert seen["gen_ai.usage.input_tokens"] == 21, (mode, seen)
+            assert seen["agentops.span.kind"] == "llm", (mode, seen)
+        assert shapes["tool"]["start"]["agentops.span.kind"] == "tool"
+        sample = worker.ask("run", mode="stream", calls=3)
+        assert sample["wall"] > 0 and sample["cpu"] > 0
+        worker.ask("settle")
+        assert backend.requests() > 0  # exports reached the benchmark's backend
+        worker.quit()
+    finally:
+        worker.kill()
+        backend.stop()
+
+
+def test_a_backend_that_is_down_counts_attempts_and_the_floor_still_runs(
+    tmp_path: Path, provider: env.CannedProvider
+) -> None:
+    backend = env.Backend("down")
+    worker = _worker(tmp_path, "bare", backend, provider)
+    try:
+        for mode in ("sync", "stream", "async", "tool"):
+            sample = worker.ask("run", mode=mode, calls=2)
+            assert set(sample) == {"wall", "cpu", "proc"}
+        worker.ask("settle")
+        assert backend.requests() >= 1  # the stock exporter tried, and the down backend counted it
+    finally:
+        worker.kill()
+        backend.stop()
+
+
+def test_the_canned_server_answers_a_completion_and_a_stream_with_usage(provider: env.CannedProvider) -> None:
+    import openai
+
+    client = openai.OpenAI(api_key="sk-test", base_url=provider.url + "/v1", max_retries=0)
+    done = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert done.choices[0].message.content == "Hello there!"
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert len(chunks) == 12 and chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 21
