@@ -504,3 +504,56 @@ def test_the_new_routes_need_a_token(v2: Api) -> None:
     for path in ("/api/overview", f"/api/sessions/{uuid.uuid4()}/spans/0000000000000001"):
         response = v2.get(path, headers={"Authorization": "Bearer nope"})
         assert response.status_code == 401, path
+
+
+# -- a bad span costs only itself, on each store ----------------------------------------------------------
+
+
+def test_a_bad_span_is_refused_alone_on_each_store(v2: Api) -> None:
+    """Values a store cannot keep, in one batch with good spans: each bad span is refused alone (with its
+    reason in ``partialSuccess``), the text a column cannot hold is cleaned, the rest is stored."""
+    session = Spans(str(uuid.uuid4()))
+    start = T0 + 40 * DAY
+    long_tag = "t" * 3000  # past what a PostgreSQL index entry holds
+    session.add(
+        "agentops.session",
+        start,
+        start + 10**9,
+        {"agentops.span.kind": "session", "agentops.session.tags": ["ok", long_tag, "nul\x00tag"]},
+        parent=None,
+    )
+    llm = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "m\x00odel",
+        "gen_ai.usage.output_tokens": 1,
+    }
+    session.add("chat one", start + 1, start + 2, {**llm, "gen_ai.usage.input_tokens": 2**62})
+    session.add("chat two", start + 3, start + 4, {**llm, "gen_ai.usage.input_tokens": 2**62})  # sum > int64
+    session.add("late", 10_413_792_000 * 10**9, 10_413_792_000 * 10**9 + 1, {})  # year 2300
+    session.add("named \x00 with NUL", start + 5, start + 6, {"gen_ai.operation.name": "execute_tool"})
+    far = Spans(str(uuid.uuid4()))
+    far.add("far", start, start + 1, {"session.id": "s" * 2000}, parent=None)
+    response = requests.post(
+        v2.url + "/v1/traces",
+        data=body(session.spans + far.spans),
+        headers={**v2.headers, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    partial = response.json()["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 3, partial
+    for words in ("'chat two'", "2^63 - 1", "'late'", "2262", "'far'", "1024 bytes"):
+        assert words in partial["errorMessage"], (words, partial)
+    stored = v2.ok(f"/api/sessions/{session.session_id}")
+    assert sorted(s["name"] for s in stored["spans"]) == [
+        "agentops.session",
+        "chat one",
+        "named \x00 with NUL",
+    ]
+    assert stored["llm_calls"] == 1 and stored["prompt_tokens"] == 2**62 and stored["tool_calls"] == 1
+    assert stored["tags"] == ["ok", long_tag, "nul\x00tag"]
+    assert [s["session_id"] for s in v2.everything(tag="ok", since=_iso(start))] == [session.session_id]
+    assert [s["session_id"] for s in v2.everything(tag="nul\ufffdtag", since=_iso(start))] == [
+        session.session_id
+    ]
+    assert v2.everything(model="m\ufffdodel", since=_iso(start))[0]["session_id"] == session.session_id
