@@ -136,3 +136,18 @@ def test_the_store_works_on_after_the_migration(old_location: str) -> None:
         [added] = [s for s in session["spans"] if s["span_id"] == "00000000000000f1"]
         assert added["resource"] == {"service.name": "after-upgrade"}
         assert store.count_spans() == len(rows) + 1
+
+
+def test_the_cli_shows_the_recomputed_errors_of_an_old_store(tmp_path: Path) -> None:
+    """``agentops-otel sessions`` on a store of the previous release: errors count failures (the CLI
+    upgrades the file as it opens it)."""
+    from backend_fixtures import run_cli
+
+    path = _old_store(str(tmp_path / "old.db"))
+    result = run_cli("sessions", "--db", path, "--json")
+    assert result.returncode == 0, result.stderr
+    errors = {s["name"]: s["errors"] for s in json.loads(result.stdout)["sessions"]}
+    assert errors["handled"] == 1 and errors["crashed"] == 1 and errors["nested"] == 0
+    shown = run_cli("sessions", "show", _BY_NAME["handled"]["session_id"][:8], "--db", path)
+    assert shown.returncode == 0, shown.stderr
+    assert "lookup" in shown.stdout and "KeyError" in shown.stdout
