@@ -197,6 +197,8 @@ ERROR_OTHER: Final = "_OTHER"
 #: other spans (workflow, task, agent, tool).
 OPENLLMETRY_REQUEST_TYPE: Final = "llm.request.type"
 OPENLLMETRY_SPAN_KIND: Final = "traceloop.span.kind"
+#: Logfire's kind of span (``span``, or ``log`` for the span of a streamed response).
+LOGFIRE_SPAN_TYPE: Final = "logfire.span_type"
 #: OpenInference (Arize Phoenix): the span kind (LLM, EMBEDDING, TOOL, AGENT, CHAIN, ...), the model and
 #: the token counts of a model call, and its content.
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"

@@ -3,7 +3,9 @@
 A model-call span whose parent is a model-call span records the same call (a framework's span around a
 provider instrumentation's, our LLM span around OpenLLMetry's or the contrib instrumentation's), so a
 chain of them is one call: the largest token counts and cost of its spans, and the model of the
-innermost span that names one. What a span is comes from :func:`~agentops_otel.store.genai.classify`.
+innermost span that names one. What a span is comes from :func:`~agentops_otel.store.genai.classify`;
+the request half of a streamed call whose response another span records is not a call of its own
+(:func:`~agentops_otel.store.genai.is_stream_request_half`).
 
 Standard library only.
 """
@@ -55,7 +57,10 @@ def calls_of(records: Sequence[SpanRecord]) -> tuple[list[Call], set[int]]:
     llm = {
         r.span_id: r
         for r in records
-        if not r.is_start_marker and not r.is_heartbeat and genai.classify(r.kind, r.attributes) == genai.LLM
+        if not r.is_start_marker
+        and not r.is_heartbeat
+        and genai.classify(r.kind, r.attributes) == genai.LLM
+        and not genai.is_stream_request_half(r.kind, r.status, r.attributes)
     }
     if not llm:
         return [], set()

@@ -70,6 +70,20 @@ def classify(kind: str | None, attributes: dict[str, Any]) -> str | None:
     return None
 
 
+def is_stream_request_half(kind: str | None, status: str, attributes: dict[str, Any]) -> bool:
+    """Whether a span is the request half of a call whose response another span records: Logfire's
+    span of a streamed request ends when the stream opens, with no response and no usage, and its
+    "streaming response" log span (a sibling) records the call. A failed request counts as the call."""
+    return (
+        kind is None
+        and status != "ERROR"
+        and attributes.get(semconv.LOGFIRE_SPAN_TYPE) == "span"
+        and semconv.RESPONSE_MODEL not in attributes
+        and semconv.RESPONSE_ID not in attributes
+        and _number(attributes, _OUTPUT_TOKENS) is None
+    )
+
+
 def _number(attributes: dict[str, Any], names: tuple[str, ...]) -> int | float | None:
     for name in names:
         value = attributes.get(name)
