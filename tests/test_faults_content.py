@@ -263,5 +263,7 @@ def test_the_local_store_keeps_the_batch_of_a_span_it_cannot_store(tmp_path: Pat
 
     with sqlite3.connect(tmp_path / "client.db") as conn:
         (sessions,) = conn.execute("SELECT count(*) FROM sessions").fetchone()
-        (spans,) = conn.execute("SELECT count(*) FROM spans").fetchone()
+        (spans,) = conn.execute(
+            "SELECT coalesce(sum(spans), 0) FROM span_blocks"
+        ).fetchone()  # blocks of spans
     assert sessions == 1 and spans == run.report["delivered"]
