@@ -92,6 +92,7 @@ function drawCharts(answer) {
     ["Fail rate", [["fail_rate", "Fail rate", c.fail]], (v) => (v === null || v === undefined ? "-" : `${(100 * v).toFixed(1)}%`)],
   ];
   const uPlot = window.uPlot;
+  const step = answer.bucket === "hour" ? 3600 : 86400;
   for (const [title, lines, format] of specs) {
     const values = lines.map(([key]) => series.map((b) => (key === "fail_rate" ? (b.sessions ? b.failed / b.sessions : null) : b[key] || 0)));
     const holder = el("div", { className: "chart-canvas" });
@@ -105,9 +106,13 @@ function drawCharts(answer) {
     const axis = { stroke: c.text, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid, width: 1 } };
     const opts = {
       ...size(holder),
-      series: [{}, ...lines.map(([, label, colour]) => ({ label, stroke: colour, fill: `${colour}33`, width: 2, value: (u, v) => format(v), paths: uPlot.paths.bars({ size: [0.7, 40] }) }))],
-      axes: [{ ...axis }, { ...axis, size: 70, values: (u, ticks) => ticks.map((v) => format(v)) }],
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, title === "Fail rate" ? 1 : 1)] } },
+      series: [{}, ...lines.map(([, label, colour]) => ({ label, stroke: colour, fill: `${colour}40`, width: 2, value: (u, v) => format(v), paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } }))],
+      axes: [{ ...axis }, { ...axis, size: 74, values: (u, ticks) => ticks.map((v) => format(v)) }],
+      scales: {
+        // Half a bucket of room on each side, so that the first and last bars show whole.
+        x: { time: true, range: (u, min, max) => [min - step / 2, max + step / 2] },
+        y: { range: (u, min, max) => [0, title === "Fail rate" ? 1 : max > 0 ? max * 1.15 : 1] },
+      },
       legend: { show: lines.length > 1 },
       cursor: { drag: { x: false, y: false } },
     };
