@@ -9,6 +9,7 @@ Screenshots go to ``test-artifacts/dashboard/`` (git-ignored), or to ``$DASHBOAR
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -298,20 +299,25 @@ class World:
         return self._big
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    db = str(tmp_path_factory.mktemp("dashboard") / "store.db")
-    project = create_project(db, "dashboard")
-    server = Server(db).start()
-    try:
+_shared: dict[str, World] = {}
+
+
+@pytest.fixture
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """One recorded world for the whole test run, whichever module asks first (each test module
+    imports this fixture, which would otherwise make one per module)."""
+    if "world" not in _shared:
+        db = str(tmp_path_factory.mktemp("dashboard") / "store.db")
+        project = create_project(db, "dashboard")
+        server = Server(db).start()
+        atexit.register(server.stop)
         with canned_openai() as llm_url:
             out = run_script(RECORD_SESSIONS, server.url, project["api_key"], llm_url, XSS_NAME, XSS_TAG, LONG_NAME, SYSTEM_PROMPT, QUESTION)
-        yield World(server, db, project["api_key"], json.loads(out))
-    finally:
-        server.stop()
+        _shared["world"] = World(server, db, project["api_key"], json.loads(out))
+    return _shared["world"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -101,6 +101,8 @@ export function shortId(value) {
   return value ? String(value).slice(0, 8) : MISSING;
 }
 
+const seconds = new Map();
+
 // ISO 8601 with microseconds -> milliseconds since the epoch, keeping the sub-millisecond part.
 export function parseTime(iso) {
   if (!iso) return null;
@@ -109,7 +111,14 @@ export function parseTime(iso) {
     const ms = Date.parse(iso);
     return Number.isNaN(ms) ? null : ms;
   }
-  const whole = Date.parse(match[1] + (match[3] || "Z"));
+  // Spans of one session share their seconds: each whole second is parsed once.
+  const key = match[1] + (match[3] || "Z");
+  let whole = seconds.get(key);
+  if (whole === undefined) {
+    whole = Date.parse(key);
+    if (seconds.size > 50000) seconds.clear();
+    seconds.set(key, whole);
+  }
   if (Number.isNaN(whole)) return null;
   return whole + (match[2] ? Number("0." + match[2]) * 1000 : 0);
 }

@@ -41,6 +41,8 @@ export function initSession(appHooks) {
   $("zoom-out").addEventListener("click", () => waterfall.tree && waterfall.zoom(2));
   $("zoom-reset").addEventListener("click", () => waterfall.tree && waterfall.zoomTo(0, Infinity));
   $("detail-close").addEventListener("click", () => closeDetail());
+  window.addEventListener("resize", fitBody);
+  $("session-more").addEventListener("toggle", fitBody);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && state.id && state.session && !state.session.end_time) schedule(0);
   });
@@ -98,13 +100,13 @@ async function load(first) {
     if (!notModified || first) {
       let spans = body.spans || [];
       let cursor = body.spans_next_cursor;
-      draw(body, spans, Boolean(cursor), first);
+      await draw(body, spans, Boolean(cursor), first, current);
       while (cursor && current()) {
         const page = await get(`${base}?spans_limit=${SPAN_PAGE}&spans_cursor=${encodeURIComponent(cursor)}`);
         if (!current()) return;
         spans = spans.concat(page.body.spans || []);
         cursor = page.body.spans_next_cursor;
-        draw(page.body, spans, Boolean(cursor), false);
+        await draw(page.body, spans, Boolean(cursor), false, current);
       }
     }
     const running = !state.session.end_time;
@@ -123,11 +125,31 @@ async function load(first) {
   }
 }
 
-function draw(session, spans, more, first) {
+// Lets the browser paint and handle input between two pieces of work.
+function nextTask() {
+  return new Promise((resolve) => window.setTimeout(resolve, 0));
+}
+
+// The tree pane and the detail fill the window below the session's head, so that both scroll on
+// their own and the page itself never has to.
+function fitBody() {
+  const body = document.querySelector(".session-body");
+  if (!body || body.offsetParent === null) return;
+  const top = body.getBoundingClientRect().top + window.scrollY;
+  body.style.setProperty("height", `${Math.max(420, window.innerHeight - top - 12)}px`);
+}
+
+async function draw(session, spans, more, first, isCurrent) {
   state.session = session;
   show($("session-content"), true);
   drawHead(session);
+  fitBody();
+  // Three tasks, not one: the answer's parse, the tree, the drawing (a big session stays responsive).
+  await nextTask();
+  if (!isCurrent()) return;
   state.tree = new SpanTree(spans, session);
+  await nextTask();
+  if (!isCurrent()) return;
   layout();
   const loading = $("span-loading");
   loading.textContent = more ? `Loading spans: ${fmt.count(spans.length)} of ${fmt.count(session.span_count)}…` : "";

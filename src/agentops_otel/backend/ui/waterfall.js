@@ -44,6 +44,7 @@ export class Waterfall {
       onChange: () => this.draw(),
     });
     this.unmount = this.virtualizer._didMount();
+    this.virtualizer._willUpdate(); // observes the scroller (one layout, now, while the page is small)
     container.addEventListener("click", (event) => this._click(event));
     container.addEventListener("dblclick", (event) => this._zoomToRow(event));
     container.addEventListener("keydown", (event) => this._key(event));
@@ -55,9 +56,8 @@ export class Waterfall {
     this.tree = tree;
     this.rows = rows;
     this.focusIndex = Math.min(this.focusIndex, Math.max(0, rows.length - 1));
+    // Rows have one fixed height: a new count is all the virtualizer needs (no re-measuring).
     this.virtualizer.setOptions({ ...this.virtualizer.options, count: rows.length });
-    this.virtualizer._willUpdate();
-    this.virtualizer.measure();
     this.draw();
   }
 
