@@ -140,8 +140,19 @@ def test_the_dashboard_opens_a_local_session_without_a_key(
             page.goto(f"{default_store_server.url}/#/sessions/{session_id}")
             sync_api.expect(page.locator("#session-view")).to_be_visible()
             sync_api.expect(page.locator("#login-view")).to_be_hidden()
-            spans = page.locator("#span-tree .span-row")
+            spans = page.get_by_test_id("span-row")
             sync_api.expect(spans.first).to_be_visible()
             assert spans.count() == 2  # the root and the tool
+            # The header says which project this is, and why no key was asked for.
+            label = page.locator("#project-label .badge.local")
+            sync_api.expect(label).to_have_text("local")
+            assert "no API key" in (label.get_attribute("title") or "")
+            # Sign out leaves the local project, with a message that stays; a reload opens it again.
+            page.get_by_role("button", name="Sign out").click()
+            sync_api.expect(page.locator("#notice")).to_contain_text("Signed out.")
+            sync_api.expect(page.locator("#login-view")).to_be_visible()
+            page.reload()
+            sync_api.expect(page.get_by_test_id("session-row").first).to_be_visible()
+            sync_api.expect(page.locator("#project-label .badge.local")).to_be_visible()
         finally:
             browser.close()
