@@ -3,7 +3,9 @@ dashboard's routes on 127.0.0.1, a store filled by real SDK runs in child proces
 ``openai`` client on a canned OpenAI server on 127.0.0.1, with a tool call), and Debian's Chromium
 driven by Playwright (``executable_path``; Playwright's own browser downloads are never used).
 
-Import the fixtures into a test module with ``from dashboard_fixtures import browser, page, world``.
+Import the fixtures into a test module with
+``from dashboard_fixtures import browser_fixture, page_fixture, world_fixture`` (they are named
+``browser``, ``page`` and ``world``).
 Screenshots go to ``test-artifacts/dashboard/`` (git-ignored), or to ``$DASHBOARD_ARTIFACTS``.
 """
 
@@ -29,7 +31,9 @@ import requests
 
 from backend_fixtures import create_project, free_port
 
-sync_api = pytest.importorskip("playwright.sync_api", reason='needs playwright: pip install "playwright>=1.40"')
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason='needs playwright: pip install "playwright>=1.40"'
+)
 
 
 def _chromium() -> str | None:
@@ -54,7 +58,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1440, "height": 900}
-ARTIFACTS = Path(os.environ.get("DASHBOARD_ARTIFACTS") or Path(__file__).resolve().parent.parent / "test-artifacts" / "dashboard")
+ARTIFACTS = Path(
+    os.environ.get("DASHBOARD_ARTIFACTS")
+    or Path(__file__).resolve().parent.parent / "test-artifacts" / "dashboard"
+)
 XSS_NAME = "<img src=x onerror=\"window.__pwned='name'\">"
 XSS_TAG = "<script>window.__pwned='tag'</script>"
 LONG_NAME = "nightly-" + "x" * 300
@@ -75,7 +82,11 @@ class _CannedOpenAI(BaseHTTPRequestHandler):
             message: dict[str, Any] = {"role": "assistant", "content": ANSWER}
             finish = "stop"
         else:
-            call = {"id": "call_lookup_1", "type": "function", "function": {"name": "lookup_order", "arguments": '{"order_id": "A-1042"}'}}
+            call = {
+                "id": "call_lookup_1",
+                "type": "function",
+                "function": {"name": "lookup_order", "arguments": '{"order_id": "A-1042"}'},
+            }
             message = {"role": "assistant", "content": None, "tool_calls": [call]}
             finish = "tool_calls"
         body = {
@@ -302,8 +313,8 @@ class World:
 _shared: dict[str, World] = {}
 
 
-@pytest.fixture
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+@pytest.fixture(name="world")
+def world_fixture(tmp_path_factory: pytest.TempPathFactory) -> World:
     """One recorded world for the whole test run, whichever module asks first (each test module
     imports this fixture, which would otherwise make one per module)."""
     if "world" not in _shared:
@@ -312,13 +323,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         server = Server(db).start()
         atexit.register(server.stop)
         with canned_openai() as llm_url:
-            out = run_script(RECORD_SESSIONS, server.url, project["api_key"], llm_url, XSS_NAME, XSS_TAG, LONG_NAME, SYSTEM_PROMPT, QUESTION)
+            out = run_script(
+                RECORD_SESSIONS,
+                server.url,
+                project["api_key"],
+                llm_url,
+                XSS_NAME,
+                XSS_TAG,
+                LONG_NAME,
+                SYSTEM_PROMPT,
+                QUESTION,
+            )
         _shared["world"] = World(server, db, project["api_key"], json.loads(out))
     return _shared["world"]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module", name="browser")
+def browser_fixture() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
@@ -334,8 +355,8 @@ new PerformanceObserver((list) => {
 """
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+@pytest.fixture(name="page")
+def page_fixture(browser: Any) -> Iterator[Any]:
     """A fresh context (empty localStorage) at 1440x900 whose page fails the test on a script error, a
     dialog, or any request that leaves the backend; ``page.api_requests`` lists the API calls made."""
     context = browser.new_context(viewport=VIEWPORT)
@@ -346,7 +367,14 @@ def page(browser: Any) -> Iterator[Any]:
     outside: list[str] = []
     requests_made: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "Failed to load resource" not in msg.text
+            else None
+        ),
+    )
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.on("request", lambda request: requests_made.append(request.url))
 

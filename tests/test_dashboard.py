@@ -9,21 +9,21 @@ from typing import Any
 
 import requests
 
-from dashboard_fixtures import (  # noqa: F401  (browser, page, world are fixtures)
+from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, world)
     LONG_NAME,
     XSS_NAME,
     XSS_TAG,
     World,
-    browser,
+    browser_fixture,
     cell,
     no_horizontal_overflow,
-    page,
+    page_fixture,
     row_of,
     session_rows,
     shot,
     sign_in,
     sync_api,
-    world,
+    world_fixture,
 )
 
 expect = sync_api.expect
@@ -49,7 +49,9 @@ def test_serves_the_page_its_modules_and_vendored_libraries_only(world: World) -
         assert response.status_code == 200, name
         assert response.headers["content-type"].startswith(content_type), name
         # Revalidated with its ETag: a reload costs a 304.
-        again = requests.get(f"{url}/ui/{name}", headers={"If-None-Match": response.headers["etag"]}, timeout=10)
+        again = requests.get(
+            f"{url}/ui/{name}", headers={"If-None-Match": response.headers["etag"]}, timeout=10
+        )
         assert again.status_code == 304 and again.content == b"", name
     for path in (
         "/ui/../api.py",
@@ -110,7 +112,9 @@ def test_lists_sessions_with_figures_and_badges(world: World, page: Any) -> None
     expect(session_rows(page)).to_have_count(len(ids))
 
 
-def test_search_finds_a_session_by_id_prefix_name_and_tag_and_keeps_it_in_the_url(world: World, page: Any) -> None:
+def test_search_finds_a_session_by_id_prefix_name_and_tag_and_keeps_it_in_the_url(
+    world: World, page: Any
+) -> None:
     ids = world.ids
     sign_in(page, world.url, world.key)
     search = page.get_by_test_id("session-search")
@@ -135,7 +139,10 @@ def test_search_finds_a_session_by_id_prefix_name_and_tag_and_keeps_it_in_the_ur
     search = page.get_by_test_id("session-search")
     search.fill("nightly")  # a tag
     expect(session_rows(page)).to_have_count(2)
-    assert {session_rows(page).nth(i).get_attribute("data-session-id") for i in range(2)} == {ids["batch"], ids["long"]}
+    assert {session_rows(page).nth(i).get_attribute("data-session-id") for i in range(2)} == {
+        ids["batch"],
+        ids["long"],
+    }
     search.fill("no-such-session")
     expect(page.locator("#list-empty")).to_be_visible()
     expect(session_rows(page)).to_have_count(0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dashboard_fixtures import World, browser, page, sign_in, sync_api, world  # noqa: F401  (fixtures)
+from dashboard_fixtures import World, browser_fixture, page_fixture, sign_in, sync_api, world_fixture  # noqa: F401
 
 expect = sync_api.expect
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -19,7 +19,9 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 def audit(page: Any) -> list[str]:
     """The violations axe finds on the page as it is, one line each."""
     page.evaluate(AXE.read_text() + "\n;0")  # through the DevTools protocol: the page's CSP stays on
-    found = page.evaluate("async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}})).violations", TAGS)
+    found = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}})).violations", TAGS
+    )
     return [
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in found
     ]

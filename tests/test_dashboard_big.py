@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard_fixtures import (  # noqa: F401  (browser, page, world are fixtures)
+from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, world)
     World,
-    browser,
-    page,
+    browser_fixture,
+    page_fixture,
     shot,
     sign_in,
     sync_api,
-    world,
+    world_fixture,
 )
 
 expect = sync_api.expect
@@ -30,7 +30,9 @@ def test_a_5000_span_session_renders_windowed_without_long_tasks(world: World, p
     tasks = page.evaluate("window.__longTasks")
     drawn = page.get_by_test_id("span-row").count()
     nodes = page.evaluate("document.getElementsByTagName('*').length")
-    print(f"\n5,001 spans: {drawn} rows drawn, {nodes} DOM nodes, long tasks (ms): {[round(t) for t in tasks]}")
+    print(
+        f"\n5,001 spans: {drawn} rows drawn, {nodes} DOM nodes, long tasks (ms): {[round(t) for t in tasks]}"
+    )
     assert 20 <= drawn <= 120, drawn  # windowed: what the view shows, plus a margin
     assert nodes < 3000
     assert max(tasks, default=0) < 200, tasks

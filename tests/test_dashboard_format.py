@@ -8,7 +8,7 @@ from importlib import resources
 from typing import Any
 
 from agentops_otel.cli import format as cli_format
-from dashboard_fixtures import World, browser, page, sync_api, world  # noqa: F401  (fixtures)
+from dashboard_fixtures import World, browser_fixture, page_fixture, sync_api, world_fixture  # noqa: F401
 
 FUNCTIONS = {
     "duration": "duration",
@@ -37,7 +37,12 @@ def test_the_dashboard_formats_every_shared_case_as_the_cli_does(world: World, p
            }""",
         [cases(), FUNCTIONS],
     )
-    python = {"duration": cli_format.duration, "cost": cli_format.cost, "tokens": cli_format.tokens, "bytes": cli_format.bytes_}
+    python = {
+        "duration": cli_format.duration,
+        "cost": cli_format.cost,
+        "tokens": cli_format.tokens,
+        "bytes": cli_format.bytes_,
+    }
     python.update({"session_cost": cli_format.session_cost, "span_cost": cli_format.span_cost})
     failures = []
     for kind, list_ in cases().items():

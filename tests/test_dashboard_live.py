@@ -9,17 +9,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from backend_fixtures import create_project
-from dashboard_fixtures import (  # noqa: F401  (browser, page, world are fixtures)
+from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, world)
     RUNNING_SESSION,
     World,
-    browser,
+    browser_fixture,
     cell,
-    page,
+    page_fixture,
     row_of,
     sdk_env,
     sign_in,
     sync_api,
-    world,
+    world_fixture,
 )
 
 expect = sync_api.expect

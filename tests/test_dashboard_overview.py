@@ -10,14 +10,14 @@ from typing import Any
 import requests
 
 from agentops_otel.cli import format as fmt
-from dashboard_fixtures import (  # noqa: F401  (browser, page, world are fixtures)
+from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, world)
     World,
-    browser,
-    page,
+    browser_fixture,
+    page_fixture,
     shot,
     sign_in,
     sync_api,
-    world,
+    world_fixture,
 )
 
 expect = sync_api.expect
@@ -28,7 +28,10 @@ def api_overview(world: World, days: int) -> dict[str, Any]:
     """The figures the page must show: the server's /api/overview, or its sums over the sessions."""
     until = time.time()
     answer = requests.get(
-        world.url + "/api/overview", headers=world.headers, params={"since": until - days * 86400, "until": until}, timeout=30
+        world.url + "/api/overview",
+        headers=world.headers,
+        params={"since": until - days * 86400, "until": until},
+        timeout=30,
     )
     if answer.status_code == 200:
         body: dict[str, Any] = answer.json()
@@ -43,7 +46,11 @@ def api_overview(world: World, days: int) -> dict[str, Any]:
             totals[key] += s[key]
         for tag in s["tags"]:
             by_tag[tag] = by_tag.get(tag, 0) + 1
-    return {"totals": totals, "by_tag": [{"tag": t, "sessions": n} for t, n in by_tag.items()], "by_model": None}
+    return {
+        "totals": totals,
+        "by_tag": [{"tag": t, "sessions": n} for t, n in by_tag.items()],
+        "by_model": None,
+    }
 
 
 def figure(page: Any, key: str) -> str:
@@ -67,7 +74,13 @@ def test_the_overview_shows_the_apis_figures_as_charts(world: World, page: Any) 
 
     charts = page.get_by_test_id("overview-chart")
     expect(charts).to_have_count(5)
-    assert [c.get_attribute("data-chart") for c in charts.all()] == ["sessions", "cost_usd", "total_tokens", "llm_calls", "fail_rate"]
+    assert [c.get_attribute("data-chart") for c in charts.all()] == [
+        "sessions",
+        "cost_usd",
+        "total_tokens",
+        "llm_calls",
+        "fail_rate",
+    ]
     for chart in charts.all():
         canvas = chart.locator("canvas")
         expect(canvas).to_have_count(1)
@@ -86,7 +99,9 @@ def test_the_overview_shows_the_apis_figures_as_charts(world: World, page: Any) 
     }
     if expected.get("by_model") is not None:
         models = page.locator("#by-model tbody tr")
-        assert {m.get_attribute("data-model") for m in models.all()} == {m["model"] for m in expected["by_model"]}
+        assert {m.get_attribute("data-model") for m in models.all()} == {
+            m["model"] for m in expected["by_model"]
+        }
     else:
         expect(page.locator("#by-model")).to_contain_text("does not break figures down by model")
     shot(page, "overview", full_page=True)

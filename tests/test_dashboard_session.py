@@ -7,18 +7,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dashboard_fixtures import (  # noqa: F401  (browser, page, world are fixtures)
+from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, world)
     ANSWER,
     QUESTION,
     SYSTEM_PROMPT,
     World,
-    browser,
-    page,
+    browser_fixture,
+    page_fixture,
     shot,
     sign_in,
     span_row,
     sync_api,
-    world,
+    world_fixture,
 )
 
 expect = sync_api.expect
@@ -46,7 +46,9 @@ def test_the_tree_shows_every_span_with_kind_depth_tokens_and_cost(world: World,
         )
         for i in range(rows.count())
     }
-    assert {k: v[:2] for k, v in shown.items()} == {s["span_id"]: (s["name"], s["kind"]) for s in api["spans"]}
+    assert {k: v[:2] for k, v in shown.items()} == {
+        s["span_id"]: (s["name"], s["kind"]) for s in api["spans"]
+    }
     root = next(s for s in api["spans"] if s["parent_span_id"] is None)
     agent = spans_of(api, "agent")[0]
     assert rows.first.get_attribute("data-span-id") == root["span_id"]  # the root leads

@@ -78,7 +78,9 @@ def routes() -> list[Any]:
     def _send(name: str, request: Request) -> Response:
         found = assets.get(name)
         if found is None:
-            return PlainTextResponse("not found", status_code=404, headers={"X-Content-Type-Options": "nosniff"})
+            return PlainTextResponse(
+                "not found", status_code=404, headers={"X-Content-Type-Options": "nosniff"}
+            )
         content, content_type, etag = found
         headers = {**_HEADERS, "ETag": etag}
         if etag in (request.headers.get("if-none-match") or ""):
