@@ -1,6 +1,6 @@
 // The detail panel beside the span tree: key facts first, then the conversation (LLM calls), the
 // arguments and result (tool calls), errors with their stack trace, and the raw attributes a click away.
-import { $, el, clear, field, formatValue, kindBadge, statusMark, copyButton, show } from "./dom.js";
+import { $, el, append, clear, field, formatValue, kindBadge, statusMark, copyButton, show } from "./dom.js";
 import { hasConversation, renderConversation, renderToolCall } from "./chat.js";
 import * as fmt from "./format.js";
 
@@ -103,7 +103,9 @@ export function renderDetail(span, node) {
   sections.push(["Attributes", attributesTable(attrs)]);
   if (span.placeholder) sections.unshift(["Session", el("p", { className: "muted" }, "The session's root span arrives when the session ends.")]);
   const [list, panels] = tabs(sections);
-  clear($("span-detail-body")).append(facts(span, node), fields, list, panels);
+  const failure = span.status === "ERROR" && span.status_message ? el("p", { className: "notice error status-line" }, span.status_message) : null;
+  // What the span did first (facts, its failure, its conversation); its ids and times after.
+  append(clear($("span-detail-body")), [facts(span, node), failure, list, panels, el("h3", {}, "Span"), fields]);
 }
 
 export function hideDetail() {

@@ -9,8 +9,9 @@ export function spanFacts(span) {
   const attrs = span.attributes || {};
   const operation = attrs["gen_ai.operation.name"];
   const llm = span.kind === "llm" || (!span.kind && fmt.LLM_OPERATIONS.has(operation));
-  const input = num(attrs["gen_ai.usage.input_tokens"]);
-  const output = num(attrs["gen_ai.usage.output_tokens"]);
+  // The current names, else the older ones that other instrumentations still write.
+  const input = num(attrs["gen_ai.usage.input_tokens"] ?? attrs["gen_ai.usage.prompt_tokens"]);
+  const output = num(attrs["gen_ai.usage.output_tokens"] ?? attrs["gen_ai.usage.completion_tokens"]);
   return {
     llm,
     tokens: input === null && output === null ? null : (input || 0) + (output || 0),
