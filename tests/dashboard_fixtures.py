@@ -297,11 +297,29 @@ class World:
         self.headers = {"Authorization": f"Bearer {key}"}
         self.api = {name: self.get(f"/api/sessions/{sid}") for name, sid in ids.items()}
         self._big: str | None = None
+        self._features: dict[str, bool] = {}
 
     def get(self, path: str, **params: Any) -> Any:
         response = requests.get(self.url + path, headers=self.headers, params=params, timeout=30)
         assert response.status_code == 200, response.text
         return response.json()
+
+    def has(self, feature: str) -> bool:
+        """Whether the server has a part of the newer API (notes/api_v2): ``list`` (search, sorting,
+        totals), ``pages`` (a session's spans in pages), ``etag``, ``span`` (one span's detail)."""
+        if feature not in self._features:
+            sid = self.ids["support"]
+            if feature == "list":
+                found = "total" in self.get("/api/sessions", limit=1)
+            elif feature == "pages":
+                found = "spans_next_cursor" in self.get(f"/api/sessions/{sid}", spans_limit=1)
+            elif feature == "etag":
+                found = "etag" in requests.get(f"{self.url}/api/sessions/{sid}", headers=self.headers, timeout=10).headers
+            else:
+                span = self.api["support"]["spans"][0]["span_id"]
+                found = requests.get(f"{self.url}/api/sessions/{sid}/spans/{span}", headers=self.headers, timeout=10).ok
+            self._features[feature] = found
+        return self._features[feature]
 
     def big_session(self) -> str:
         """The 5,001-span session, recorded on first use (a few seconds)."""
@@ -377,6 +395,8 @@ def page_fixture(browser: Any) -> Iterator[Any]:
     )
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.on("request", lambda request: requests_made.append(request.url))
+    responses: list[tuple[str, int]] = []
+    page.on("response", lambda response: responses.append((response.url, response.status)))
 
     def guard(route: Any) -> None:
         if route.request.url.startswith(("http://127.0.0.1:", "data:")):
@@ -388,6 +408,7 @@ def page_fixture(browser: Any) -> Iterator[Any]:
     page.route("**/*", guard)
     page.set_default_timeout(15_000)
     page.requests_made = requests_made
+    page.responses = responses
     yield page
     context.close()
     assert errors == [], f"script errors in the page: {errors}"
