@@ -314,10 +314,17 @@ class World:
             elif feature == "pages":
                 found = "spans_next_cursor" in self.get(f"/api/sessions/{sid}", spans_limit=1)
             elif feature == "etag":
-                found = "etag" in requests.get(f"{self.url}/api/sessions/{sid}", headers=self.headers, timeout=10).headers
+                found = (
+                    "etag"
+                    in requests.get(
+                        f"{self.url}/api/sessions/{sid}", headers=self.headers, timeout=10
+                    ).headers
+                )
             else:
                 span = self.api["support"]["spans"][0]["span_id"]
-                found = requests.get(f"{self.url}/api/sessions/{sid}/spans/{span}", headers=self.headers, timeout=10).ok
+                found = requests.get(
+                    f"{self.url}/api/sessions/{sid}/spans/{span}", headers=self.headers, timeout=10
+                ).ok
             self._features[feature] = found
         return self._features[feature]
 
@@ -329,6 +336,7 @@ class World:
 
 
 _shared: dict[str, World] = {}
+_browsers: dict[str, Any] = {}
 
 
 @pytest.fixture(name="world")
@@ -356,11 +364,18 @@ def world_fixture(tmp_path_factory: pytest.TempPathFactory) -> World:
     return _shared["world"]
 
 
-@pytest.fixture(scope="module", name="browser")
+@pytest.fixture(scope="session", name="browser")
 def browser_fixture() -> Iterator[Any]:
+    """One Chromium for the test run: each module that imports this fixture gets its own copy of it,
+    the first starts the browser and closes it at the end, the others use it."""
+    if "browser" in _browsers:
+        yield _browsers["browser"]
+        return
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        _browsers["browser"] = launched
         yield launched
+        _browsers.clear()
         launched.close()
 
 

@@ -81,7 +81,9 @@ def test_the_detail_shows_the_whole_span_from_the_server(world: World, page: Any
     llm.click()
     span_id = llm.get_attribute("data-span-id")
     expect(page.get_by_test_id("chat-message").first).to_be_visible()
-    fetched = [s for u, s in page.responses if re.search(rf"/api/sessions/{sid}/spans/{span_id}$", urlsplit(u).path)]
+    fetched = [
+        s for u, s in page.responses if re.search(rf"/api/sessions/{sid}/spans/{span_id}$", urlsplit(u).path)
+    ]
     assert fetched == [200]
     page.get_by_role("tab", name="Attributes").click()
     expect(page.locator('#span-attributes tr[data-attribute="gen_ai.output.messages"]')).to_be_visible()
