@@ -336,7 +336,6 @@ class World:
 
 
 _shared: dict[str, World] = {}
-_browsers: dict[str, Any] = {}
 
 
 @pytest.fixture(name="world")
@@ -364,18 +363,13 @@ def world_fixture(tmp_path_factory: pytest.TempPathFactory) -> World:
     return _shared["world"]
 
 
-@pytest.fixture(scope="session", name="browser")
+@pytest.fixture(scope="module", name="browser")
 def browser_fixture() -> Iterator[Any]:
-    """One Chromium for the test run: each module that imports this fixture gets its own copy of it,
-    the first starts the browser and closes it at the end, the others use it."""
-    if "browser" in _browsers:
-        yield _browsers["browser"]
-        return
+    """Chromium for one test module. Not for the whole run: while Playwright's sync API is open, its
+    event loop runs in the main thread, and the other modules' ``asyncio.run`` would fail."""
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        _browsers["browser"] = launched
         yield launched
-        _browsers.clear()
         launched.close()
 
 

@@ -70,7 +70,10 @@ export async function get(path) {
   }
   if (!response.ok) throw new HttpError(response.status, (body && body.error) || `HTTP ${response.status}`);
   const etag = response.headers.get("ETag");
-  if (etag) etags.set(path, { etag, body });
+  if (etag) {
+    if (etags.size >= 500) etags.delete(etags.keys().next().value); // the oldest answer first
+    etags.set(path, { etag, body });
+  }
   return { body, notModified: false };
 }
 

@@ -54,6 +54,7 @@ export function openSession(id, spanId) {
   state.session = null;
   state.tree = null;
   state.fullSpans = new Map();
+  state.cache = new Map();
   state.errorCursor = -1;
   state.wantSpan = spanId || null;
   state.generation += 1;
@@ -101,12 +102,19 @@ async function load(first) {
       let spans = body.spans || [];
       let cursor = body.spans_next_cursor;
       await draw(body, spans, Boolean(cursor), first, current);
+      let drawn = spans.length;
       while (cursor && current()) {
         const page = await get(`${base}?spans_limit=${SPAN_PAGE}&spans_cursor=${encodeURIComponent(cursor)}`);
         if (!current()) return;
         spans = spans.concat(page.body.spans || []);
         cursor = page.body.spans_next_cursor;
-        await draw(page.body, spans, Boolean(cursor), false, current);
+        // Redrawn as it grows by a quarter, and at the end: a big session is not rebuilt per page.
+        if (!cursor || spans.length >= drawn * 1.25) {
+          drawn = spans.length;
+          await draw(page.body, spans, Boolean(cursor), false, current);
+        } else {
+          $("span-loading").textContent = `Loading spans: ${fmt.count(spans.length)} of ${fmt.count(page.body.span_count)}…`;
+        }
       }
     }
     const running = !state.session.end_time;
@@ -147,7 +155,7 @@ async function draw(session, spans, more, first, isCurrent) {
   // Three tasks, not one: the answer's parse, the tree, the drawing (a big session stays responsive).
   await nextTask();
   if (!isCurrent()) return;
-  state.tree = new SpanTree(spans, session);
+  state.tree = await SpanTree.build(spans, session, state.cache, nextTask);
   await nextTask();
   if (!isCurrent()) return;
   layout();
@@ -159,9 +167,10 @@ async function draw(session, spans, more, first, isCurrent) {
     state.wantSpan = null;
     reveal(node);
     select(node, "link");
-  } else if (waterfall.selectedId && !first) {
+  } else if (waterfall.selectedId && detailOpen() && !first) {
+    // A running session's open span may have ended meanwhile: show it as it is now.
     const node = state.tree.nodes.get(waterfall.selectedId);
-    if (node && !detailOpen()) renderDetail(state.fullSpans.get(node.id) || node.span, node);
+    if (node && !state.fullSpans.has(node.id) && state.shown !== shownKey(node.span)) showDetail(node.span, node);
   }
 }
 
@@ -221,12 +230,19 @@ function drawHead(s) {
 
 // -- selection -------------------------------------------------------------------------------------
 
+const shownKey = (span) => `${span.span_id} ${span.end_time} ${span.status}`;
+
+function showDetail(span, node) {
+  state.shown = shownKey(span);
+  renderDetail(span, node);
+}
+
 async function select(node, how) {
   waterfall.selectedId = node.id;
   waterfall.focusIndex = Math.max(0, waterfall.indexOf(node.id));
   waterfall.draw();
   hooks.setSpanInUrl(node.id);
-  renderDetail(state.fullSpans.get(node.id) || node.span, node);
+  showDetail(state.fullSpans.get(node.id) || node.span, node);
   if (how === "key" || how === "link") $("span-detail-title").focus({ preventScroll: true });
   if (node.span.placeholder || state.fullSpans.has(node.id) || supports.spanDetail === false) return;
   // The full span (a compact listing may leave big attributes out), where the server has the route.
@@ -234,10 +250,10 @@ async function select(node, how) {
     const path = `/api/sessions/${encodeURIComponent(state.id)}/spans/${encodeURIComponent(node.id)}`;
     const { body } = await get(path);
     supports.spanDetail = true;
-    state.fullSpans.set(node.id, body);
+    if (body.end_time) state.fullSpans.set(node.id, body); // an open span may still change
     if (waterfall.selectedId === node.id && detailOpen()) {
       const focused = $("span-detail").contains(document.activeElement);
-      renderDetail(body, node);
+      showDetail(body, node);
       if (focused) $("span-detail-title").focus({ preventScroll: true });
     }
   } catch (error) {

@@ -21,14 +21,33 @@ export function spanFacts(span) {
   };
 }
 
+function readSpan(span) {
+  return { span, start: fmt.parseTime(span.start_time), end: fmt.parseTime(span.end_time), facts: spanFacts(span) };
+}
+
 // The root's span id is the low 64 bits of the session's UUID (SPEC.md section 3).
 export function rootSpanId(sessionId) {
   return String(sessionId || "").replace(/-/g, "").slice(16).toLowerCase();
 }
 
+const CHUNK = 5000; // spans read per task when building a big tree
+
 export class SpanTree {
+  // Reads each span once (its times and facts, kept in cache across rebuilds of a growing session),
+  // pausing every CHUNK spans so that a big session never blocks the page for long.
+  static async build(spans, session, cache, pause) {
+    let count = 0;
+    for (const span of spans) {
+      const known = cache.get(span.span_id);
+      if (!known || known.span !== span) cache.set(span.span_id, readSpan(span));
+      count += 1;
+      if (count % CHUNK === 0 && pause) await pause();
+    }
+    return new SpanTree(spans, session, cache);
+  }
+
   // spans: the API's span objects; session: the session object (for a root that has not arrived yet).
-  constructor(spans, session) {
+  constructor(spans, session, cache) {
     this.nodes = new Map();
     this.roots = [];
     const all = spans.slice();
@@ -42,10 +61,10 @@ export class SpanTree {
     }
     for (const span of all) {
       if (this.nodes.has(span.span_id)) continue;
-      const start = fmt.parseTime(span.start_time);
-      const end = fmt.parseTime(span.end_time);
+      const known = cache && cache.get(span.span_id);
+      const { start, end, facts } = known && known.span === span ? known : readSpan(span);
       this.nodes.set(span.span_id, {
-        id: span.span_id, span, start, end, facts: spanFacts(span), children: [], parent: null, depth: 0,
+        id: span.span_id, span, start, end, facts, children: [], parent: null, depth: 0,
         sum: { tokens: 0, cost: 0, errors: 0, descendants: 0 },
       });
     }
