@@ -210,3 +210,29 @@ def encode(spans: Sequence[ReadableSpan]) -> bytes:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     return bytes(encode_spans(spans).SerializeToString())
+
+
+def status_of(response: requests.Response) -> tuple[int, str]:
+    """``(code, message)`` of an OTLP error body: a ``google.rpc.Status``, protobuf or JSON."""
+    if response.headers.get("content-type", "").startswith("application/x-protobuf"):
+        from google.rpc.status_pb2 import Status
+
+        status = Status()
+        status.ParseFromString(response.content)
+        return status.code, status.message
+    doc = response.json()
+    assert set(doc) <= {"code", "message", "details"}, doc
+    return int(doc.get("code", 0)), str(doc["message"])
+
+
+def partial_success(response: requests.Response) -> tuple[int, str]:
+    """``(rejected_spans, error_message)`` of a 200 OTLP answer (protobuf or JSON)."""
+    assert response.status_code == 200, response.text
+    if response.headers.get("content-type", "").startswith("application/x-protobuf"):
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        answer = ExportTraceServiceResponse()
+        answer.ParseFromString(response.content)
+        return answer.partial_success.rejected_spans, answer.partial_success.error_message
+    doc = response.json().get("partialSuccess") or {}
+    return int(doc.get("rejectedSpans", 0)), str(doc.get("errorMessage", ""))

@@ -12,11 +12,24 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentops_otel._internal.client import reset_client
-from backend_fixtures import TEST_MAX_BODY, ApiClient, BackendServer, create_project
-from core_helpers import UserSetup
-from span_fixtures import Recorded, configured, recorded_provider
-from store_fixtures import any_store, pg_url, store_url  # noqa: F401  (both stores: SQLite, PostgreSQL)
+# Libraries that reach the network by default, kept on this machine in every test and child process:
+# LiteLLM's remote price map, CrewAI's telemetry and tracing, LangSmith, Hugging Face downloads.
+for _name, _value in {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "CREWAI_DISABLE_TRACKING": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "LANGCHAIN_TRACING_V2": "false",
+    "LANGSMITH_TRACING": "false",
+    "HF_HUB_OFFLINE": "1",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from agentops_otel._internal.client import reset_client  # noqa: E402
+from backend_fixtures import TEST_MAX_BODY, ApiClient, BackendServer, create_project  # noqa: E402
+from core_helpers import UserSetup  # noqa: E402
+from span_fixtures import Recorded, configured, recorded_provider  # noqa: E402
+from store_fixtures import any_store, pg_url, store_url  # noqa: E402, F401  (both stores: SQLite, PostgreSQL)
 
 
 @pytest.fixture(scope="session", autouse=True)

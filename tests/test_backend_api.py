@@ -19,7 +19,9 @@ from backend_fixtures import (
     SpanMaker,
     create_project,
     encode,
+    partial_success,
     run_cli,
+    status_of,
 )
 
 
@@ -85,8 +87,22 @@ def test_token_exchange(api: ApiClient, project: dict[str, str]) -> None:
     assert ok.json()["token"]
     unknown = requests.post(api.url + "/v3/auth/token", json={"api_key": str(uuid.uuid4())}, timeout=10)
     assert unknown.status_code == 401
-    malformed = requests.post(api.url + "/v3/auth/token", data=b"{", timeout=10)
-    assert malformed.status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    malformed = requests.post(api.url + "/v3/auth/token", data=b"{", headers=json_type, timeout=10)
+    assert malformed.status_code == 400 and "api_key" in malformed.json()["error"]
+    # Not JSON: what a web page could send cross-site without a preflight.
+    form = requests.post(api.url + "/v3/auth/token", data={"api_key": project["api_key"]}, timeout=10)
+    assert form.status_code == 415
+    plain = requests.post(
+        api.url + "/v3/auth/token",
+        data=json.dumps({"api_key": project["api_key"]}),
+        headers={"Content-Type": "text/plain"},
+        timeout=10,
+    )
+    assert plain.status_code == 415
+    big = json.dumps({"api_key": project["api_key"], "pad": "x" * 5000})
+    too_big = requests.post(api.url + "/v3/auth/token", data=big, headers=json_type, timeout=10)
+    assert too_big.status_code == 413
 
 
 @pytest.mark.parametrize("form", ["protobuf", "protobuf+gzip", "json-hex", "json-base64"])
@@ -128,10 +144,12 @@ def _bomb() -> bytes:
         ("no-token", 401),
         ("forged-token", 401),
         ("revoked-api-key", 401),
+        ("unknown-api-key", 401),
         ("bad-protobuf", 400),
         ("bad-json", 400),
         ("json-not-otlp", 400),
         ("json-bad-id", 400),
+        ("json-string-as-bool", 400),
         ("bad-gzip", 400),
         ("wrong-type", 415),
         ("too-big", 413),
@@ -157,17 +175,21 @@ def test_bad_input_refused_and_nothing_stored(
         other = create_project(backend.db)
         assert run_cli("projects", "revoke", other["api_key"], "--db", backend.db).returncode == 0
         bearer = other["api_key"]
+    elif case == "unknown-api-key":
+        bearer = str(uuid.uuid4())
     elif case == "bad-protobuf":
         body = b"\xff\xff\xff\xff not protobuf"
     elif case == "bad-json":
         body, content_type = b'{"resourceSpans": [', "application/json"
     elif case == "json-not-otlp":
-        body, content_type = (
-            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "x"}]}]}]}',
-            "application/json",
-        )
+        body, content_type = b'{"resourceSpans": [{"scopeSpans": {"spans": []}}]}', "application/json"
     elif case == "json-bad-id":
-        body = _otlp_json(marker + rest, ids="hex").replace(b'"traceId": "', b'"traceId": "zz', 1)
+        body = _otlp_json(marker + rest, ids="hex").replace(b'"traceId": "', b'"traceId": "#!', 1)
+        content_type = "application/json"
+    elif case == "json-string-as-bool":
+        body = _otlp_json(marker + rest, ids="hex").replace(
+            b'"attributes": [', b'"attributes": [{"key": "b", "value": {"boolValue": "no"}}, ', 1
+        )
         content_type = "application/json"
     elif case == "bad-gzip":
         body, headers = b"\x1f\x8b not really gzip", {"Content-Encoding": "gzip"}
@@ -179,7 +201,12 @@ def test_bad_input_refused_and_nothing_stored(
         body, headers = _bomb(), {"Content-Encoding": "gzip"}
     response = api.post_traces(bearer, body, content_type, headers)
     assert response.status_code == expected, response.text
-    assert "error" in response.json()
+    # google.rpc.Status, in the request's encoding (JSON for a request that is neither).
+    code, message = status_of(response)
+    assert message and code in (3, 8, 16)
+    assert response.headers["content-type"].startswith(
+        "application/x-protobuf" if content_type == "application/x-protobuf" else "application/json"
+    )
     assert api.sessions(token) == []
 
 
@@ -287,3 +314,227 @@ def test_busy_store_answers_503_with_retry_after(tmp_path: Any) -> None:
         server.should_exit = True
         thread.join(10)
         store.close()
+
+
+# -- what is refused, and what alone (docs/backend.md, "What is refused") ------------------------------
+
+
+def _with_poison(maker: SpanMaker, form: str) -> tuple[str, bytes, str, int]:
+    """A session whose one tool span is in year 2300 (past int64 nanoseconds), as protobuf or JSON;
+    ``(session_id, body, content type, spans sent)``."""
+    session_id, marker, rest = maker.session(
+        children=[_llm(2, 3), ("tool", {"agentops.span.kind": "tool"}, None)]
+    )
+    spans = marker + rest
+    year_2300 = 10_413_792_000 * 10**9
+    if form == "protobuf":
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(encode(spans))
+        for span in request.resource_spans[0].scope_spans[0].spans:
+            if span.name == "tool":
+                span.start_time_unix_nano = span.end_time_unix_nano = year_2300
+        return session_id, request.SerializeToString(), "application/x-protobuf", len(spans)
+    doc = json.loads(_otlp_json(spans, ids="hex"))
+    for span in doc["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        if span["name"] == "tool":
+            span["startTimeUnixNano"] = span["endTimeUnixNano"] = str(year_2300)
+    return session_id, json.dumps(doc).encode(), "application/json", len(spans)
+
+
+@pytest.mark.parametrize("form", ["protobuf", "json"])
+def test_a_span_out_of_range_is_refused_alone(api: ApiClient, project: dict[str, str], form: str) -> None:
+    """The poison span of the field tests: one span in year 2300 lost its whole session (500)."""
+    token = api.token(project["api_key"])
+    session_id, body, content_type, sent = _with_poison(SpanMaker(), form)
+    response = api.post_traces(token, body, content_type)
+    rejected, message = partial_success(response)
+    assert rejected == 1 and "'tool'" in message and "2262" in message
+    session = api.session(token, session_id)
+    assert session is not None
+    assert [s["name"] for s in session["spans"]] == ["agentops.session", "chat m"]
+    assert session["llm_calls"] == 1 and session["total_tokens"] == 5 and session["tool_calls"] == 0
+    # Sent again: nothing new, the same span refused again.
+    again = api.post_traces(token, body, content_type)
+    assert partial_success(again)[0] == 1
+    assert api.session(token, session_id)["span_count"] == 2  # type: ignore[index]
+    assert sent == 4
+
+
+def test_invalid_ids_are_refused_alone_and_zero_parent_is_a_root(
+    api: ApiClient, project: dict[str, str]
+) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    token = api.token(project["api_key"])
+    session_id, marker, rest = SpanMaker().session(children=[_llm(1, 1), _llm(1, 1), _llm(1, 1)])
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(encode(marker + rest))
+    spans = request.resource_spans[0].scope_spans[0].spans
+    llms = [s for s in spans if s.name == "chat m"]
+    llms[0].trace_id = bytes(16)  # all zero: invalid
+    llms[1].span_id = b"\x01" * 7  # 7 bytes
+    llms[2].parent_span_id = bytes(8)  # all zero parent: a root of its own
+    response = api.post_traces(token, request.SerializeToString())
+    rejected, message = partial_success(response)
+    assert rejected == 2 and "trace id" in message and "span id" in message
+    session = api.session(token, session_id)
+    assert session is not None and session["llm_calls"] == 1
+    llm = next(s for s in session["spans"] if s["name"] == "chat m")
+    assert llm["parent_span_id"] is None
+
+
+def test_a_sum_the_store_cannot_hold_refuses_only_the_span_that_overflows(
+    api: ApiClient, project: dict[str, str]
+) -> None:
+    """Each value fits int64 but their sum does not: found by splitting the batch, refused alone."""
+    token = api.token(project["api_key"])
+    huge = 2**62
+    session_id, marker, rest = SpanMaker().session(children=[_llm(huge, 1), _llm(huge, 1), _llm(3, 1)])
+    response = api.post_traces(token, encode(marker + rest))
+    rejected, message = partial_success(response)
+    assert rejected == 1 and "refused it" in message
+    session = api.session(token, session_id)
+    assert session is not None and session["llm_calls"] == 2
+    assert session["prompt_tokens"] in (huge + 3,)
+
+
+def test_gzip_with_several_members_is_read_whole(api: ApiClient, project: dict[str, str]) -> None:
+    token = api.token(project["api_key"])
+    maker = SpanMaker()
+    session_id, marker, rest = maker.session(children=[_llm(1, 1), _llm(2, 2)])
+    body = gzip.compress(encode(marker)) + gzip.compress(encode(rest[:1])) + gzip.compress(encode(rest[1:]))
+    response = api.post_traces(token, body, headers={"Content-Encoding": "gzip"})
+    assert partial_success(response) == (0, "")
+    session = api.session(token, session_id)
+    assert session is not None and session["span_count"] == 3 and session["total_tokens"] == 6
+    garbage = api.post_traces(
+        token, gzip.compress(encode(marker)) + b"junk", headers={"Content-Encoding": "gzip"}
+    )
+    assert garbage.status_code == 400
+
+
+def test_otlp_json_types_as_the_specification_says(api: ApiClient, project: dict[str, str]) -> None:
+    token = api.token(project["api_key"])
+    session_id, marker, rest = SpanMaker().session(children=[("typed", {"x": 1}, None)])
+    doc = json.loads(_otlp_json(marker + rest, ids="hex"))
+    typed = next(s for s in doc["resourceSpans"][0]["scopeSpans"][0]["spans"] if s["name"] == "typed")
+    typed["traceId"] = typed["traceId"].upper()  # hex is case-insensitive
+    typed["attributes"] = [
+        {"key": "session.id", "value": {"stringValue": session_id}},
+        {"key": "bool_false", "value": {"boolValue": False}},
+        {"key": "bool_false_text", "value": {"boolValue": "false"}},
+        {"key": "int_text", "value": {"intValue": "-9223372036854775808"}},
+        {"key": "int_number", "value": {"intValue": 42}},
+        {"key": "double_nan", "value": {"doubleValue": "NaN"}},
+        {"key": "bytes", "value": {"bytesValue": "AAEC"}},
+        {"key": "empty", "value": {}},
+        {
+            "key": "map",
+            "value": {
+                "kvlistValue": {
+                    "values": [{"key": "k", "value": {"arrayValue": {"values": [{"intValue": "7"}]}}}]
+                }
+            },
+        },
+        {"key": "unknown_field", "value": {"stringValue": "s", "someFutureField": 1}},
+    ]
+    assert api.post_traces(token, json.dumps(doc).encode(), "application/json").status_code == 200
+    session = api.session(token, session_id)
+    assert session is not None
+    attributes = next(s for s in session["spans"] if s["name"] == "typed")["attributes"]
+    assert attributes["bool_false"] is False and attributes["bool_false_text"] is False
+    assert attributes["int_text"] == -(2**63) and attributes["int_number"] == 42
+    assert attributes["double_nan"] == "nan" and attributes["bytes"] == "AAEC"
+    assert attributes["empty"] is None and attributes["map"] == {"k": [7]}
+    assert attributes["unknown_field"] == "s"
+    for wrong in (
+        {"intValue": str(2**63)},
+        {"intValue": "1.5"},
+        {"stringValue": 5},
+        {"boolValue": 1},
+        {"doubleValue": "fast"},
+        {"bytesValue": "not base64!"},
+        {"stringValue": "a", "intValue": "1"},
+    ):
+        typed["attributes"] = [{"key": "k", "value": wrong}]
+        response = api.post_traces(token, json.dumps(doc).encode(), "application/json")
+        assert response.status_code == 400, (wrong, response.text)
+        assert status_of(response)[0] == 3
+    for time_value in ("-5", "1e30", str(2**64), "12:00"):
+        typed["attributes"] = []
+        typed["startTimeUnixNano"] = time_value
+        response = api.post_traces(token, json.dumps(doc).encode(), "application/json")
+        assert response.status_code == 400, (time_value, response.text)
+
+
+def test_nesting_beyond_the_limit_is_a_400(api: ApiClient, project: dict[str, str]) -> None:
+    token = api.token(project["api_key"])
+    session_id, marker, rest = SpanMaker().session()
+    doc = json.loads(_otlp_json(marker + rest, ids="hex"))
+    value: dict[str, Any] = {"stringValue": "leaf"}
+    for _ in range(100):  # 3 times the limit; deeper would be beyond json.dumps itself
+        value = {"kvlistValue": {"values": [{"key": "k", "value": value}]}}
+    doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"] = [{"key": "deep", "value": value}]
+    response = api.post_traces(token, json.dumps(doc).encode(), "application/json")
+    assert response.status_code == 400 and "nested" in status_of(response)[1]
+    brackets = b'{"resourceSpans": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert api.post_traces(token, brackets, "application/json").status_code == 400
+    assert api.session(token, session_id) is None
+
+
+def test_rest_limits_are_4xx(api: ApiClient, project: dict[str, str]) -> None:
+    token = api.token(project["api_key"])
+    cases: list[tuple[Any, int]] = [
+        ({"offset": "99999999999999999999"}, 400),
+        ({"offset": "1000000000"}, 200),
+        ({"offset": "-1"}, 400),
+        ({"limit": "٣"}, 400),  # a digit, but not an ASCII one
+        ({"limit": " 5"}, 400),
+        ({"limit": "10001"}, 400),
+        ([("tag", str(i)) for i in range(1200)], 400),
+        ([("tag", str(i)) for i in range(50)], 200),
+        ({"tag": "x" * 2000}, 400),
+        ({"end_state": "success"}, 200),
+    ]
+    for params, expected in cases:
+        response = api.get("/api/sessions", token, params=params)
+        assert response.status_code == expected, (params, response.text)
+        assert ("error" in response.json()) == (expected != 200)
+
+
+@pytest.mark.parametrize("session_id", ["team/run 1?x=%2F", "line\nbreak", "/"])
+def test_any_session_id_can_be_read(api: ApiClient, project: dict[str, str], session_id: str) -> None:
+    token = api.token(project["api_key"])
+    session_id, marker, rest = SpanMaker().session(session_id=session_id)
+    assert api.post_traces(token, encode(marker + rest)).status_code == 200
+    from urllib.parse import quote
+
+    found = api.get("/api/sessions/" + quote(session_id, safe=""), token)
+    assert found.status_code == 200 and found.json()["session_id"] == session_id
+
+
+def test_unknown_routes_and_methods_answer_in_the_api_body(api: ApiClient, project: dict[str, str]) -> None:
+    import requests
+
+    missing = api.get("/api/nothing", project["api_key"])
+    assert missing.status_code == 404 and "error" in missing.json()
+    wrong = requests.delete(api.url + "/api/sessions", timeout=10)
+    assert wrong.status_code == 405 and wrong.headers["Allow"] and "error" in wrong.json()
+
+
+def test_the_openapi_description_is_served_and_names_every_route(api: ApiClient) -> None:
+    import requests
+
+    from agentops_otel.backend import openapi
+
+    document = requests.get(api.url + "/openapi.json", timeout=10).json()
+    assert document == openapi.document()  # what the fuzz tests test against
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == {
+        "/v3/auth/token",
+        "/v1/traces",
+        "/api/sessions",
+        "/api/sessions/{session_id}",
+    }

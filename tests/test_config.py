@@ -33,6 +33,8 @@ def _env_value(name: str, default: object) -> tuple[str, object]:
         return '["x+", "y"]', ["x+", "y"]
     if name == "pricing":
         return '{"my-model": {"input": 1.0, "output": 2.0}}', {"my-model": {"input": 1.0, "output": 2.0}}
+    if name == "provider_hosts":
+        return "gpu-box:8000=vllm,llm.corp=openai", {"gpu-box:8000": "vllm", "llm.corp": "openai"}
     if isinstance(default, int):
         return "77", 77
     if isinstance(default, float):

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from backend_fixtures import free_port
 from core_helpers import REPO
 
 
-def run_example(name: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_example(name: str, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
-    env.update(PYTHONPATH=str(REPO / "src"), AGENTOPS_DB=str(tmp_path / "store.db"))
+    env.update(PYTHONPATH=str(REPO / "src"), AGENTOPS_DB=str(tmp_path / "store.db"), **extra)
     return subprocess.run(
         [sys.executable, str(REPO / "examples" / name)], env=env, capture_output=True, text=True, timeout=120
     )
@@ -67,3 +68,25 @@ def test_multiprocess(tmp_path: Path, example: str) -> None:
     session = stored_session(tmp_path, proc.stdout.split()[-1])
     assert session["tool_calls"] == 4
     assert session["end_state"] == "Success"
+
+
+def test_two_services(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    pytest.importorskip("opentelemetry.instrumentation.fastapi")
+    proc = run_example("two_services.py", tmp_path, EXAMPLE_PORT=str(free_port()))
+    assert proc.returncode == 0, proc.stderr
+    assert "one two three" in proc.stdout
+    session = stored_session(tmp_path, proc.stdout.split()[-1])
+    assert (session["end_state"], session["tool_calls"], session["llm_calls"]) == ("Success", 1, 1)
+    by_id = {s["span_id"]: s for s in session["spans"]}
+    (server,) = [s for s in session["spans"] if s["name"] == "GET /summarize"]
+    assert by_id[server["parent_span_id"]]["name"] == "GET"  # the client's requests span
+
+
+def test_logfire_setup(tmp_path: Path) -> None:
+    pytest.importorskip("logfire")
+    proc = run_example("logfire_setup.py", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    session = stored_session(tmp_path, proc.stdout.split()[-1])
+    assert (session["end_state"], session["llm_calls"]) == ("Success", 1)
+    assert "plan the trip" in {s["name"] for s in session["spans"]}

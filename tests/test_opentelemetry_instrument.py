@@ -145,7 +145,8 @@ def test_disabled_instrumentation_is_honoured(
         **llm_env(openai_server),
         "OTEL_PYTHON_DISTRO": "agentops",
         "OTEL_PYTHON_CONFIGURATOR": "agentops",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "agentops_openai",
+        # ours, and contrib openai-v2 (entry point "openai") where it is installed
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "agentops_openai,openai",
     }
     proc = instrument(tmp_path, APP, env)
     assert proc.returncode == 0, proc.stderr

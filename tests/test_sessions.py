@@ -17,10 +17,13 @@ from agentops_otel import EndState
 from agentops_otel._internal.context import rejected_inbound
 from core_helpers import UserSetup
 
+_OURS: dict[int, InMemorySpanExporter] = {}
+
 
 def start(user: UserSetup, **kwargs: object) -> str:
+    ours = _OURS[id(user)] = InMemorySpanExporter()
     sid = agentops_otel.init(
-        tracer_provider=user.provider, exporter=InMemorySpanExporter(), instrument_llm_calls=False, **kwargs
+        tracer_provider=user.provider, exporter=ours, instrument_llm_calls=False, **kwargs
     )
     if kwargs.get("auto_start_session", True) and "inherited_session_id" not in kwargs:
         assert sid is not None
@@ -158,7 +161,12 @@ def test_host_environment_on_root_and_marker(user: UserSetup) -> None:
     start(user)
     agentops_otel.end_session()
     root = user.one("agentops.session")
-    marker = user.one("agentops.session.start")
+    # The marker is ours: our exporter gets it, the user's own exporter does not.
+    assert agentops_otel.get_client().flush(5.0)
+    assert user.named("agentops.session.start") == []
+    (marker,) = [s for s in _OURS[id(user)].get_finished_spans() if s.name == "agentops.session.start"]
+    assert marker.attributes["session.id"] == root.attributes["session.id"]
+    assert marker.resource == root.resource  # the user's resource
     for span in (root, marker):
         assert span.attributes["host.name"]
         assert span.attributes["os.type"]
@@ -174,7 +182,9 @@ def test_env_data_opt_out(user: UserSetup) -> None:
     start(user, env_data_opt_out=True)
     agentops_otel.end_session()
     assert "host.name" not in user.one("agentops.session").attributes
-    assert user.one("agentops.session.start")  # the marker still tells the backend
+    assert agentops_otel.get_client().flush(5.0)
+    markers = [s for s in _OURS[id(user)].get_finished_spans() if s.name == "agentops.session.start"]
+    assert len(markers) == 1  # the marker still tells the backend
 
 
 def test_spans_in_unhanded_threads_still_carry_the_session(user: UserSetup) -> None:
@@ -266,7 +276,9 @@ def test_our_exporter_receives_everything_too(user: UserSetup) -> None:
     agentops_otel.end_session()
     client = agentops_otel.get_client()
     assert client.flush(5.0)
-    assert sorted(s.name for s in ours.get_finished_spans()) == sorted(s.name for s in user.spans())
+    # ... and the start marker, which the user's exporter never sees.
+    theirs = [s.name for s in user.spans()]
+    assert sorted(s.name for s in ours.get_finished_spans()) == sorted([*theirs, "agentops.session.start"])
 
 
 def test_reason_and_video_are_present_even_when_not_given(user: UserSetup) -> None:

@@ -117,7 +117,8 @@ class Configuration:
     end_session_at_exit: bool = True
     #: Chain a SIGTERM handler that ends the session as Fail and flushes before the process dies.
     handle_sigterm: bool = True
-    #: Instrument the OpenAI and Anthropic SDKs.
+    #: Instrument the LLM SDKs (OpenAI, Anthropic, Google Gen AI), LiteLLM and the agent frameworks
+    #: (OpenAI Agents SDK, LangChain/LangGraph, CrewAI) as they are imported.
     instrument_llm_calls: bool = True
     #: Record prompts, completions, tool arguments and results.
     #: Env: ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``.
@@ -174,6 +175,10 @@ class Configuration:
     #: Model prices overriding or adding to the shipped price table: ``{model: {"input": usd_per_mtok,
     #: "output": usd_per_mtok, "cached_input": usd_per_mtok}}``.
     pricing: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Hosts of OpenAI-compatible servers and the ``gen_ai.provider.name`` to record for them, on top of
+    #: the known ones (``api.groq.com`` -> ``groq``, ...): ``{"gpu-box:8000": "vllm", "llm.corp": "openai"}``
+    #: (``host`` or ``host:port``). Env: ``AGENTOPS_PROVIDER_HOSTS`` (JSON, or ``host=name,host=name``).
+    provider_hosts: dict[str, str] = field(default_factory=dict)
 
     # -- derived values ------------------------------------------------------------------------------
 
@@ -338,6 +343,20 @@ def _read_prices(env: Mapping[str, str], name: str) -> Any:
     return value
 
 
+def _read_names(env: Mapping[str, str], name: str) -> Any:
+    text = env[name].strip()
+    try:
+        value = (
+            json.loads(text) if text.startswith("{") else dict(p.split("=", 1) for p in text.split(",") if p)
+        )
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        logger.warning("agentops_otel: ignoring %s: not like host=name,host=name", name)
+        return _UNSET
+    return {str(k).strip(): v.strip() for k, v in value.items()}
+
+
 _READERS_BY_TYPE = {
     "bool": _read_bool,
     "int": _read_int,
@@ -346,6 +365,7 @@ _READERS_BY_TYPE = {
     "str | None": _read_text,
     "list[str]": _read_tags,
     "dict[str, dict[str, float]]": _read_prices,
+    "dict[str, str]": _read_names,
 }
 #: Shorter names SPEC.md gives some variables, besides ``AGENTOPS_<FIELD>``.
 _ALIASES = {

@@ -11,6 +11,14 @@ installs the newest releases the version ranges allow).
   (SPEC.md section 3), and the SDK offers no way to choose them for one span of a provider it did not
   create; a shallow copy of the SDK tracer with another id generator does.
 - :data:`BaseConfigurator`: ``opentelemetry-instrument`` loads configurators derived from it.
+- :func:`on_refused_tracer_provider`: OpenTelemetry refuses a second global provider with a bare
+  warning and no hook; every way of setting one (``set_tracer_provider``, imported by name or not, and
+  the stock configurator) goes through the private ``opentelemetry.trace._set_tracer_provider``.
+- :func:`records_nothing`: whether a tracer is a no-op, seen through OpenTelemetry's proxy tracer
+  (whose delegate is private), so an LLM call with nothing to record it is not wrapped at all.
+- :func:`set_attributes_on_ending`: ``SpanProcessor._on_ending`` is the SDK's hook for a span about to
+  end, but the SDK freezes the attributes just before calling it; another instrumentation's LLM span
+  gets its cost there.
 - :func:`restore_keyboard_interrupt_exit`: CPython's record of an unhandled KeyboardInterrupt (exit
   status 130) is lost when source text is evaluated at exit.
 - The names of the ``threading.Thread`` and ``multiprocessing`` methods that run a thread's or a
@@ -22,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -80,6 +89,60 @@ def tracer_with_ids(tracer: trace.Tracer, trace_id: int, span_id: int) -> trace.
     return copy
 
 
+_refused_callbacks: list[Callable[[Any], None]] = []
+
+
+def on_refused_tracer_provider(callback: Callable[[Any], None]) -> bool:
+    """Call ``callback(provider)`` whenever OpenTelemetry refuses to set ``provider`` as the global
+    tracer provider (one was set already). False when the SDK's internals are not as expected."""
+    original = getattr(trace, "_set_tracer_provider", None)
+    if original is None:
+        return False
+    _refused_callbacks.append(callback)
+    if getattr(original, "_agentops_watch", False):
+        return True
+
+    def set_tracer_provider(tracer_provider: Any, log: bool) -> None:
+        original(tracer_provider, log)
+        try:
+            if log and trace.get_tracer_provider() is not tracer_provider:
+                for refused in list(_refused_callbacks):
+                    refused(tracer_provider)
+        except Exception:
+            logger.debug("agentops_otel: provider watch failed", exc_info=True)
+
+    set_tracer_provider._agentops_watch = True  # type: ignore[attr-defined]
+    trace._set_tracer_provider = set_tracer_provider
+    return True
+
+
+def records_nothing(tracer: Any) -> bool:
+    """True for a no-op tracer, or OpenTelemetry's proxy tracer while no provider is set."""
+    if isinstance(tracer, trace.NoOpTracer):
+        return True
+    if isinstance(tracer, trace.ProxyTracer):
+        return isinstance(getattr(tracer, "_tracer", None), trace.NoOpTracer)
+    return False
+
+
+def set_attributes_on_ending(span: Any, attributes: dict[str, Any]) -> bool:
+    """Add ``attributes`` to an SDK span inside ``SpanProcessor._on_ending`` (before any processor's
+    ``on_end`` sees it). False when the span is not shaped as expected."""
+    bounded = getattr(span, "_attributes", None)
+    lock = getattr(span, "_lock", None)
+    if bounded is None or lock is None or not hasattr(bounded, "_immutable"):
+        return False
+    with lock:
+        frozen = bounded._immutable
+        bounded._immutable = False
+        try:
+            for key, value in attributes.items():
+                bounded[key] = value
+        finally:
+            bounded._immutable = frozen
+    return True
+
+
 def restore_keyboard_interrupt_exit() -> None:
     """Keep the exit status of a program that died of KeyboardInterrupt (130, or killed by SIGINT).
 
@@ -90,3 +153,16 @@ def restore_keyboard_interrupt_exit() -> None:
     """
     with contextlib.suppress(KeyboardInterrupt):
         exec("raise KeyboardInterrupt")
+
+
+def detach_quietly(token: object) -> bool:
+    """Detaches a context token; False, with nothing logged, when it was made in another context (a
+    framework that ends in one task or thread what it started in another). The API's ``detach`` logs
+    that case as an error, which is the framework's doing, not the user's."""
+    from opentelemetry.context import _RUNTIME_CONTEXT
+
+    try:
+        _RUNTIME_CONTEXT.detach(token)  # type: ignore[arg-type]
+        return True
+    except Exception:
+        return False

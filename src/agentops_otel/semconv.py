@@ -60,6 +60,14 @@ ENTITY_OUTPUT: Final = "agentops.entity.output"
 ACTION_TYPE: Final = "agentops.action.type"
 #: ``version=`` of an ``@agent``/``@tool``/``@action`` (the agentops 0.4 decorators' option).
 ENTITY_VERSION: Final = "agentops.entity.version"
+#: The agent framework a span comes from (``openai_agents``, ``langchain``, ``crewai``).
+FRAMEWORK: Final = "agentops.framework"
+# Framework spans: an agent's tools and handoffs, a handoff's agents, a guardrail's verdict.
+AGENT_TOOLS: Final = "agentops.agent.tools"
+AGENT_HANDOFFS: Final = "agentops.agent.handoffs"
+HANDOFF_FROM: Final = "agentops.handoff.from"
+HANDOFF_TO: Final = "agentops.handoff.to"
+GUARDRAIL_TRIGGERED: Final = "agentops.guardrail.triggered"
 
 # record(ErrorEvent(...)) and record(...) of other events.
 ERROR_DETAILS: Final = "agentops.error.details"
@@ -121,6 +129,11 @@ TOOL_NAME: Final = "gen_ai.tool.name"
 TOOL_TYPE: Final = "gen_ai.tool.type"
 TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
+TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
+AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
+CONVERSATION_ID: Final = "gen_ai.conversation.id"
 
 INPUT_MESSAGES: Final = "gen_ai.input.messages"
 OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
@@ -132,12 +145,47 @@ ERROR_TYPE: Final = "error.type"
 
 OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
+#: ``chat_completions`` or ``responses``: which OpenAI API a ``chat`` span called.
+OPENAI_API_TYPE: Final = "openai.api.type"
+
+# Values of gen_ai.output.type.
+OUTPUT_TEXT: Final = "text"
+OUTPUT_JSON: Final = "json"
 
 # Values.
 OP_CHAT: Final = "chat"
 OP_EMBEDDINGS: Final = "embeddings"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_GENERATE_CONTENT: Final = "generate_content"
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_CREATE_AGENT: Final = "create_agent"
+#: gen_ai.tool.type of a tool the agent calls as a function in its own process.
+TOOL_TYPE_FUNCTION: Final = "function"
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_ANTHROPIC: Final = "anthropic"
+# The conventions' other well-known providers.
+PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_AZURE_INFERENCE: Final = "azure.ai.inference"
+PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
+PROVIDER_GCP_GEMINI: Final = "gcp.gemini"
+PROVIDER_GCP_VERTEX_AI: Final = "gcp.vertex_ai"
+PROVIDER_GCP_GEN_AI: Final = "gcp.gen_ai"
+PROVIDER_GROQ: Final = "groq"
+PROVIDER_DEEPSEEK: Final = "deepseek"
+PROVIDER_MISTRAL: Final = "mistral_ai"
+PROVIDER_X_AI: Final = "x_ai"
+PROVIDER_PERPLEXITY: Final = "perplexity"
+PROVIDER_COHERE: Final = "cohere"
+# Providers the conventions do not list: custom values, named as LiteLLM names them.
+PROVIDER_TOGETHER: Final = "together_ai"
+PROVIDER_OPENROUTER: Final = "openrouter"
+PROVIDER_FIREWORKS: Final = "fireworks_ai"
+PROVIDER_CEREBRAS: Final = "cerebras"
+PROVIDER_MOONSHOT: Final = "moonshot_ai"
+PROVIDER_OLLAMA: Final = "ollama"
+PROVIDER_VLLM: Final = "vllm"
 TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
 #: error.type of a stream the caller dropped without reading it to the end or closing it.

@@ -10,19 +10,18 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 import uuid
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentops_otel import _runtime, instrumentation
 from agentops_otel._config import FIELD_NAMES, Configuration, parse_tags
-from agentops_otel._internal import exit_hooks, exporters, heartbeat, processes, threads
+from agentops_otel._internal import exit_hooks, exporters, heartbeat, processes, providers, servers, threads
 from agentops_otel._internal.context import rejected_inbound
 from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
 from agentops_otel._internal.session import EndState, Session, new_session_id
@@ -34,7 +33,7 @@ logger = logging.getLogger("agentops_otel")
 _PER_CALL_SWITCHES = frozenset({"auto_start_session", "instrument_llm_calls"})
 
 # Providers that already have our processors, so a second init (or a second Client) adds none.
-_attached: weakref.WeakSet[Any] = weakref.WeakSet()
+_attached = providers.Attached()
 
 
 def make_exporter(config: Configuration) -> SpanExporter:
@@ -56,6 +55,8 @@ class Client:
         self._owns_provider = False
         self._export_processor: ExportProcessor | None = None
         self._heartbeat: heartbeat.Heartbeat | None = None
+        self._internal_provider: SdkTracerProvider | None = None
+        self._bookkeeping_processor: ExportProcessor | None = None  # with export_spans=False only
 
     # -- properties ------------------------------------------------------------------------------------
 
@@ -146,6 +147,7 @@ class Client:
             exit_hooks.install(self, handle_sigterm=config.handle_sigterm)
             self._initialized = True
         _guarded(threads.enable if config.propagate_context_to_threads else threads.disable)
+        _guarded(servers.enable)  # requests carrying a session join it (SPEC section 4, services)
         if config.propagate_context_to_threads:
             _guarded(processes.enable, host=self, joiner=join_spawned)
         else:
@@ -161,29 +163,14 @@ class Client:
     def _attach(
         self, config: Configuration, tracer_provider: trace.TracerProvider | None
     ) -> trace.TracerProvider:
-        provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-        if tracer_provider is None and isinstance(provider, trace.ProxyTracerProvider):
-            ours = SdkTracerProvider(
-                resource=Resource.create({SERVICE_NAME: config.service_name or "agentops"}),
-                shutdown_on_exit=False,  # our exit hook shuts it down within the deadline
-            )
-            trace.set_tracer_provider(ours)
-            provider = trace.get_tracer_provider()
-            self._owns_provider = provider is ours
-        if not hasattr(provider, "add_span_processor"):
-            logger.warning(
-                "agentops_otel: the tracer provider %s cannot take span processors (tracing disabled?); "
-                "nothing will be recorded",
-                type(provider).__name__,
-            )
-            return provider
+        provider, self._owns_provider = providers.choose(tracer_provider, config.service_name)
+        if not providers.takes_processors(provider):
+            return provider  # type: ignore[no-any-return]
         if provider in _attached:
-            return provider
+            return provider  # type: ignore[no-any-return]
         provider.add_span_processor(SessionSpanProcessor(config.trust_inbound_session))
         _attached.add(provider)
-        if not config.export_spans:
-            return provider
-        self._export_processor = ExportProcessor(
+        processor = ExportProcessor(
             lambda: make_exporter(config),
             max_queue_size=config.max_queue_size,
             max_export_batch_size=config.max_export_batch_size,
@@ -191,9 +178,29 @@ class Client:
             export_timeout=config.export_timeout,
             shutdown_timeout=config.shutdown_timeout,
         )
-        provider.add_span_processor(self._export_processor)
-        self._export_processor.start()
-        return provider
+        processor.start()
+        if config.export_spans:
+            self._export_processor = processor
+            provider.add_span_processor(processor)
+        else:
+            # The provider's own pipeline exports the spans (OTEL_TRACES_EXPORTER=agentops); the
+            # bookkeeping spans take this processor, so they stay out of any other exporter there.
+            self._bookkeeping_processor = processor
+        self._internal_provider = self._make_internal_provider(provider, config, processor)
+        return provider  # type: ignore[no-any-return]
+
+    def _make_internal_provider(
+        self, provider: Any, config: Configuration, processor: ExportProcessor
+    ) -> SdkTracerProvider | None:
+        """The private provider of bookkeeping spans (start markers, heartbeats), see providers."""
+        internal = providers.internal_provider(
+            getattr(provider, "resource", None),
+            SessionSpanProcessor(config.trust_inbound_session),
+            processor,
+        )
+        if internal is not None:
+            _runtime.set_internal_provider(internal)
+        return internal
 
     # -- sessions --------------------------------------------------------------------------------------
 
@@ -280,12 +287,16 @@ class Client:
         if processor is not None:
             return processor.flush(seconds)
         # With export_spans=False the provider's own processors export (e.g. under the stock
-        # opentelemetry-instrument pipeline): flush those.
+        # opentelemetry-instrument pipeline): flush those, and our bookkeeping spans.
+        deadline = time.monotonic() + seconds
+        bookkeeping = self._bookkeeping_processor
+        marked = bookkeeping.flush(seconds) if bookkeeping is not None else True
         force_flush = getattr(self._provider, "force_flush", None)
         if force_flush is None:
-            return True
+            return marked
         try:
-            return bool(force_flush(int(seconds * 1000)))
+            left = max(deadline - time.monotonic(), 0.0)
+            return bool(force_flush(int(left * 1000))) and marked
         except Exception:
             logger.debug("agentops_otel: provider flush failed", exc_info=True)
             return False
@@ -297,8 +308,18 @@ class Client:
         session = self._session
         if session is not None:
             session.wait_announced(0.5)  # a short script may exit before its marker was made
+        seconds = self.config.shutdown_timeout if timeout is None else timeout
         if processor is not None:
-            ok = processor.shutdown(self.config.shutdown_timeout if timeout is None else timeout)
+            ok = processor.shutdown(seconds)
+        bookkeeping = self._bookkeeping_processor
+        if bookkeeping is not None:
+            ok = bookkeeping.shutdown(seconds) and ok
+        internal = self._internal_provider
+        if internal is not None:
+            try:
+                internal.shutdown()  # its export processor (ours) is already shut down: quick
+            except Exception:
+                logger.debug("agentops_otel: internal provider shutdown failed", exc_info=True)
         if self._owns_provider and isinstance(self._provider, SdkTracerProvider):
             try:
                 self._provider.shutdown()
@@ -436,4 +457,5 @@ def reset_client(timeout: float = 1.0) -> None:
     client.shutdown(timeout)
     if client._provider is not None:
         _attached.discard(client._provider)
+    providers.reset_warning()
     _runtime.reset()

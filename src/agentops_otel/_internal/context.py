@@ -3,7 +3,8 @@
 Lookup order used by the span processor for a new span's session id:
 1. our context key (set by ``start_session`` and carried into threads and tasks with the context);
 2. the baggage member ``session.id`` when it is trustworthy: a UUID equal to the span's trace id
-   (or any value when the user opted in to trusting inbound sessions);
+   (or any value when the user opted in to trusting inbound sessions); inside a provider call, where
+   the member is taken off the baggage, the value the instrumentation holds for it;
 3. the process-wide active session, so that spans from threads nobody handed a context to still
    belong to the session.
 """
@@ -20,6 +21,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from agentops_otel import _runtime, semconv
+from agentops_otel.instrumentation._keys import HELD_SESSION
 
 SESSION_KEY = otel_context.create_key("agentops-session-id")
 AGENT_KEY = otel_context.create_key("agentops-agent")
@@ -97,7 +99,9 @@ def inbound_session_id(ctx: Context | None, trace_id: int, trust: bool = False) 
     """
     value = baggage.get_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
     if value is None:
-        return None
+        value = otel_context.get_value(HELD_SESSION, ctx)
+        if value is None:
+            return None
     text = str(value).split(";", 1)[0].strip()
     try:
         parsed = uuid.UUID(text)

@@ -26,6 +26,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
@@ -36,6 +37,7 @@ from agentops_otel import _sdk_compat, semconv
 from agentops_otel._internal.context import AGENT_KEY, AgentRef, session_id_for
 from agentops_otel._internal.export_loop import Counts, DeliveryLoop
 from agentops_otel._internal.exporters.base import BatchExporter, DeliveringExporter, PlainExporter
+from agentops_otel.instrumentation._keys import IN_LLM_CALL, TAIL_CALL, records_llm_call
 
 logger = logging.getLogger("agentops_otel")
 
@@ -52,11 +54,15 @@ class SessionSpanProcessor(SpanProcessor):
     """Stamps ``session.id`` (and the enclosing agent) on every span when it starts.
 
     It reads the span's parent context, so spans from any tracer are covered: ours, other
-    instrumentations', the user's own.
+    instrumentations', the user's own. It also sees another instrumentation's LLM span start inside
+    one of our LLM wrappers (``IN_LLM_CALL`` in its context): that call is then recorded once, in their
+    span, which gets ``agentops.span.kind=llm`` now and its cost when it ends.
     """
 
     def __init__(self, trust_inbound_session: bool = False) -> None:
         self.trust_inbound_session = trust_inbound_session
+        # Other instrumentations' spans that record one of our calls, until they end.
+        self._adopted: weakref.WeakKeyDictionary[Span, Any] = weakref.WeakKeyDictionary()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
@@ -69,8 +75,41 @@ class SessionSpanProcessor(SpanProcessor):
             if isinstance(agent, AgentRef):
                 span.set_attribute(semconv.AGENT_NAME, agent.name)
                 span.set_attribute(semconv.AGENT_ID, agent.id)
+            call = ctx.get(IN_LLM_CALL)
+            if call is None:
+                call = TAIL_CALL.get()
+            adopt = getattr(call, "adopt", None)
+            if adopt is not None and records_llm_call(span.attributes) and adopt(span):
+                self._adopted[span] = call
         except Exception:  # never let a span start fail because of us
             logger.debug("agentops_otel: session stamping failed", exc_info=True)
+
+    def _on_ending(self, span: Span) -> None:
+        """Another instrumentation's span that records one of our calls becomes the call's LLM span:
+        ``agentops.span.kind=llm`` and the cost from its own usage and model (when it lacks them)."""
+        if not self._adopted:  # the common case: one dict length check per span
+            return
+        try:
+            call = self._adopted.pop(span, None)
+            attributes = span.attributes
+            if call is None or attributes is None:
+                return
+            if call.streamed and not call.resolved:
+                # Ended as the stream was handed back (Logfire): the stream is recorded in a later span.
+                call.tail_wanted = True
+                return
+            kind = attributes.get(semconv.SPAN_KIND)
+            added: dict[str, Any] = {}
+            if kind is None:
+                added[semconv.SPAN_KIND] = semconv.KIND_LLM
+            if semconv.COST_USD not in attributes:
+                cost = _cost_of(attributes)
+                if cost is not None:
+                    added[semconv.COST_USD] = cost
+            if added:
+                _sdk_compat.set_attributes_on_ending(span, added)
+        except Exception:
+            logger.debug("agentops_otel: enriching another instrumentation's span failed", exc_info=True)
 
     def on_end(self, span: ReadableSpan) -> None:
         pass
@@ -80,6 +119,29 @@ class SessionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _cost_of(attributes: Any) -> float | None:
+    """Cost of a GenAI span from its attributes (the current names, or OpenLLMetry's older ones)."""
+    from agentops_otel.pricing import cost_usd
+
+    def tokens(*names: str) -> int | None:
+        for name in names:
+            value = attributes.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+    model = attributes.get(semconv.RESPONSE_MODEL) or attributes.get(semconv.REQUEST_MODEL)
+    if not isinstance(model, str):
+        return None
+    return cost_usd(
+        model,
+        tokens(semconv.USAGE_INPUT_TOKENS, "gen_ai.usage.prompt_tokens"),
+        tokens(semconv.USAGE_OUTPUT_TOKENS, "gen_ai.usage.completion_tokens"),
+        tokens(semconv.USAGE_CACHE_READ_INPUT_TOKENS) or 0,
+        tokens(semconv.USAGE_CACHE_CREATION_INPUT_TOKENS) or 0,
+    )
 
 
 ExporterFactory = Callable[[], SpanExporter]

@@ -152,11 +152,13 @@ class Session:
         with self._lock:
             if host_env and not self._ended:
                 self._root.set_attributes(host_env)
-        marker = _runtime.tracer().start_span(
+        # Made by the internal provider: our export path gets it, the user's own exporters never do.
+        marker = _runtime.internal_tracer().start_span(
             f"{self.name}.session.start",
             context=self.context,
             attributes={
                 semconv.SPAN_KIND: semconv.KIND_SESSION_START,
+                semconv.SESSION_ID: self.id,
                 semconv.SESSION_NAME: self.name,
                 semconv.SESSION_TAGS: self.tags,
                 semconv.SESSION_HEARTBEAT_INTERVAL: float(getattr(self.config, "heartbeat_interval", 0.0)),

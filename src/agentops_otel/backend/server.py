@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
+from typing import Any
 
 from agentops_otel.backend import DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT
 from agentops_otel.store import DEFAULT_TOKEN_TTL
@@ -32,15 +34,24 @@ def serve(
     token_ttl: float = DEFAULT_TOKEN_TTL,
     retention: float | None = None,
     prune_every: float | None = None,
+    allowed_hosts: Sequence[str] = (),
+    grpc_port: int | None = None,
+    **limits: Any,
 ) -> None:
     """Run the backend until interrupted over the store ``db``: an open store (closed at the end), or a
     path or ``postgresql://`` URL (default: the default store file). With ``retention`` (seconds), or
-    projects that have their own, old sessions are pruned every ``prune_every`` seconds. Raises
-    :class:`ServerExtraMissing` without Starlette/uvicorn."""
+    projects that have their own, old sessions are pruned every ``prune_every`` seconds. ``limits`` are
+    fields of :class:`~agentops_otel.backend.limits.Limits` besides ``max_body`` and ``max_inflight``
+    (e.g. ``body_timeout``); ``allowed_hosts`` are the names besides IP addresses and localhost that
+    ``Host`` may carry (``host`` itself is added when it is a name); with ``grpc_port``, OTLP/gRPC
+    listens on ``host:grpc_port`` too. Raises :class:`ServerExtraMissing` without Starlette/uvicorn (or
+    without grpcio for ``grpc_port``)."""
     try:
         import uvicorn
 
         from agentops_otel.backend.api import create_app
+        from agentops_otel.backend.connections import uvicorn_options
+        from agentops_otel.backend.limits import Limits
     except ImportError as exc:
         if isinstance(db, BaseStore):
             db.close()
@@ -56,14 +67,28 @@ def serve(
         extra_routes = dashboard_routes()
     except ImportError:
         extra_routes = []
+    if grpc_port is not None:
+        from agentops_otel.backend.otlp_grpc import GrpcExtraMissing, require_grpc
+
+        try:
+            require_grpc()
+        except GrpcExtraMissing as exc:
+            store.close()
+            raise ServerExtraMissing(str(exc)) from None
     from agentops_otel.backend.local_access import loopback_bind
 
     # The dashboard reads the local project without a key only on this machine, over the store the SDK
     # writes to by default (backend/local_access.py says what else it checks).
     path = getattr(store, "path", None)  # a SQLite store's file; None for PostgreSQL
     local = loopback_bind(host) and path is not None and path == os.path.abspath(default_db_path())
+    bounds = Limits(max_body=max_body, max_inflight=max_inflight, **limits)
     app = create_app(
-        store, max_body=max_body, max_inflight=max_inflight, extra_routes=extra_routes, local_access=local
+        store,
+        limits=bounds,
+        allowed_hosts=[*allowed_hosts, *_own_names(host)],
+        grpc_address=None if grpc_port is None else _grpc_address(host, grpc_port),
+        extra_routes=extra_routes,
+        local_access=local,
     )
     logging.getLogger("agentops_otel.backend").info("agentops-otel backend: store %s", store.location)
     # Projects may have a retention of their own even without a default: the pruner reads them each round.
@@ -79,7 +104,19 @@ def serve(
             # serialises writes anyway; PostgreSQL takes several servers, docs/deployment.md).
             workers=None,
             timeout_graceful_shutdown=3,
+            **uvicorn_options(bounds),
         )
     finally:
         pruner.stop()
         store.close()
+
+
+def _own_names(host: str) -> list[str]:
+    """``--host`` as a name clients use in ``Host``, unless it is a wildcard (0.0.0.0, ::)."""
+    return [] if host in ("", "0.0.0.0", "::") else [host]
+
+
+def _grpc_address(host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host or '0.0.0.0'}:{port}"

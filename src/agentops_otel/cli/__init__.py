@@ -29,6 +29,7 @@ __all__ = ["CliError", "build_parser", "main", "print_session", "print_sessions"
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from agentops_otel.backend.server import ServerExtraMissing, serve
+    from agentops_otel.cli.parser import serve_options
     from agentops_otel.cli.serving import banner, check_listen
 
     db = args.db or Configuration.from_env().store_path
@@ -53,6 +54,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             token_ttl=args.token_ttl,
             retention=args.retention,
             prune_every=args.prune_every,
+            **serve_options(args),
         )
     except ServerExtraMissing as exc:
         raise CliError(str(exc)) from None

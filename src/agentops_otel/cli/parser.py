@@ -39,6 +39,8 @@ examples:
   agentops-otel serve
   agentops-otel serve --port 8080 --db ./agentops.db
   agentops-otel serve --host 0.0.0.0          every interface, for other machines
+  agentops-otel serve --grpc-port 4317        OTLP/gRPC too
+  agentops-otel serve --host 0.0.0.0 --allowed-host otel.example.com
 """
 _SESSIONS_USAGE = """\
 agentops-otel sessions [options]
@@ -181,7 +183,50 @@ def _add_serve(commands: Any, handler: Callable[..., int]) -> None:
     )
     serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
     store_commands.add_serve_options(serve)
+    _add_serve_exposure(serve)
     serve.set_defaults(handler=handler)
+
+
+def _add_serve_exposure(serve: argparse.ArgumentParser) -> None:
+    """``serve``'s options for other senders and for a server others can reach (docs/backend.md)."""
+    group = serve.add_argument_group("other senders, and limits")
+    group.add_argument(
+        "--grpc-port", type=_port, metavar="PORT",
+        help="also receive OTLP/gRPC on this port, same address (4317 is OTLP's; needs the grpc extra)",
+    )  # fmt: skip
+    group.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a name clients use in Host besides IP addresses and localhost (repeatable;"
+        " *.example.com for a domain; * for any): the defence against DNS rebinding",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-inflight", type=_count(1), default=8, metavar="N",
+        help="ingest requests stored at once; past it, 503 + Retry-After (default: %(default)s)",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-connections", type=_count(1), default=1000, metavar="N",
+        help="open connections; past it, 503 (default: %(default)s)",
+    )  # fmt: skip
+    group.add_argument(
+        "--body-timeout", type=_seconds(0.1), default=30.0, metavar="SECONDS",
+        help="longest a request body may take to arrive; then 408 (default: %(default)s)",
+    )  # fmt: skip
+    group.add_argument(
+        "--header-timeout", type=_seconds(0.1), default=10.0, metavar="SECONDS",
+        help="longest a request's headers may take; then the connection is closed (default: %(default)s)",
+    )  # fmt: skip
+
+
+def serve_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``backend.server.serve`` that :func:`_add_serve_exposure` sets."""
+    return {
+        "grpc_port": args.grpc_port,
+        "allowed_hosts": list(args.allowed_host),
+        "max_inflight": args.max_inflight,
+        "max_connections": args.max_connections,
+        "body_timeout": args.body_timeout,
+        "header_timeout": args.header_timeout,
+    }
 
 
 def _add_projects(commands: Any, handler: Callable[..., int]) -> None:

@@ -129,6 +129,29 @@ class LocalSource:
         return f"store {_safe(self.path)}"
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, but only within the backend's origin (scheme, host and port): urllib would
+    send the bearer token to whatever host a redirect names. A redirect elsewhere is an error that
+    says where it pointed, so that the user can choose that endpoint knowingly."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        target = urllib.parse.urljoin(req.full_url, newurl)
+        if _origin(target) != _origin(req.full_url):
+            raise CliError(
+                f"{req.full_url} redirected ({code}) to another host: {target[:200]};"
+                " not following it with the API token (use --endpoint with that address if you trust it)"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class RemoteSource:
     def __init__(self, endpoint: str, api_key: str) -> None:
         self.endpoint = endpoint.rstrip("/")
@@ -145,7 +168,8 @@ class RemoteSource:
             headers["Authorization"] = f"Bearer {self._token}"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:
+            opener = urllib.request.build_opener(_SameOriginRedirects)  # proxies from the environment
+            with opener.open(request, timeout=_HTTP_TIMEOUT) as response:
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             try:

@@ -1,9 +1,11 @@
-"""LLM auto-instrumentation: OpenAI and Anthropic SDK calls as GenAI CLIENT spans.
+"""Auto-instrumentation: LLM SDK calls as GenAI CLIENT spans (OpenAI and OpenAI-compatible providers,
+Anthropic, LiteLLM, Google Gen AI) and agent frameworks as agent, tool and action spans (OpenAI Agents
+SDK, LangChain/LangGraph, CrewAI).
 
-:func:`instrument_all` patches whatever part of ``openai`` / ``anthropic`` is already imported and
-the rest when the SDK itself imports it (wrapt post-import hooks; ``__import__`` is never patched).
-It imports nothing of the SDKs, so it costs about a millisecond whichever order the user imports
-things in (see ``_patching``).
+:func:`instrument_all` patches whatever part of those libraries is already imported and the rest when
+the library itself imports it (wrapt post-import hooks; ``__import__`` is never patched). It imports
+nothing of them, so it costs about a millisecond whichever order the user imports things in (see
+``_patching``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ logger = logging.getLogger("agentops_otel.instrumentation")
 
 
 def instrument_all(tracer_provider: Any = None, meter_provider: Any = None) -> None:
-    """Instrument openai and anthropic, now or as they are imported. Never raises.
+    """Instrument every supported library, now or as it is imported. Never raises.
 
     A library already instrumented (by an earlier call or its instrumentor) is left as it is.
     """
@@ -42,4 +44,4 @@ def uninstrument_all() -> None:
 
 def instrumented() -> list[str]:
     """The imported libraries that are instrumented."""
-    return sorted(p.library for p in PATCHERS if p.active and p.library in sys.modules)
+    return sorted(p.library for p in PATCHERS if p.active and p.package in sys.modules)

@@ -25,6 +25,7 @@ from opentelemetry import context as otel_context
 
 from agentops_otel import semconv
 from agentops_otel._content import to_json
+from agentops_otel.instrumentation import _messages as m
 from agentops_otel.instrumentation import _patching as p
 from agentops_otel.instrumentation._core import (
     IN_LLM_CALL,
@@ -61,30 +62,13 @@ def _set_usage(call: LLMCall, usage: Any) -> None:
     call.set_usage(total, get(usage, "output_tokens"), read, written)
 
 
-def _content_text(blocks: Any) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    for block in blocks or ():
-        kind = get(block, "type")
-        if kind == "text":
-            parts.append({"type": "text", "content": get(block, "text")})
-        elif kind == "tool_use":
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": get(block, "id"),
-                    "name": get(block, "name"),
-                    "arguments": get(block, "input"),
-                }
-            )
-        elif kind is not None:
-            parts.append({"type": str(kind)})
-    return parts
-
-
 class _StreamAccumulator:
-    """Reads raw message stream events. ``message_delta`` usage is cumulative: the last value wins."""
+    """Reads raw message stream events. ``message_delta`` usage is cumulative: the last value wins.
 
-    __slots__ = ("capture", "id", "model", "stop_reason", "texts", "usage_delta", "usage_start")
+    With capture on, each content block is rebuilt from its start event and deltas: text, thinking
+    (a ``reasoning`` part), and tool_use, whose input arrives as JSON fragments."""
+
+    __slots__ = ("blocks", "capture", "id", "model", "stop_reason", "usage_delta", "usage_start")
 
     def __init__(self, capture: bool) -> None:
         self.capture = capture
@@ -93,15 +77,24 @@ class _StreamAccumulator:
         self.stop_reason: Any = None
         self.usage_start: Any = None
         self.usage_delta: Any = None
-        self.texts: list[str] = []
+        # index -> [block type, id, name, fragments]
+        self.blocks: dict[int, list[Any]] = {}
 
     def item(self, event: Any) -> bool:
         kind = getattr(event, "type", None)
         if kind == "content_block_delta":
             if self.capture:
-                text = getattr(getattr(event, "delta", None), "text", None)
-                if isinstance(text, str):
-                    self.texts.append(text)
+                self._delta(event)
+        elif kind == "content_block_start":
+            if self.capture:
+                block = getattr(event, "content_block", None)
+                first = getattr(block, "text", None) or getattr(block, "thinking", None)
+                self.blocks[getattr(event, "index", 0) or 0] = [
+                    getattr(block, "type", None),
+                    getattr(block, "id", None),
+                    getattr(block, "name", None),
+                    [first] if isinstance(first, str) and first else [],
+                ]
         elif kind == "message_start":
             message = getattr(event, "message", None)
             self.id = getattr(message, "id", None)
@@ -115,6 +108,32 @@ class _StreamAccumulator:
             if usage is not None:
                 self.usage_delta = usage
         return False
+
+    def _delta(self, event: Any) -> None:
+        delta = getattr(event, "delta", None)
+        block = self.blocks.setdefault(getattr(event, "index", 0) or 0, ["text", None, None, []])
+        for name in ("text", "thinking", "partial_json"):
+            fragment = getattr(delta, name, None)
+            if isinstance(fragment, str):
+                block[3].append(fragment)
+                return
+
+    def _parts(self) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for index in sorted(self.blocks):
+            kind, block_id, name, fragments = self.blocks[index]
+            joined = "".join(fragments)
+            if kind in ("tool_use", "server_tool_use"):
+                parts.append(m.tool_call(block_id, name, joined or "{}"))
+            elif kind == "thinking":
+                parts.append({"type": "reasoning", "content": joined})
+            elif kind == "redacted_thinking":
+                parts.append({"type": "reasoning"})
+            elif kind == "text":
+                parts.append({"type": "text", "content": joined})
+            elif kind is not None:
+                parts.append({"type": str(kind)})
+        return parts or [{"type": "text", "content": ""}]
 
     def finish(self, call: LLMCall) -> None:
         reasons = [self.stop_reason] if isinstance(self.stop_reason, str) else None
@@ -133,12 +152,8 @@ class _StreamAccumulator:
                     if isinstance(value, int):
                         merged[name] = value
             _set_usage(call, merged)
-        if self.capture and (self.texts or reasons):
-            message = {
-                "role": "assistant",
-                "parts": [{"type": "text", "content": "".join(self.texts)}],
-                "finish_reason": self.stop_reason,
-            }
+        if self.capture and (self.blocks or reasons):
+            message = {"role": "assistant", "parts": self._parts(), "finish_reason": self.stop_reason}
             call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json([message]))
 
 
@@ -170,10 +185,7 @@ class _Messages:
                 system = kwargs.get("system")
                 if system is not None and type(system).__name__ not in ("Omit", "NotGiven"):
                     call.span.set_attribute(semconv.SYSTEM_INSTRUCTIONS, to_json(text_parts(system)))
-                messages = [
-                    {"role": get(m, "role"), "parts": text_parts(get(m, "content"))}
-                    for m in kwargs.get("messages") or ()
-                ]
+                messages = m.anthropic_messages(kwargs.get("messages"))
                 call.span.set_attribute(semconv.INPUT_MESSAGES, to_json(messages))
             except Exception:
                 debug_failure("recording input messages")
@@ -190,7 +202,7 @@ class _Messages:
         if call.capture:
             message = {
                 "role": getattr(result, "role", "assistant"),
-                "parts": _content_text(getattr(result, "content", None)),
+                "parts": m.anthropic_parts(getattr(result, "content", None)),
                 "finish_reason": reason,
             }
             call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json([message]))

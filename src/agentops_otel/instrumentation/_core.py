@@ -1,39 +1,49 @@
 """What every LLM wrapper shares: the span of one call, its end, metrics, and error isolation.
 
-A wrapper does three things around the provider's method: start a CLIENT span (``LLMCall``), run the
-method under a context where that span is current and the baggage member ``session.id`` is removed
-(so no HTTP header carries it to the provider; the session itself stays in our context key, so spans
-still get ``session.id``), then read the result. Any failure of ours is logged at debug level and the
-call goes on untouched; exceptions of the call are recorded and re-raised unchanged.
+A wrapper does three things around the provider's method: prepare the call (``LLMCall``), run the
+method under a context where the baggage member ``session.id`` is removed (so no HTTP header carries it
+to the provider; it is held under :data:`HELD_SESSION` so spans made inside still get ``session.id``),
+then read the result. Any failure of ours is logged at debug level and the call goes on untouched;
+exceptions of the call are recorded and re-raised unchanged.
+
+One LLM span per call, whichever GenAI instrumentations are loaded. Our CLIENT span is started only
+once the provider method has returned (with the call's start time), so we know by then whether another
+instrumentation recorded the call:
+
+- it wraps ours (its LLM span is current when our wrapper runs), or
+- it sits under ours (its LLM span starts inside our call; the session span processor tells the
+  ``LLMCall`` in the context, :meth:`LLMCall.adopt`).
+
+Then we make no span of our own and *enrich theirs* instead: ``agentops.span.kind=llm``, the cost, and
+what we read that they lack (e.g. token usage of a stream whose usage chunk we asked for). Nothing of
+the response is hidden from them; the usage chunk we add to a stream is hidden from the caller only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.metrics import Histogram, MeterProvider, get_meter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import Span
 
-from agentops_otel import _runtime, _sdk_compat, semconv
-from agentops_otel._errors import error_type
-from agentops_otel.pricing import cost_usd
-from agentops_otel.version import __version__
+from agentops_otel import _sdk_compat, semconv
+from agentops_otel.instrumentation._call import SCOPE as SCOPE
+from agentops_otel.instrumentation._call import LLMCall as LLMCall
+from agentops_otel.instrumentation._call import Telemetry as Telemetry
+from agentops_otel.instrumentation._call import debug_failure as debug_failure
+from agentops_otel.instrumentation._call import start_call as start_call
+from agentops_otel.instrumentation._keys import HELD_SESSION as HELD_SESSION
+from agentops_otel.instrumentation._keys import IN_LLM_CALL as IN_LLM_CALL
+from agentops_otel.instrumentation._keys import LLM_WATCH as LLM_WATCH
+from agentops_otel.instrumentation._keys import records_llm_call
 
 logger = logging.getLogger("agentops_otel.instrumentation")
 
-SCOPE = semconv.INSTRUMENTATION_SCOPE
 
-#: Set while one of our LLM spans wraps a provider call: nested wrappers pass through, and the
-#: anthropic SDK's own tracing stands down.
-IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
 # OpenLLMetry's key (a plain string) for "a framework already records this LLM call".
 _SUPPRESS_INSTRUMENTATION_KEY = _sdk_compat.SUPPRESS_INSTRUMENTATION_KEY
 _SUPPRESS_HTTP_KEY = _sdk_compat.SUPPRESS_HTTP_INSTRUMENTATION_KEY
@@ -46,10 +56,6 @@ _OMITTED = frozenset({"Omit", "NotGiven"})
 def given(value: Any) -> bool:
     """False for None and the SDKs' ``omit`` / ``NOT_GIVEN`` sentinels."""
     return value is not None and type(value).__name__ not in _OMITTED
-
-
-def debug_failure(what: str) -> None:
-    logger.debug("agentops_otel: %s failed; the call is unaffected", what, exc_info=True)
 
 
 def unsuppressed_context() -> Context | None:
@@ -67,28 +73,40 @@ def is_suppressed() -> bool:
     return unsuppressed_context() is None
 
 
-def call_context(span: Span, ctx: Context | None = None) -> Context:
-    """The context a provider call runs in: ``span`` current, no ``session.id`` baggage member, and
-    HTTP instrumentation suppressed.
+def call_context(call: Any, ctx: Context | None = None) -> Context:
+    """The context a provider call runs in: ``call`` marked as in progress, no ``session.id`` baggage
+    member, and HTTP instrumentation suppressed.
 
-    Our span is the call's client span; an HTTP client instrumentation (httpx, requests) would add a
-    second one and inject our ``traceparent`` into a request to the LLM provider, which must carry no
-    trace headers of ours. ``ctx`` is the caller's context when already read (default: the current one).
+    An HTTP client instrumentation (httpx, requests) would add a second client span and inject our
+    ``traceparent`` into a request to the LLM provider, which must carry no trace headers of ours. The
+    session member is kept under :data:`HELD_SESSION`, so a span another instrumentation makes inside
+    still gets the session. ``ctx`` is the caller's context when already read (default: current).
     """
     if ctx is None:
         ctx = otel_context.get_current()
-    if semconv.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
-        ctx = baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
-    # One copy of the context instead of one per key.
-    return Context({**ctx, IN_LLM_CALL: True, _SPAN_KEY: span, _SUPPRESS_HTTP_KEY: True})
+    held = baggage.get_all(ctx).get(semconv.BAGGAGE_SESSION_ID)
+    if held is None:
+        # One copy of the context instead of one per key.
+        return Context({**ctx, IN_LLM_CALL: call, _SUPPRESS_HTTP_KEY: True})
+    ctx = baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
+    return Context({**ctx, IN_LLM_CALL: call, _SUPPRESS_HTTP_KEY: True, HELD_SESSION: held})
 
 
 def context_without_session_baggage() -> Context | None:
     """For calls we do not record: a context without the baggage member, or None if there is none."""
     ctx = otel_context.get_current()
-    if semconv.BAGGAGE_SESSION_ID in baggage.get_all(ctx):
-        return baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx)
-    return None
+    held = baggage.get_all(ctx).get(semconv.BAGGAGE_SESSION_ID)
+    if held is None:
+        return None
+    return otel_context.set_value(HELD_SESSION, held, baggage.remove_baggage(semconv.BAGGAGE_SESSION_ID, ctx))
+
+
+def foreign_llm_span(ctx: Context) -> Span | None:
+    """The current span of ``ctx`` when it is another instrumentation's open LLM span (it wraps ours)."""
+    span: Any = ctx.get(_SPAN_KEY)
+    if span is None or not span.is_recording():
+        return None
+    return span if records_llm_call(getattr(span, "attributes", None)) else None  # type: ignore[no-any-return]
 
 
 def text_parts(content: Any) -> list[dict[str, Any]]:
@@ -122,268 +140,8 @@ def _get(obj: Any, name: str) -> Any:
 get = _get
 
 
-_histograms_lock = threading.Lock()
-
-
-class Telemetry:
-    """Tracer and metric instruments of one instrumentor; the instruments are made at first use."""
-
-    def __init__(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
-        self._tracer_provider = tracer_provider
-        self._meter_provider = meter_provider
-        self._histograms: tuple[Histogram, Histogram, Histogram] | None = None
-
-    def histograms(self) -> tuple[Histogram, Histogram, Histogram]:
-        """Token usage, operation duration and time to first chunk."""
-        found = self._histograms
-        if found is None:
-            with _histograms_lock:
-                found = self._histograms
-                if found is None:
-                    found = self._histograms = self._make_histograms()
-        return found
-
-    def _make_histograms(self) -> tuple[Histogram, Histogram, Histogram]:
-        meter = get_meter(SCOPE, __version__, self._meter_provider)
-        return (
-            meter.create_histogram(
-                semconv.METRIC_TOKEN_USAGE,
-                unit="{token}",
-                description="Number of input and output tokens used",
-                explicit_bucket_boundaries_advisory=list(semconv.TOKEN_BUCKETS),
-            ),
-            meter.create_histogram(
-                semconv.METRIC_OPERATION_DURATION,
-                unit="s",
-                description="GenAI operation duration",
-                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
-            ),
-            meter.create_histogram(
-                semconv.METRIC_TIME_TO_FIRST_CHUNK,
-                unit="s",
-                description="Time to receive the first chunk of a streamed response",
-                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
-            ),
-        )
-
-    def tracer(self) -> Tracer:
-        # Resolved per call (cached by provider) so a provider set up after instrument() is used.
-        return _runtime.tracer(SCOPE, self._tracer_provider)
-
-
-class LLMCall:
-    """The span of one LLM call and what is needed to end it once, with cost and metrics."""
-
-    __slots__ = (
-        "_ended",
-        "attributes",
-        "cache_write_tokens",
-        "cached_tokens",
-        "capture",
-        "first_chunk_at",
-        "input_tokens",
-        "operation",
-        "output_tokens",
-        "provider",
-        "request_model",
-        "response_model",
-        "span",
-        "started",
-        "telemetry",
-    )
-
-    def __init__(
-        self, telemetry: Telemetry, span: Span, operation: str, provider: str, request_model: str
-    ) -> None:
-        self.telemetry = telemetry
-        self.span = span
-        self.operation = operation
-        self.provider = provider
-        self.request_model = request_model
-        self.response_model: str | None = None
-        self.started = time.perf_counter()
-        self.first_chunk_at: float | None = None
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.cached_tokens = 0
-        self.cache_write_tokens = 0
-        self.capture = _runtime.content_capture_enabled()
-        self._ended = False
-        # Response attributes, written with one set_attributes call when the span ends.
-        self.attributes: dict[str, Any] = {}
-
-    # -- recording ------------------------------------------------------------------------------------
-
-    def set(self, key: str, value: Any) -> None:
-        if value is not None:
-            self.attributes[key] = value
-
-    def set_response(self, response_id: Any, model: Any, finish_reasons: list[str] | None) -> None:
-        out = self.attributes
-        if isinstance(response_id, str):
-            out[semconv.RESPONSE_ID] = response_id
-        if isinstance(model, str):
-            self.response_model = model
-            out[semconv.RESPONSE_MODEL] = model
-        if finish_reasons:
-            out[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
-
-    def set_usage(
-        self,
-        input_tokens: Any,
-        output_tokens: Any,
-        cached: Any = None,
-        cache_write: Any = None,
-        reasoning: Any = None,
-    ) -> None:
-        out = self.attributes
-        if isinstance(input_tokens, int):
-            self.input_tokens = input_tokens
-            out[semconv.USAGE_INPUT_TOKENS] = input_tokens
-        if isinstance(output_tokens, int):
-            self.output_tokens = output_tokens
-            out[semconv.USAGE_OUTPUT_TOKENS] = output_tokens
-        if isinstance(cached, int) and cached:
-            self.cached_tokens = cached
-            out[semconv.USAGE_CACHE_READ_INPUT_TOKENS] = cached
-        if isinstance(cache_write, int) and cache_write:
-            self.cache_write_tokens = cache_write
-            out[semconv.USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_write
-        if isinstance(reasoning, int) and reasoning:
-            out[semconv.USAGE_REASONING_OUTPUT_TOKENS] = reasoning
-
-    def mark_first_chunk(self) -> None:
-        if self.first_chunk_at is None:
-            self.first_chunk_at = time.perf_counter()
-
-    # -- ending ---------------------------------------------------------------------------------------
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
-    def end(self, error: BaseException | None = None, error_kind: str | None = None) -> None:
-        """Ends the span once: status ERROR with ``error.type`` for a failure, cost and metrics."""
-        if self._ended:
-            return
-        self._ended = True
-        try:
-            self._end(error, error_kind)
-        except Exception:
-            debug_failure("ending an LLM span")
-            with contextlib.suppress(Exception):
-                self.span.end()
-
-    def _end(self, error: BaseException | None, error_kind: str | None) -> None:
-        span = self.span
-        now = time.perf_counter()
-        out = self.attributes
-        err_type = error_kind
-        if error is not None:
-            err_type = error_type(error)
-            span.set_status(Status(StatusCode.ERROR, f"{err_type}: {error}"[:1024]))
-        if err_type is not None:
-            out[semconv.ERROR_TYPE] = err_type
-        ttfc = None
-        if self.first_chunk_at is not None:
-            ttfc = self.first_chunk_at - self.started
-            out[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-        if self.input_tokens is not None or self.output_tokens is not None:
-            cost = cost_usd(
-                self.response_model or self.request_model,
-                self.input_tokens,
-                self.output_tokens,
-                self.cached_tokens,
-                self.cache_write_tokens,
-            )
-            if cost is None and self.response_model:
-                cost = cost_usd(
-                    self.request_model,
-                    self.input_tokens,
-                    self.output_tokens,
-                    self.cached_tokens,
-                    self.cache_write_tokens,
-                )
-            if cost is not None:
-                out[semconv.COST_USD] = cost
-        if out:
-            span.set_attributes(out)
-        span.end()
-        self._record_metrics(now, ttfc, err_type)
-
-    def _record_metrics(self, now: float, ttfc: float | None, err_type: str | None) -> None:
-        token_usage, duration, time_to_first_chunk = self.telemetry.histograms()
-        labels, input_labels, output_labels = _metric_labels(
-            self.operation, self.provider, self.request_model, self.response_model, err_type
-        )
-        duration.record(now - self.started, labels)
-        if ttfc is not None:
-            time_to_first_chunk.record(ttfc, labels)
-        if self.input_tokens is not None:
-            token_usage.record(self.input_tokens, input_labels)
-        if self.output_tokens is not None:
-            token_usage.record(self.output_tokens, output_labels)
-
-
-_Labels = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
-_labels: dict[tuple[str, str, str, str | None, str | None], _Labels] = {}
-
-
-def _metric_labels(
-    operation: str, provider: str, request_model: str, response_model: str | None, err_type: str | None
-) -> _Labels:
-    """Metric attribute dicts (all, input tokens, output tokens), built once per combination.
-
-    The dicts are shared between calls and never changed after they are built.
-    """
-    key = (operation, provider, request_model, response_model, err_type)
-    found = _labels.get(key)
-    if found is not None:
-        return found
-    labels: dict[str, Any] = {
-        semconv.OPERATION_NAME: operation,
-        semconv.PROVIDER_NAME: provider,
-        semconv.REQUEST_MODEL: request_model,
-    }
-    if response_model:
-        labels[semconv.RESPONSE_MODEL] = response_model
-    if err_type is not None:
-        labels[semconv.ERROR_TYPE] = err_type
-    found = (
-        labels,
-        {**labels, semconv.TOKEN_TYPE: semconv.TOKEN_INPUT},
-        {**labels, semconv.TOKEN_TYPE: semconv.TOKEN_OUTPUT},
-    )
-    if len(_labels) < 4096:
-        _labels[key] = found
-    return found
-
-
-def start_call(
-    telemetry: Telemetry,
-    operation: str,
-    provider: str,
-    model: Any,
-    attributes: dict[str, Any],
-) -> LLMCall | None:
-    """Starts the CLIENT span of a call, or returns None when nothing would record it."""
-    model_name = model if isinstance(model, str) else ""
-    attributes[semconv.SPAN_KIND] = semconv.KIND_LLM
-    attributes[semconv.OPERATION_NAME] = operation
-    attributes[semconv.PROVIDER_NAME] = provider
-    if model_name:
-        attributes[semconv.REQUEST_MODEL] = model_name
-    span = telemetry.tracer().start_span(
-        f"{operation} {model_name}" if model_name else operation,
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-    )
-    if not span.is_recording():
-        return None
-    return LLMCall(telemetry, span, operation, provider, model_name)
-
-
 _servers: dict[int, tuple[Any, tuple[tuple[str, Any], ...]]] = {}
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def server_attributes(client: Any, out: dict[str, Any]) -> None:
@@ -403,6 +161,8 @@ def server_attributes(client: Any, out: dict[str, Any]) -> None:
         if isinstance(host, str) and host:
             found.append((semconv.SERVER_ADDRESS, host))
             port = getattr(url, "port", None)
+            if not isinstance(port, int):  # httpx leaves the scheme's default port out
+                port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
             if isinstance(port, int):
                 found.append((semconv.SERVER_PORT, port))
         entry = (url, tuple(found))

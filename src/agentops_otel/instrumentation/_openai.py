@@ -22,6 +22,7 @@ from typing import Any
 
 from agentops_otel import semconv
 from agentops_otel._content import to_json
+from agentops_otel.instrumentation import _messages as m
 from agentops_otel.instrumentation import _patching as p
 from agentops_otel.instrumentation._core import (
     LLMCall,
@@ -32,9 +33,9 @@ from agentops_otel.instrumentation._core import (
     raw_mode,
     server_attributes,
     start_call,
-    text_parts,
 )
 from agentops_otel.instrumentation._patching import Patcher
+from agentops_otel.instrumentation._providers import provider_of_attributes
 from agentops_otel.instrumentation._streams import finish_inner_stream
 from agentops_otel.instrumentation._wrapping import Operation, async_wrapper, sync_wrapper
 
@@ -82,11 +83,35 @@ def _request_params(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
         out[semconv.REQUEST_STREAM] = True
 
 
-def _input_messages(messages: Any) -> list[dict[str, Any]]:
-    out = []
-    for message in messages or ():
-        out.append({"role": get(message, "role"), "parts": text_parts(get(message, "content"))})
-    return out
+def _output_type(kwargs: dict[str, Any]) -> str | None:
+    """``gen_ai.output.type`` when a format is requested: chat ``response_format``, Responses ``text``."""
+    fmt = kwargs.get("response_format")
+    if fmt is None or not given(fmt):
+        fmt = get(kwargs.get("text"), "format") if given(kwargs.get("text")) else None
+    if fmt is None or not given(fmt):
+        return None
+    if isinstance(fmt, type):  # parse(response_format=SomeModel)
+        return semconv.OUTPUT_JSON
+    kind = get(fmt, "type")
+    if kind in ("json_schema", "json_object"):
+        return semconv.OUTPUT_JSON
+    return semconv.OUTPUT_TEXT if kind == "text" else None
+
+
+def _begin(
+    telemetry: Telemetry, client: Any, kwargs: dict[str, Any], operation: str, api: str | None
+) -> LLMCall | None:
+    """The span of a chat, Responses or embeddings call, with its server and provider."""
+    attributes: dict[str, Any] = {}
+    server_attributes(client, attributes)
+    if api is not None:
+        _request_params(kwargs, attributes)
+        attributes[semconv.OPENAI_API_TYPE] = api
+        output_type = _output_type(kwargs)
+        if output_type is not None:
+            attributes[semconv.OUTPUT_TYPE] = output_type
+    provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
+    return start_call(telemetry, operation, provider, kwargs.get("model"), attributes)
 
 
 def _usage_of_chat(call: LLMCall, usage: Any) -> None:
@@ -113,9 +138,22 @@ class _ChatState:
 
 
 class _ChatAccumulator:
-    """Reads chat completion chunks: id, model, finish reasons, usage and (if captured) text."""
+    """Reads chat completion chunks: id, model, finish reasons, usage and (if captured) the content:
+    text, reasoning and tool calls, whose name and argument fragments arrive over many chunks."""
 
-    __slots__ = ("capture", "hide_usage", "id", "model", "reasons", "service_tier", "texts", "usage")
+    __slots__ = (
+        "capture",
+        "fingerprint",
+        "hide_usage",
+        "id",
+        "model",
+        "reasoning",
+        "reasons",
+        "service_tier",
+        "texts",
+        "tools",
+        "usage",
+    )
 
     def __init__(self, hide_usage: bool, capture: bool) -> None:
         self.hide_usage = hide_usage
@@ -124,14 +162,20 @@ class _ChatAccumulator:
         self.model: Any = None
         self.usage: Any = None
         self.service_tier: Any = None
+        self.fingerprint: Any = None
         self.reasons: dict[int, str] = {}
         self.texts: dict[int, list[str]] = {}
+        self.reasoning: dict[int, list[str]] = {}
+        # (choice, tool call index) -> [id, name, argument fragments]
+        self.tools: dict[tuple[int, int], list[Any]] = {}
 
     def item(self, chunk: Any) -> bool:
         # Per chunk: a few attribute reads; a choice's index is read only when it carries something.
         if self.id is None:
             self.id = getattr(chunk, "id", None)
             self.model = getattr(chunk, "model", None)
+        if self.fingerprint is None:  # some providers send it on the later chunks only
+            self.fingerprint = getattr(chunk, "system_fingerprint", None)
         tier = getattr(chunk, "service_tier", None)
         if tier is not None:
             self.service_tier = tier
@@ -142,9 +186,7 @@ class _ChatAccumulator:
             for choice in choices:
                 reason = getattr(choice, "finish_reason", None)
                 if capture:
-                    text = getattr(getattr(choice, "delta", None), "content", None)
-                    if isinstance(text, str):
-                        self.texts.setdefault(_index(choice), []).append(text)
+                    self._content(choice)
                 if isinstance(reason, str):
                     self.reasons[_index(choice)] = reason
         if usage is None:
@@ -153,21 +195,52 @@ class _ChatAccumulator:
         # The usage-only chunk we asked for: the caller would not have seen it.
         return self.hide_usage and isinstance(choices, list) and not choices
 
+    def _content(self, choice: Any) -> None:
+        delta = getattr(choice, "delta", None)
+        if delta is None:
+            return
+        text = getattr(delta, "content", None)
+        if isinstance(text, str):
+            self.texts.setdefault(_index(choice), []).append(text)
+        thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+        if isinstance(thought, str):
+            self.reasoning.setdefault(_index(choice), []).append(thought)
+        calls = getattr(delta, "tool_calls", None)
+        if calls:
+            for call in calls:
+                key = (_index(choice), getattr(call, "index", 0) or 0)
+                entry = self.tools.setdefault(key, [None, None, []])
+                function = getattr(call, "function", None)
+                entry[0] = getattr(call, "id", None) or entry[0]
+                entry[1] = getattr(function, "name", None) or entry[1]
+                fragment = getattr(function, "arguments", None)
+                if isinstance(fragment, str):
+                    entry[2].append(fragment)
+
     def finish(self, call: LLMCall) -> None:
         call.set_response(self.id, self.model, [self.reasons[i] for i in sorted(self.reasons)])
         if isinstance(self.service_tier, str):
             call.set(semconv.OPENAI_RESPONSE_SERVICE_TIER, self.service_tier)
+        if isinstance(self.fingerprint, str):
+            call.set(semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, self.fingerprint)
         _usage_of_chat(call, self.usage)
-        if self.capture and (self.texts or self.reasons):
-            messages = [
-                {
-                    "role": "assistant",
-                    "parts": [{"type": "text", "content": "".join(self.texts.get(i, ()))}],
-                    "finish_reason": self.reasons.get(i),
-                }
-                for i in sorted(set(self.texts) | set(self.reasons))
-            ]
-            call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(messages))
+        if self.capture and (self.texts or self.reasons or self.tools or self.reasoning):
+            call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(self._messages()))
+
+    def _messages(self) -> list[dict[str, Any]]:
+        indexes = set(self.texts) | set(self.reasons) | set(self.reasoning) | {i for i, _ in self.tools}
+        messages = []
+        for i in sorted(indexes):
+            parts: list[dict[str, Any]] = []
+            if i in self.reasoning:
+                parts.append({"type": "reasoning", "content": "".join(self.reasoning[i])})
+            if i in self.texts or not any(k[0] == i for k in self.tools):
+                parts.append({"type": "text", "content": "".join(self.texts.get(i, ()))})
+            for (choice, _), (call_id, name, fragments) in sorted(self.tools.items()):
+                if choice == i:
+                    parts.append(m.tool_call(call_id, name, "".join(fragments)))
+            messages.append({"role": "assistant", "parts": parts, "finish_reason": self.reasons.get(i)})
+        return messages
 
 
 def _usage_request(kwargs: dict[str, Any]) -> dict[str, Any] | None:
@@ -196,18 +269,13 @@ class _Chat:
     def begin(
         self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        attributes: dict[str, Any] = {}
-        server_attributes(client, attributes)
-        _request_params(kwargs, attributes)
-        call = start_call(
-            telemetry, semconv.OP_CHAT, semconv.PROVIDER_OPENAI, kwargs.get("model"), attributes
-        )
+        call = _begin(telemetry, client, kwargs, semconv.OP_CHAT, "chat_completions")
         if call is None:
             return None
         if call.capture:
             try:
                 call.span.set_attribute(
-                    semconv.INPUT_MESSAGES, to_json(_input_messages(kwargs.get("messages")))
+                    semconv.INPUT_MESSAGES, to_json(m.openai_chat_messages(kwargs.get("messages")))
                 )
             except Exception:
                 debug_failure("recording input messages")
@@ -226,27 +294,15 @@ class _Chat:
         tier = getattr(result, "service_tier", None)
         if isinstance(tier, str):
             call.set(semconv.OPENAI_RESPONSE_SERVICE_TIER, tier)
+        fingerprint = getattr(result, "system_fingerprint", None)
+        if isinstance(fingerprint, str):
+            call.set(semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint)
         _usage_of_chat(call, getattr(result, "usage", None))
         if call.capture:
             messages = []
             for choice in choices:
-                message = getattr(choice, "message", None)
-                entry: dict[str, Any] = {
-                    "role": getattr(message, "role", "assistant"),
-                    "parts": text_parts(getattr(message, "content", None)),
-                    "finish_reason": getattr(choice, "finish_reason", None),
-                }
-                tool_calls = getattr(message, "tool_calls", None)
-                for tool_call in tool_calls or ():
-                    function = getattr(tool_call, "function", None)
-                    entry["parts"].append(
-                        {
-                            "type": "tool_call",
-                            "id": getattr(tool_call, "id", None),
-                            "name": getattr(function, "name", None),
-                            "arguments": getattr(function, "arguments", None),
-                        }
-                    )
+                entry = m.openai_chat_message(getattr(choice, "message", None))
+                entry["finish_reason"] = getattr(choice, "finish_reason", None)
                 messages.append(entry)
             call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(messages))
 
@@ -258,9 +314,8 @@ class _Chat:
 
 
 def _responses_result(call: LLMCall, response: Any) -> None:
-    status = getattr(response, "status", None)
-    reason = get(getattr(response, "incomplete_details", None), "reason")
-    reasons = [reason] if isinstance(reason, str) else ([status] if isinstance(status, str) else None)
+    reason = m.responses_finish_reason(response)
+    reasons = [reason] if reason is not None else None
     call.set_response(getattr(response, "id", None), getattr(response, "model", None), reasons)
     usage = getattr(response, "usage", None)
     if usage is not None:
@@ -272,12 +327,7 @@ def _responses_result(call: LLMCall, response: Any) -> None:
             get(get(usage, "output_tokens_details"), "reasoning_tokens"),
         )
     if call.capture:
-        text = getattr(response, "output_text", None)
-        if isinstance(text, str):
-            messages = [
-                {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": status}
-            ]
-            call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(messages))
+        call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(m.responses_output(response)))
 
 
 class _ResponsesAccumulator:
@@ -311,12 +361,7 @@ class _Responses:
     def begin(
         self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any]
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        attributes: dict[str, Any] = {}
-        server_attributes(client, attributes)
-        _request_params(kwargs, attributes)
-        call = start_call(
-            telemetry, semconv.OP_CHAT, semconv.PROVIDER_OPENAI, kwargs.get("model"), attributes
-        )
+        call = _begin(telemetry, client, kwargs, semconv.OP_CHAT, "responses")
         if call is None:
             return None
         if call.capture:
@@ -326,12 +371,7 @@ class _Responses:
                     call.span.set_attribute(
                         semconv.SYSTEM_INSTRUCTIONS, to_json([{"type": "text", "content": instructions}])
                     )
-                value = kwargs.get("input")
-                messages = (
-                    [{"role": "user", "parts": text_parts(value)}]
-                    if isinstance(value, str)
-                    else _input_messages(value if isinstance(value, (list, tuple)) else ())
-                )
+                messages = m.responses_input(kwargs.get("input"))
                 call.span.set_attribute(semconv.INPUT_MESSAGES, to_json(messages))
             except Exception:
                 debug_failure("recording input messages")
@@ -359,9 +399,8 @@ class _Embeddings:
         dimensions = kwargs.get("dimensions")
         if isinstance(dimensions, int):
             attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
-        call = start_call(
-            telemetry, semconv.OP_EMBEDDINGS, semconv.PROVIDER_OPENAI, kwargs.get("model"), attributes
-        )
+        provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
+        call = start_call(telemetry, semconv.OP_EMBEDDINGS, provider, kwargs.get("model"), attributes)
         return None if call is None else (call, kwargs, None)
 
     def response(self, call: LLMCall, result: Any) -> None:

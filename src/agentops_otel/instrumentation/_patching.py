@@ -46,8 +46,12 @@ class Patcher:
     The wrappers read ``active`` (pass through when False) and ``telemetry``.
     """
 
-    def __init__(self, library: str, modules: tuple[str, ...], patches: str) -> None:
+    def __init__(
+        self, library: str, modules: tuple[str, ...], patches: str, package: str | None = None
+    ) -> None:
         self.library = library
+        #: The import name that says the library is loaded (default: ``library``).
+        self.package = package or library
         self.modules = modules
         self._patches = patches
         self.active = False
@@ -89,9 +93,11 @@ class Patcher:
         try:
             patches = importlib.import_module(self._patches)
             if self.telemetry is None:
+                from agentops_otel import pricing
                 from agentops_otel.instrumentation._core import Telemetry
 
                 self.telemetry = Telemetry(*self._providers)
+                pricing.warm_up()  # the price table, read off the caller's thread before the first call ends
             patches.patch(self, module)
         except Exception:
             logger.debug("agentops_otel: could not patch %s", module.__name__, exc_info=True)
@@ -155,4 +161,39 @@ ANTHROPIC = Patcher(
     (ANTHROPIC_MESSAGES, ANTHROPIC_BETA_MESSAGES, ANTHROPIC_BASE_CLIENT),
     "agentops_otel.instrumentation._anthropic",
 )
-PATCHERS = (OPENAI, ANTHROPIC)
+LITELLM = Patcher(
+    "litellm",
+    ("litellm", "litellm.integrations.opentelemetry"),
+    "agentops_otel.instrumentation._litellm",
+)
+OPENAI_AGENTS = Patcher(
+    "openai_agents", ("agents",), "agentops_otel.instrumentation._openai_agents", package="agents"
+)
+LANGCHAIN = Patcher(
+    "langchain",
+    (
+        "langchain_core.callbacks.base",
+        "langchain_core.runnables.config",
+        "langchain_core.language_models.chat_models",
+    ),
+    "agentops_otel.instrumentation._langchain",
+    package="langchain_core",
+)
+GOOGLE_GENAI = Patcher(
+    "google_genai",
+    ("google.genai.models",),
+    "agentops_otel.instrumentation._google_genai",
+    package="google.genai",
+)
+CREWAI = Patcher(
+    "crewai",
+    (
+        "crewai.crew",
+        "crewai.task",
+        "crewai.agent.core",
+        "crewai.tools.base_tool",
+        "crewai.tools.structured_tool",
+    ),
+    "agentops_otel.instrumentation._crewai",
+)
+PATCHERS = (OPENAI, ANTHROPIC, LITELLM, GOOGLE_GENAI, OPENAI_AGENTS, LANGCHAIN, CREWAI)

@@ -22,7 +22,8 @@ from typing import Any, Protocol
 import wrapt
 from opentelemetry import context as otel_context
 
-from agentops_otel.instrumentation._core import LLMCall, call_context, debug_failure
+from agentops_otel.instrumentation._core import LLMCall, call_context, debug_failure, foreign_llm_span
+from agentops_otel.instrumentation._keys import TAIL_CALL
 
 
 class Accumulator(Protocol):
@@ -54,6 +55,14 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
             debug_failure("summarising a stream")
         call.end(error)
 
+    def _self_lend(self) -> None:
+        call = self._self_call
+        try:
+            self._self_acc.finish(call)
+            call.lend()
+        except Exception:  # the chunk stays hidden all the same
+            debug_failure("lending stream usage")
+
     def __del__(self) -> None:
         # A stream dropped without being read to its end or closed.
         with contextlib.suppress(Exception):
@@ -69,6 +78,7 @@ class StreamProxy(_StreamBase):
     def __next__(self) -> Any:
         # The hot path: one read, one accumulator call (try costs nothing until it raises in 3.11).
         while True:
+            token = TAIL_CALL.set(self._self_call) if self._self_call.tail_wanted else None
             try:
                 item = self.__wrapped__.__next__()
             except StopIteration:
@@ -77,6 +87,9 @@ class StreamProxy(_StreamBase):
             except BaseException as exc:
                 self._self_finish(exc)
                 raise
+            finally:
+                if token is not None:
+                    TAIL_CALL.reset(token)
             if self._self_first:
                 self._self_first = False
                 call = self._self_call
@@ -85,6 +98,10 @@ class StreamProxy(_StreamBase):
             try:
                 if not self._self_item(item):
                     return item
+                # A chunk we asked for (usage), hidden from the caller: another instrumentation
+                # recording this call gets what it carried on its span.
+                if self._self_call.other is not None:
+                    self._self_lend()
             except Exception:
                 debug_failure("reading a stream chunk")
                 return item
@@ -116,6 +133,7 @@ class AsyncStreamProxy(_StreamBase):
 
     async def __anext__(self) -> Any:
         while True:
+            token = TAIL_CALL.set(self._self_call) if self._self_call.tail_wanted else None
             try:
                 item = await self.__wrapped__.__anext__()
             except StopAsyncIteration:
@@ -124,6 +142,9 @@ class AsyncStreamProxy(_StreamBase):
             except BaseException as exc:
                 self._self_finish(exc)
                 raise
+            finally:
+                if token is not None:
+                    TAIL_CALL.reset(token)
             if self._self_first:
                 self._self_first = False
                 call = self._self_call
@@ -132,6 +153,10 @@ class AsyncStreamProxy(_StreamBase):
             try:
                 if not self._self_item(item):
                     return item
+                # A chunk we asked for (usage), hidden from the caller: another instrumentation
+                # recording this call gets what it carried on its span.
+                if self._self_call.other is not None:
+                    self._self_lend()
             except Exception:
                 debug_failure("reading a stream chunk")
                 return item
@@ -195,7 +220,10 @@ class StreamManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
             call = self._self_start()
             if call is None:
                 return None, None
-            return call, otel_context.attach(call_context(call.span))
+            other = foreign_llm_span(otel_context.get_current())
+            if other is not None:
+                call.adopt(other)
+            return call, otel_context.attach(call_context(call))
         except Exception:
             debug_failure("starting a stream span")
             return None, None
@@ -221,6 +249,7 @@ class StreamManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
             call.end(exc)
             raise
         otel_context.detach(token)  # type: ignore[arg-type]
+        call.resolve()
         self._self_adopt(call, helper, False)
         return helper
 
@@ -244,6 +273,7 @@ class StreamManagerProxy(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
             call.end(exc)
             raise
         otel_context.detach(token)  # type: ignore[arg-type]
+        call.resolve()
         self._self_adopt(call, helper, True)
         return helper
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from agentops_otel.instrumentation._core import (
     call_context,
     context_without_session_baggage,
     debug_failure,
+    foreign_llm_span,
     raw_mode,
     replace_parsed,
     unsuppressed_context,
@@ -43,13 +45,13 @@ class Switch(Protocol):
 
 
 def _complete(
-    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], result: Any, target: Any
+    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], result: Any, target: Any, is_async: bool
 ) -> Any:
-    """Reads a result: a stream gets a proxy (the span ends with it), anything else ends the span now."""
-    if kwargs.get("stream") is True and (
-        hasattr(type(target), "__next__") or hasattr(type(target), "__anext__")
-    ):
-        is_async = hasattr(type(target), "__anext__")
+    """Reads a result: a stream gets a proxy (the span ends with it), anything else ends the span now.
+
+    Sync or async follows the method, not the result's type: another instrumentation's stream wrapper
+    (contrib openai-v2's) defines both ``__next__`` and ``__anext__``."""
+    if kwargs.get("stream") is True and hasattr(type(target), "__anext__" if is_async else "__next__"):
         proxy = wrap_stream(target, call, op.accumulator(call, state), is_async)
         if target is result:
             return proxy
@@ -59,6 +61,40 @@ def _complete(
     op.response(call, target)
     call.end()
     return result
+
+
+def adopt_streaming_response(
+    op: Operation, call: LLMCall, state: Any, kwargs: dict[str, Any], raw: Any, is_async: bool
+) -> bool:
+    """``with_streaming_response.create(stream=True)`` (the Agents SDK streams this way): the events
+    are read from ``raw.parse()``, so that parse hands back our stream proxy and the span ends with the
+    stream; if the body is never parsed, the span ends when the raw response is collected."""
+    if kwargs.get("stream") is not True or not callable(getattr(raw, "parse", None)):
+        return False
+    original = raw.parse
+
+    def adopt(parsed: Any) -> Any:
+        if hasattr(type(parsed), "__next__") or hasattr(type(parsed), "__anext__"):
+            return wrap_stream(parsed, call, op.accumulator(call, state), is_async)
+        call.end()
+        return parsed
+
+    if is_async:
+
+        async def parse_async(*args: Any, **kw: Any) -> Any:
+            parsed = await original(*args, **kw)
+            return parsed if kw.get("to") is not None else adopt(parsed)
+
+        raw.parse = parse_async
+    else:
+
+        def parse(*args: Any, **kw: Any) -> Any:
+            parsed = original(*args, **kw)
+            return parsed if kw.get("to") is not None else adopt(parsed)
+
+        raw.parse = parse
+    weakref.finalize(raw, call.end)
+    return True
 
 
 def _client_of(instance: Any) -> Any:
@@ -90,7 +126,10 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
             finally:
                 otel_context.detach(token)
         call, call_kwargs, state = begun
-        token = otel_context.attach(call_context(call.span, ctx))
+        other = foreign_llm_span(ctx)
+        if other is not None:
+            call.adopt(other)  # it wraps us and records this call: enrich it, add no span
+        token = otel_context.attach(call_context(call, ctx))
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -98,13 +137,15 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
             call.end(exc)
             raise
         otel_context.detach(token)
+        call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
             mode = raw_mode(kwargs)
             if mode == "stream":
-                call.end()
+                if not adopt_streaming_response(op, call, state, call_kwargs, result, False):
+                    call.end()
                 return result
             target = result.parse() if mode == "raw" else result
-            return _complete(op, call, state, call_kwargs, result, target)
+            return _complete(op, call, state, call_kwargs, result, target, False)
         except Exception:
             debug_failure("reading an LLM response")
             call.end()
@@ -138,7 +179,10 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
             finally:
                 otel_context.detach(token)
         call, call_kwargs, state = begun
-        token = otel_context.attach(call_context(call.span, ctx))
+        other = foreign_llm_span(ctx)
+        if other is not None:
+            call.adopt(other)  # it wraps us and records this call: enrich it, add no span
+        token = otel_context.attach(call_context(call, ctx))
         try:
             result = await wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -146,17 +190,19 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
             call.end(exc)
             raise
         otel_context.detach(token)
+        call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
             mode = raw_mode(kwargs)
             if mode == "stream":
-                call.end()
+                if not adopt_streaming_response(op, call, state, call_kwargs, result, True):
+                    call.end()
                 return result
             target = result
             if mode == "raw":
                 target = result.parse()
                 if inspect.isawaitable(target):
                     target = await target
-            return _complete(op, call, state, call_kwargs, result, target)
+            return _complete(op, call, state, call_kwargs, result, target, True)
         except Exception:
             debug_failure("reading an LLM response")
             call.end()

@@ -1,40 +1,72 @@
 """Model prices and the cost of one LLM call.
 
-Prices are USD per million tokens, from ``prices.json`` (shipped with the package, with its source and
-date), overridden by ``Configuration.pricing`` and by :func:`set_prices`. A model id matches the
-price-table key that is the id itself or the id without a date or version suffix (so
-``gpt-4o-2024-08-06`` is priced as ``gpt-4o``, ``claude-sonnet-4-20250514`` as ``claude-sonnet-4``).
-Other suffixes (``-realtime-preview``, ``-deep-research``, ...) name differently priced models and
-do not match. A model that matches nothing has no cost: never a guessed one.
+Prices (USD per million tokens) come from Pydantic's maintained ``genai-prices`` data (see ``_table``):
+the snapshot shipped as ``prices.json``, or the installed ``genai-prices`` package when it is a
+different version (loaded in a background thread). On top of them, ``Configuration.pricing`` and then
+:func:`set_prices` add or override prices; their keys match a model id itself or the id with a date or
+version suffix (``my-model-2025-01-01`` is priced as ``my-model``). A model that matches nothing has no
+cost: never a guessed one.
+
+Prices depend on the provider: ``cost_usd(..., provider=...)`` takes the span's ``gen_ai.provider.name``
+(mapped to genai-prices' ids by :data:`PROVIDER_IDS`); self-hosted servers (Ollama, vLLM) have no cost.
+
+The hot path is one dict lookup per call: the answer for a (provider, model) pair is cached after the
+first call (that first lookup scans the table: tens of microseconds). Nothing here does network I/O.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
 from agentops_otel import _runtime
+from agentops_otel.pricing import _table
 
-__all__ = ["Price", "cost_usd", "price_of", "set_prices", "shipped_prices"]
+__all__ = ["PROVIDER_IDS", "Price", "cost_usd", "price_of", "set_prices", "source", "warm_up"]
 
 logger = logging.getLogger("agentops_otel.pricing")
 
-Price = dict[str, float]
+Price = dict[str, Any]
 _KEYS = ("input", "output", "cached_input", "cache_write")
-# What may follow a price-table key in a model id: a snapshot date or number, "-latest", a version.
+# What may follow an override's key in a model id: a snapshot date or number, "-latest", a version.
 _SNAPSHOT = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4}|-latest|@\d{8})?(?:-v\d+(?::\d+)?)?")
 
+#: ``gen_ai.provider.name`` values -> genai-prices provider ids. None: no cost (self-hosted).
+PROVIDER_IDS: dict[str, str | None] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "gcp.gemini": "google",
+    "gcp.gen_ai": "google",
+    "gcp.vertex_ai": "google",
+    "aws.bedrock": "aws",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    "together_ai": "together",
+    "openrouter": "openrouter",
+    "fireworks_ai": "fireworks",
+    "cerebras": "cerebras",
+    "moonshot_ai": "moonshotai",
+    "ollama": None,
+    "vllm": None,
+}
+
 _lock = threading.Lock()
-_shipped: dict[str, Price] | None = None
+_table_now: _table.Table | None = None
+_origin = "prices.json"
+_loading: threading.Thread | None = None
 _explicit: dict[str, Price] = {}
-# Resolved prices per model id, valid for one (config pricing, explicit) pair.
-_cache: dict[str, Price | None] = {}
-_cache_key: tuple[int, int] = (0, 0)
+# Resolved prices per (provider, model), valid for one (config pricing, explicit, table) triple.
+_cache: dict[tuple[str | None, str], Price | None] = {}
+_cache_key: tuple[int, int, int] = (0, 0, 0)
 _explicit_version = 0
 
 
@@ -66,19 +98,10 @@ def _clean(table: Mapping[str, Any], origin: str) -> dict[str, Price]:
     return out
 
 
-def shipped_prices() -> dict[str, Price]:
-    """The table shipped in ``prices.json`` (model -> prices), read once."""
-    global _shipped
-    if _shipped is None:
-        text = resources.files(__name__).joinpath("prices.json").read_text(encoding="utf-8")
-        _shipped = _clean(json.loads(text)["models"], "prices.json")
-    return _shipped
-
-
 def set_prices(prices: Mapping[str, Mapping[str, float]] | None) -> None:
     """Add or override prices (USD per million tokens) for this process; ``None`` clears them.
 
-    Wins over the shipped table and over ``Configuration.pricing``.
+    Wins over the maintained table and over ``Configuration.pricing``.
     """
     global _explicit, _explicit_version
     with _lock:
@@ -87,7 +110,7 @@ def set_prices(prices: Mapping[str, Mapping[str, float]] | None) -> None:
         _cache.clear()
 
 
-def _lookup(table: Mapping[str, Price], model: str) -> Price | None:
+def _override(table: Mapping[str, Price], model: str) -> Price | None:
     price = table.get(model)
     if price is not None:
         return price
@@ -103,32 +126,111 @@ def _lookup(table: Mapping[str, Price], model: str) -> Price | None:
     return table[best] if best is not None else None
 
 
-def price_of(model: str | None) -> Price | None:
-    """Prices of ``model``, or None when unknown."""
+# -- the maintained table ------------------------------------------------------------------------------
+
+
+def _load_installed() -> None:
+    """Background thread: the installed genai-prices, when it is not the version prices.json came from."""
+    global _table_now, _origin
+    try:
+        table = _shipped_table()
+        installed = _table.installed_version()
+        if installed is None or installed == table.version:
+            return
+        newer = _table.Table(_table.from_genai_prices(only=_table.PROVIDERS))
+        with _lock:
+            _table_now = newer
+            _origin = "installed package"
+            _cache.clear()
+        logger.debug("agentops_otel: prices from genai-prices %s", installed)
+    except Exception:
+        logger.debug("agentops_otel: could not read genai-prices; using prices.json", exc_info=True)
+
+
+def _shipped_table() -> _table.Table:
+    global _table_now
+    table = _table_now
+    if table is None:
+        with _lock:
+            table = _table_now
+            if table is None:
+                table = _table_now = _table.shipped()
+    return table
+
+
+def warm_up() -> None:
+    """Read the price table in a background thread (done once; called when an LLM SDK is imported),
+    so no LLM call ever waits for it. Never raises."""
+    global _loading
+    try:
+        with _lock:
+            if _loading is not None:
+                return
+            _loading = threading.Thread(target=_load_installed, name="agentops-prices", daemon=True)
+        _loading.start()
+    except Exception:
+        logger.debug("agentops_otel: could not start loading prices", exc_info=True)
+
+
+def source() -> str:
+    """Where the maintained prices come from now, e.g. ``"genai-prices 0.2.3 (prices.json)"``."""
+    table = _shipped_table()
+    return f"genai-prices {table.version} ({_origin})"
+
+
+# -- lookups -------------------------------------------------------------------------------------------
+
+
+def price_of(model: str | None, provider: str | None = None) -> Price | None:
+    """Prices of ``model`` (served by ``provider``, a ``gen_ai.provider.name``), or None when unknown."""
     global _cache_key
     if not model:
         return None
-    model = model.strip().lower()
     configured = _runtime.config().pricing
-    key = (id(configured), _explicit_version)
+    table = _table_now
+    key = (id(configured), _explicit_version, id(table))
     if key != _cache_key:
         with _lock:
             _cache.clear()
             _cache_key = key
     try:
-        return _cache[model]
+        return _cache[(provider, model)]
     except KeyError:
         pass
-    price = None
-    for table in (_explicit, _clean(configured, "Configuration.pricing") if configured else {}):
-        price = _lookup(table, model)
-        if price is not None:
-            break
-    if price is None:
-        price = _lookup(shipped_prices(), model)
+    price = _resolve(model.strip().lower(), provider, configured)
     if len(_cache) < 4096:
-        _cache[model] = price
+        _cache[(provider, model)] = price
     return price
+
+
+def _resolve(model: str, provider: str | None, configured: Mapping[str, Any]) -> Price | None:
+    for overrides in (_explicit, _clean(configured, "Configuration.pricing") if configured else {}):
+        price = _override(overrides, model)
+        if price is not None:
+            return price
+    if provider is not None and provider in PROVIDER_IDS:
+        pid = PROVIDER_IDS[provider]
+        if pid is None:
+            return None  # self-hosted: no cost
+    else:
+        # An unknown provider name is tried as a genai-prices id; no provider: genai-prices' own guess.
+        pid = provider
+    try:
+        return _shipped_table().find(pid, model)
+    except Exception:
+        logger.debug("agentops_otel: price lookup failed for %r", model, exc_info=True)
+        return None
+
+
+def _at(price: Any, total_input: int) -> float:
+    """A per-million price, or the tier of a tiered one that ``total_input`` tokens reach."""
+    if isinstance(price, dict):
+        chosen = float(price["base"])
+        for start, tier_price in price.get("tiers", ()):
+            if total_input > start:
+                chosen = float(tier_price)
+        return chosen
+    return float(price)
 
 
 def cost_usd(
@@ -137,25 +239,29 @@ def cost_usd(
     output_tokens: int | None,
     cached_input_tokens: int | None = 0,
     cache_write_input_tokens: int | None = 0,
+    provider: str | None = None,
 ) -> float | None:
     """Cost in USD of one call, or None when the model's price is unknown.
 
     ``input_tokens`` counts every input token, cached ones included (the GenAI convention);
     ``cached_input_tokens`` (cache reads) and ``cache_write_input_tokens`` are the parts of it priced
-    differently. Missing cached prices fall back to the input price.
+    differently. Missing cached prices fall back to the input price. Tiered prices (by prompt size)
+    apply the tier the input reaches to all tokens, as genai-prices does.
     """
-    price = price_of(model)
+    price = price_of(model, provider)
     if price is None or (input_tokens is None and output_tokens is None):
         return None
     inp = max(int(input_tokens or 0), 0)
     out = max(int(output_tokens or 0), 0)
     cached = min(max(int(cached_input_tokens or 0), 0), inp)
     written = min(max(int(cache_write_input_tokens or 0), 0), inp - cached)
-    in_price = price["input"]
+    in_price = _at(price["input"], inp)
+    cached_price = price.get("cached_input")
+    write_price = price.get("cache_write")
     total = (
         (inp - cached - written) * in_price
-        + cached * price.get("cached_input", in_price)
-        + written * price.get("cache_write", in_price)
-        + out * price["output"]
+        + cached * (in_price if cached_price is None else _at(cached_price, inp))
+        + written * (in_price if write_price is None else _at(write_price, inp))
+        + out * _at(price["output"], inp)
     )
     return total / 1_000_000

@@ -1,4 +1,5 @@
-"""A normalised span record, and converters from OTLP (protobuf, OTLP/JSON) and from SDK spans.
+"""A normalised span record, and converters from OTLP protobuf and from SDK spans (OTLP/JSON:
+:mod:`agentops_otel.store.otlp_json`).
 
 The store and the session figures work on :class:`SpanRecord` only, so whichever way a span arrived
 (over HTTP as protobuf or JSON, or straight from the SDK into the embedded store) it is counted the
@@ -8,7 +9,6 @@ same way. Conversion is on the ingest hot path: plain loops, no per-value dispat
 from __future__ import annotations
 
 import base64
-import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping
@@ -26,14 +26,11 @@ if TYPE_CHECKING:  # protobuf is imported only where OTLP protobuf is decoded (t
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 STATUS_NAMES = ("UNSET", "OK", "ERROR")
-_JSON_STATUS = {
-    "STATUS_CODE_UNSET": "UNSET",
-    "STATUS_CODE_OK": "OK",
-    "STATUS_CODE_ERROR": "ERROR",
-    "UNSET": "UNSET",
-    "OK": "OK",
-    "ERROR": "ERROR",
-}
+#: The latest time a span may have: the store keeps int64 nanoseconds (2262-04-11T23:47:16Z). OTLP's
+#: fixed64 goes further; a span beyond is refused alone (:func:`refusal`).
+MAX_TIME_NS = 2**63 - 1
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
 
 
 #: The SDK's bookkeeping spans: they tell the backend about a session but are not spans of it.
@@ -119,9 +116,12 @@ class SpanRecord:
 # -- values ------------------------------------------------------------------------------------------
 
 
-def _safe_float(value: float) -> float | str:
-    # JSON has no NaN/Infinity: keep them readable rather than producing invalid JSON.
+def safe_float(value: float) -> float | str:
+    """A float as stored: JSON has no NaN or Infinity, so those are kept as readable text."""
     return value if math.isfinite(value) else str(value)
+
+
+_safe_float = safe_float
 
 
 def _pb_value(value: AnyValue) -> Any:
@@ -164,8 +164,31 @@ def sdk_attributes(values: Mapping[str, Any] | None) -> dict[str, Any]:
 # -- OTLP protobuf -----------------------------------------------------------------------------------
 
 
-def from_otlp_protobuf(body: bytes) -> list[SpanRecord]:
-    """Records of an ``ExportTraceServiceRequest``; :class:`MalformedSpans` if it is not one."""
+def _shown_id(raw: bytes) -> str:
+    text = raw[:20].hex() + ("..." if len(raw) > 20 else "")
+    return text or "empty"
+
+
+def refusal(name: str, trace_id: bytes, span_id: bytes, parent: bytes, start: int, end: int) -> str | None:
+    """Why a decoded span cannot be stored, or None: ids of the wrong length or all zeros (invalid in
+    W3C Trace Context and OTLP), or a time past :data:`MAX_TIME_NS`. Such a span is refused alone."""
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        problem = f"invalid trace id ({_shown_id(trace_id)}): it must be 16 bytes, not all zero"
+    elif len(span_id) != 8 or span_id == _ZERO_SPAN:
+        problem = f"invalid span id ({_shown_id(span_id)}): it must be 8 bytes, not all zero"
+    elif len(parent) not in (0, 8):
+        problem = f"invalid parent span id ({_shown_id(parent)}): it must be 8 bytes or none"
+    elif start > MAX_TIME_NS or end > MAX_TIME_NS:
+        problem = f"a time ({max(start, end)} ns) after 2262-04-11, the latest the store keeps"
+    else:
+        return None
+    return f"span {name[:80]!r} has {problem}"
+
+
+def from_otlp_protobuf(body: bytes, refused: list[str] | None = None) -> list[SpanRecord]:
+    """Records of an ``ExportTraceServiceRequest``; :class:`MalformedSpans` if it is not one. A span that
+    cannot be stored (:func:`refusal`) raises too, unless ``refused`` is given: then it is left out and
+    its reason appended there."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     request = ExportTraceServiceRequest()
@@ -173,10 +196,12 @@ def from_otlp_protobuf(body: bytes) -> list[SpanRecord]:
         request.ParseFromString(body)
     except Exception as exc:  # DecodeError, or upb's RuntimeError-like errors
         raise MalformedSpans(f"not an OTLP ExportTraceServiceRequest: {exc}") from None
-    return from_otlp_message(request)
+    return from_otlp_message(request, refused)
 
 
-def from_otlp_message(request: ExportTraceServiceRequest) -> list[SpanRecord]:
+def from_otlp_message(
+    request: ExportTraceServiceRequest, refused: list[str] | None = None
+) -> list[SpanRecord]:
     records: list[SpanRecord] = []
     append = records.append
     for resource_spans in request.resource_spans:
@@ -186,8 +211,23 @@ def from_otlp_message(request: ExportTraceServiceRequest) -> list[SpanRecord]:
                 trace_id = span.trace_id
                 span_id = span.span_id
                 parent = span.parent_span_id
-                if len(trace_id) != 16 or len(span_id) != 8 or len(parent) not in (0, 8):
-                    raise MalformedSpans(f"span {span.name!r} has an invalid trace, span or parent id")
+                start = span.start_time_unix_nano
+                end = span.end_time_unix_nano
+                if (
+                    len(trace_id) != 16
+                    or len(span_id) != 8
+                    or len(parent) not in (0, 8)
+                    or start > MAX_TIME_NS
+                    or end > MAX_TIME_NS
+                    or trace_id == _ZERO_TRACE
+                    or span_id == _ZERO_SPAN
+                ):
+                    reason = refusal(span.name, trace_id, span_id, parent, start, end)
+                    if reason is not None:
+                        if refused is None:
+                            raise MalformedSpans(reason)
+                        refused.append(reason)
+                        continue
                 events = None
                 if span.events:
                     events = [
@@ -203,141 +243,13 @@ def from_otlp_message(request: ExportTraceServiceRequest) -> list[SpanRecord]:
                     SpanRecord(
                         trace_id.hex(),
                         span_id.hex(),
-                        parent.hex() if parent else None,
+                        parent.hex() if parent and parent != _ZERO_SPAN else None,
                         span.name,
-                        span.start_time_unix_nano,
-                        span.end_time_unix_nano,
+                        start,
+                        end,
                         STATUS_NAMES[code] if 0 <= code <= 2 else "UNSET",
                         span.status.message,
                         {kv.key: _pb_value(kv.value) for kv in span.attributes},
-                        resource,
-                        events,
-                    )
-                )
-    return records
-
-
-# -- OTLP/JSON ---------------------------------------------------------------------------------------
-
-
-def _json_id(value: Any, size: int, what: str, *, optional: bool = False) -> str | None:
-    """An id of ``size`` bytes as hex. OTLP/JSON says hex; protobuf's JSON mapping says base64."""
-    if value in (None, ""):
-        if optional:
-            return None
-        raise MalformedSpans(f"missing {what}")
-    if not isinstance(value, str):
-        raise MalformedSpans(f"{what} must be a string")
-    if len(value) == size * 2:
-        try:
-            bytes.fromhex(value)
-        except ValueError:
-            pass
-        else:
-            return value.lower()
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except ValueError:
-        raw = b""
-    if len(raw) != size:
-        raise MalformedSpans(f"{what} {value!r} is neither {size * 2} hex digits nor base64 of {size} bytes")
-    return raw.hex()
-
-
-def _get(obj: Mapping[str, Any], camel: str, snake: str, default: Any = None) -> Any:
-    # OTLP/JSON uses lowerCamelCase; protobuf's JSON parsers also accept the field names.
-    value = obj.get(camel)
-    if value is None:
-        value = obj.get(snake, default)
-    return value
-
-
-def _json_value(value: Any) -> Any:
-    if not isinstance(value, dict):
-        raise MalformedSpans("attribute value must be an object")
-    for key, item in value.items():
-        if key == "stringValue" or key == "string_value":
-            return str(item)
-        if key == "intValue" or key == "int_value":
-            return int(item)  # int64 travels as a string in OTLP/JSON
-        if key == "boolValue" or key == "bool_value":
-            return bool(item)
-        if key == "doubleValue" or key == "double_value":
-            return _safe_float(float(item))
-        if key == "arrayValue" or key == "array_value":
-            return [_json_value(v) for v in (item or {}).get("values", [])]
-        if key == "kvlistValue" or key == "kvlist_value":
-            return _json_attributes((item or {}).get("values", []))
-        if key == "bytesValue" or key == "bytes_value":
-            return str(item)  # already base64
-    return None
-
-
-def _json_attributes(items: Any) -> dict[str, Any]:
-    if not items:
-        return {}
-    if not isinstance(items, list):
-        raise MalformedSpans("attributes must be a list")
-    return {str(kv["key"]): _json_value(kv.get("value", {})) for kv in items}
-
-
-def _json_status(status: Any) -> tuple[str, str]:
-    if not status:
-        return "UNSET", ""
-    code = status.get("code", 0)
-    if isinstance(code, int):
-        name = STATUS_NAMES[code] if 0 <= code <= 2 else "UNSET"
-    else:
-        name = _JSON_STATUS.get(str(code).upper(), "UNSET")
-    return name, str(status.get("message") or "")
-
-
-def from_otlp_json(body: bytes | str) -> list[SpanRecord]:
-    """Records of an OTLP/JSON ``ExportTraceServiceRequest``; :class:`MalformedSpans` if it is not one."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedSpans(f"invalid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise MalformedSpans("the body must be a JSON object")
-    try:
-        return _from_json_doc(doc)
-    except MalformedSpans:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise MalformedSpans(f"not an OTLP/JSON trace export: {type(exc).__name__}: {exc}") from None
-
-
-def _from_json_doc(doc: Mapping[str, Any]) -> list[SpanRecord]:
-    records: list[SpanRecord] = []
-    for resource_spans in _get(doc, "resourceSpans", "resource_spans", []) or []:
-        resource = _json_attributes((resource_spans.get("resource") or {}).get("attributes"))
-        for scope_spans in _get(resource_spans, "scopeSpans", "scope_spans", []) or []:
-            for span in scope_spans.get("spans", []) or []:
-                status, message = _json_status(span.get("status"))
-                events = None
-                if span.get("events"):
-                    events = [
-                        {
-                            "name": str(ev.get("name", "")),
-                            "time_ns": int(_get(ev, "timeUnixNano", "time_unix_nano", 0)),
-                            "attributes": _json_attributes(ev.get("attributes")),
-                        }
-                        for ev in span["events"]
-                    ]
-                records.append(
-                    SpanRecord(
-                        _json_id(_get(span, "traceId", "trace_id"), 16, "traceId") or "",
-                        _json_id(_get(span, "spanId", "span_id"), 8, "spanId") or "",
-                        _json_id(
-                            _get(span, "parentSpanId", "parent_span_id"), 8, "parentSpanId", optional=True
-                        ),
-                        str(span.get("name", "")),
-                        int(_get(span, "startTimeUnixNano", "start_time_unix_nano", 0)),
-                        int(_get(span, "endTimeUnixNano", "end_time_unix_nano", 0)),
-                        status,
-                        message,
-                        _json_attributes(span.get("attributes")),
                         resource,
                         events,
                     )

@@ -1,0 +1,419 @@
+"""One LLM call: its span (started once the provider returned, or another instrumentation's, see
+``_core``), its end with cost and metrics, and the tracer and metric instruments of an instrumentor."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.metrics import Histogram, MeterProvider, get_meter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+
+from agentops_otel import _runtime, _sdk_compat, semconv
+from agentops_otel._errors import error_type
+from agentops_otel.instrumentation._keys import LLM_WATCH
+from agentops_otel.pricing import cost_usd
+from agentops_otel.version import __version__
+
+logger = logging.getLogger("agentops_otel.instrumentation")
+
+SCOPE = semconv.INSTRUMENTATION_SCOPE
+
+
+def debug_failure(what: str) -> None:
+    logger.debug("agentops_otel: %s failed; the call is unaffected", what, exc_info=True)
+
+
+_histograms_lock = threading.Lock()
+
+
+class Telemetry:
+    """Tracer and metric instruments of one instrumentor; the instruments are made at first use."""
+
+    def __init__(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._histograms: tuple[Histogram, Histogram, Histogram] | None = None
+
+    def histograms(self) -> tuple[Histogram, Histogram, Histogram]:
+        """Token usage, operation duration and time to first chunk."""
+        found = self._histograms
+        if found is None:
+            with _histograms_lock:
+                found = self._histograms
+                if found is None:
+                    found = self._histograms = self._make_histograms()
+        return found
+
+    def _make_histograms(self) -> tuple[Histogram, Histogram, Histogram]:
+        meter = get_meter(SCOPE, __version__, self._meter_provider)
+        return (
+            meter.create_histogram(
+                semconv.METRIC_TOKEN_USAGE,
+                unit="{token}",
+                description="Number of input and output tokens used",
+                explicit_bucket_boundaries_advisory=list(semconv.TOKEN_BUCKETS),
+            ),
+            meter.create_histogram(
+                semconv.METRIC_OPERATION_DURATION,
+                unit="s",
+                description="GenAI operation duration",
+                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
+            ),
+            meter.create_histogram(
+                semconv.METRIC_TIME_TO_FIRST_CHUNK,
+                unit="s",
+                description="Time to receive the first chunk of a streamed response",
+                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
+            ),
+        )
+
+    def tracer(self) -> Tracer:
+        # Resolved per call (cached by provider) so a provider set up after instrument() is used.
+        return _runtime.tracer(SCOPE, self._tracer_provider)
+
+
+class _Pending:
+    """Stands for the span of a call until it is started (or for good, when another instrumentation
+    records the call): what the provider modules write on ``call.span`` is kept here."""
+
+    __slots__ = ("attributes", "status")
+
+    def __init__(self) -> None:
+        self.attributes: dict[str, Any] = {}
+        self.status: Status | None = None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        self.attributes.update(attributes)
+
+    def set_status(self, status: Status, description: str | None = None) -> None:
+        self.status = status
+
+    def is_recording(self) -> bool:
+        return True
+
+    def end(self, end_time: int | None = None) -> None:
+        pass
+
+
+_NOT_LENT = frozenset({semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS})
+
+
+class LLMCall:
+    """One LLM call: the span we start once the provider returned (:meth:`resolve`), or the span of
+    another instrumentation that records it (:meth:`adopt`), and what is needed to end it once."""
+
+    __slots__ = (
+        "_ended",
+        "_resolved",
+        "attributes",
+        "cache_write_tokens",
+        "cached_tokens",
+        "capture",
+        "first_chunk_at",
+        "input_tokens",
+        "name",
+        "operation",
+        "other",
+        "output_tokens",
+        "parent",
+        "provider",
+        "request_model",
+        "response_model",
+        "span",
+        "start_attributes",
+        "start_ns",
+        "started",
+        "streamed",
+        "tail_wanted",
+        "telemetry",
+    )
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        operation: str,
+        provider: str,
+        request_model: str,
+        start_attributes: dict[str, Any] | None = None,
+        parent: Context | None = None,
+    ) -> None:
+        self.telemetry = telemetry
+        self.operation = operation
+        self.provider = provider
+        self.request_model = request_model
+        self.name = f"{operation} {request_model}" if request_model else operation
+        self.start_attributes = start_attributes or {}
+        self.parent = parent if parent is not None else otel_context.get_current()
+        self.start_ns = time.time_ns()
+        self.started = time.perf_counter()
+        self.span: Span | _Pending = _Pending()
+        #: Another instrumentation's span that records this call: then we make none.
+        self.other: Span | None = None
+        self.streamed = bool(start_attributes and start_attributes.get(semconv.REQUEST_STREAM))
+        #: The other instrumentation ended its span when the stream was returned and records the
+        #: stream in a span of its own at the end (Logfire): the stream proxy lets that one be adopted.
+        self.tail_wanted = False
+        self.response_model: str | None = None
+        self.first_chunk_at: float | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cached_tokens = 0
+        self.cache_write_tokens = 0
+        self.capture = _runtime.content_capture_enabled()
+        self._ended = False
+        self._resolved = False
+        # Response attributes, written with one set_attributes call when the span ends.
+        self.attributes: dict[str, Any] = {}
+
+    @classmethod
+    def around(cls, telemetry: Telemetry, span: Span, operation: str, provider: str, model: str) -> LLMCall:
+        """An LLM call recorded in ``span``, a span of ours already started (a framework's model run
+        that no SDK wrapper recorded): ending the call ends it as our LLM span."""
+        call = cls(telemetry, operation, provider, model)
+        call.span = span
+        call._resolved = True
+        return call
+
+    # -- whose span ------------------------------------------------------------------------------------
+
+    def adopt(self, span: Span) -> bool:
+        """Another instrumentation records this call in ``span``: we enrich it instead of adding ours.
+        False when the call already has its span (ours, or another instrumentation's)."""
+        if self.tail_wanted:
+            self.tail_wanted = False
+            self.other = span
+            return True
+        if self.other is not None or self._resolved:
+            return False
+        self.other = span
+        return True
+
+    @property
+    def resolved(self) -> bool:
+        """The provider method has returned (or raised)."""
+        return self._resolved
+
+    def resolve(self) -> None:
+        """Start our span (with the call's start time) unless another instrumentation records the call."""
+        if self._resolved:
+            return
+        self._resolved = True
+        if self.other is not None:
+            return
+        pending = self.span
+        attributes = self.start_attributes
+        if isinstance(pending, _Pending) and pending.attributes:
+            attributes = {**attributes, **pending.attributes}
+        span = self.telemetry.tracer().start_span(
+            self.name,
+            context=self.parent,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=self.start_ns,
+        )
+        if isinstance(pending, _Pending) and pending.status is not None:
+            span.set_status(pending.status)
+        self.span = span
+
+    # -- recording ------------------------------------------------------------------------------------
+
+    def set(self, key: str, value: Any) -> None:
+        if value is not None:
+            self.attributes[key] = value
+
+    def set_response(self, response_id: Any, model: Any, finish_reasons: list[str] | None) -> None:
+        out = self.attributes
+        if isinstance(response_id, str):
+            out[semconv.RESPONSE_ID] = response_id
+        if isinstance(model, str):
+            self.response_model = model
+            out[semconv.RESPONSE_MODEL] = model
+        if finish_reasons:
+            out[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
+
+    def set_usage(
+        self,
+        input_tokens: Any,
+        output_tokens: Any,
+        cached: Any = None,
+        cache_write: Any = None,
+        reasoning: Any = None,
+    ) -> None:
+        out = self.attributes
+        if isinstance(input_tokens, int):
+            self.input_tokens = input_tokens
+            out[semconv.USAGE_INPUT_TOKENS] = input_tokens
+        if isinstance(output_tokens, int):
+            self.output_tokens = output_tokens
+            out[semconv.USAGE_OUTPUT_TOKENS] = output_tokens
+        if isinstance(cached, int) and cached:
+            self.cached_tokens = cached
+            out[semconv.USAGE_CACHE_READ_INPUT_TOKENS] = cached
+        if isinstance(cache_write, int) and cache_write:
+            self.cache_write_tokens = cache_write
+            out[semconv.USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_write
+        if isinstance(reasoning, int) and reasoning:
+            out[semconv.USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+
+    def mark_first_chunk(self) -> None:
+        if self.first_chunk_at is None:
+            self.first_chunk_at = time.perf_counter()
+
+    def lend(self) -> None:
+        """Write what we read onto the other instrumentation's span while it is open: what it lacks,
+        our span kind and the cost (e.g. the usage of a stream, whose usage chunk only we asked for)."""
+        other = self.other
+        if other is None or not other.is_recording():
+            return
+        try:
+            theirs = getattr(other, "attributes", None) or {}
+            lent = {k: v for k, v in self.attributes.items() if k not in theirs and k not in _NOT_LENT}
+            lent[semconv.SPAN_KIND] = semconv.KIND_LLM
+            cost = self._cost()
+            if cost is not None:
+                lent[semconv.COST_USD] = cost
+            other.set_attributes(lent)
+        except Exception:
+            debug_failure("enriching another instrumentation's LLM span")
+
+    # -- ending ---------------------------------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def end(self, error: BaseException | None = None, error_kind: str | None = None) -> None:
+        """Ends the span once: status ERROR with ``error.type`` for a failure, cost and metrics."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self.resolve()
+            if self.other is not None:
+                self.lend()  # their span, their status and metrics
+                return
+            self._end(error, error_kind)
+        except Exception:
+            debug_failure("ending an LLM span")
+            with contextlib.suppress(Exception):
+                self.span.end()
+
+    def _cost(self) -> float | None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        models = [self.response_model, self.request_model] if self.response_model else [self.request_model]
+        for model in models:
+            cost = cost_usd(
+                model or "",
+                self.input_tokens,
+                self.output_tokens,
+                self.cached_tokens,
+                self.cache_write_tokens,
+                self.provider,
+            )
+            if cost is not None:
+                return cost
+        return None
+
+    def _end(self, error: BaseException | None, error_kind: str | None) -> None:
+        span = self.span
+        now = time.perf_counter()
+        out = self.attributes
+        err_type = error_kind
+        if error is not None:
+            err_type = error_type(error)
+            span.set_status(Status(StatusCode.ERROR, f"{err_type}: {error}"[:1024]))
+        if err_type is not None:
+            out[semconv.ERROR_TYPE] = err_type
+        ttfc = None
+        if self.first_chunk_at is not None:
+            ttfc = self.first_chunk_at - self.started
+            out[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        cost = self._cost()
+        if cost is not None:
+            out[semconv.COST_USD] = cost
+        if out:
+            span.set_attributes(out)
+        span.end()
+        self._record_metrics(now, ttfc, err_type)
+
+    def _record_metrics(self, now: float, ttfc: float | None, err_type: str | None) -> None:
+        token_usage, duration, time_to_first_chunk = self.telemetry.histograms()
+        labels, input_labels, output_labels = _metric_labels(
+            self.operation, self.provider, self.request_model, self.response_model, err_type
+        )
+        duration.record(now - self.started, labels)
+        if ttfc is not None:
+            time_to_first_chunk.record(ttfc, labels)
+        if self.input_tokens is not None:
+            token_usage.record(self.input_tokens, input_labels)
+        if self.output_tokens is not None:
+            token_usage.record(self.output_tokens, output_labels)
+
+
+_Labels = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+_labels: dict[tuple[str, str, str, str | None, str | None], _Labels] = {}
+
+
+def _metric_labels(
+    operation: str, provider: str, request_model: str, response_model: str | None, err_type: str | None
+) -> _Labels:
+    """Metric attribute dicts (all, input tokens, output tokens), built once per combination.
+
+    The dicts are shared between calls and never changed after they are built.
+    """
+    key = (operation, provider, request_model, response_model, err_type)
+    found = _labels.get(key)
+    if found is not None:
+        return found
+    labels: dict[str, Any] = {
+        semconv.OPERATION_NAME: operation,
+        semconv.PROVIDER_NAME: provider,
+        semconv.REQUEST_MODEL: request_model,
+    }
+    if response_model:
+        labels[semconv.RESPONSE_MODEL] = response_model
+    if err_type is not None:
+        labels[semconv.ERROR_TYPE] = err_type
+    found = (
+        labels,
+        {**labels, semconv.TOKEN_TYPE: semconv.TOKEN_INPUT},
+        {**labels, semconv.TOKEN_TYPE: semconv.TOKEN_OUTPUT},
+    )
+    if len(_labels) < 4096:
+        _labels[key] = found
+    return found
+
+
+def start_call(
+    telemetry: Telemetry,
+    operation: str,
+    provider: str,
+    model: Any,
+    attributes: dict[str, Any],
+) -> LLMCall | None:
+    """Prepares the call in the current context; its CLIENT span starts when the provider returns.
+    None when nothing would record it (no provider, tracing disabled)."""
+    if _sdk_compat.records_nothing(telemetry.tracer()):
+        return None
+    model_name = model if isinstance(model, str) else ""
+    attributes[semconv.SPAN_KIND] = semconv.KIND_LLM
+    attributes[semconv.OPERATION_NAME] = operation
+    attributes[semconv.PROVIDER_NAME] = provider
+    if model_name:
+        attributes[semconv.REQUEST_MODEL] = model_name
+    call = LLMCall(telemetry, operation, provider, model_name, attributes)
+    watch = otel_context.get_value(LLM_WATCH)
+    if watch is not None:
+        watch.append(call)  # type: ignore[attr-defined]
+    return call
