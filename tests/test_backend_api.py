@@ -388,13 +388,13 @@ def test_invalid_ids_are_refused_alone_and_zero_parent_is_a_root(
 def test_a_sum_the_store_cannot_hold_refuses_only_the_span_that_overflows(
     api: ApiClient, project: dict[str, str]
 ) -> None:
-    """Each value fits int64 but their sum does not: found by splitting the batch, refused alone."""
+    """Each value fits int64 but their sum does not: the store refuses that span alone, says why."""
     token = api.token(project["api_key"])
     huge = 2**62
     session_id, marker, rest = SpanMaker().session(children=[_llm(huge, 1), _llm(huge, 1), _llm(3, 1)])
     response = api.post_traces(token, encode(marker + rest))
     rejected, message = partial_success(response)
-    assert rejected == 1 and "refused it" in message
+    assert rejected == 1 and "past 2^63 - 1" in message
     session = api.session(token, session_id)
     assert session is not None and session["llm_calls"] == 2
     assert session["prompt_tokens"] in (huge + 3,)
@@ -537,4 +537,8 @@ def test_the_openapi_description_is_served_and_names_every_route(api: ApiClient)
         "/v1/traces",
         "/api/sessions",
         "/api/sessions/{session_id}",
+        "/api/sessions/{session_id}/spans/{span_id}",
+        "/api/traces",
+        "/api/traces/{trace_id}",
+        "/api/overview",
     }

@@ -3,6 +3,8 @@ equal those rebuilt from the spans, a batch sent twice is stored once, reads and
 
 from __future__ import annotations
 
+import uuid
+
 from agentops_otel.store.base import BaseStore
 from agentops_otel.store.records import SpanRecord, from_readable_spans
 from agentops_otel.store.sqlite import iso_time
@@ -52,19 +54,33 @@ def test_a_batch_sent_twice_is_stored_once(any_store: BaseStore) -> None:
 def test_sql_and_python_times_agree(any_store: BaseStore) -> None:
     project = any_store.ensure_project()
     for start in (1, 999, 1_700_000_000_123_456_789, 4_102_444_800_000_000_001):
-        record = SpanRecord(f"{start:032x}"[-32:], "00000000000000aa", None, "x.session", start, start + 5)
+        trace = f"{start:032x}"[-32:]
+        attributes = {"session.id": str(uuid.UUID(hex=trace))}
+        record = SpanRecord(
+            trace, "00000000000000aa", None, "x.session", start, start + 5, "OK", "", attributes
+        )
         any_store.ingest(project, [record])
         listed = any_store.list_sessions(project, limit=1000)
         assert iso_time(start) in {s["start_time"] for s in listed}
+        [span] = any_store.get_session(attributes["session.id"], project)["spans"]  # type: ignore[index]
+        assert span["start_time"] == iso_time(start) and span["end_time"] == iso_time(start + 5)
 
 
-def test_session_without_session_id_uses_the_trace_id(any_store: BaseStore) -> None:
-    record = SpanRecord("0123456789abcdef0123456789abcdef", "0000000000000001", None, "job", 10, 20)
+def test_spans_of_a_session_found_by_their_trace_id(any_store: BaseStore) -> None:
+    """A span without session.id belongs to the session whose id is its trace id (a service without the
+    SDK in the session's trace), whichever arrives first."""
+    session_id = "01234567-89ab-cdef-0123-456789abcdef"
+    trace = session_id.replace("-", "")
     project = any_store.ensure_project()
-    any_store.ingest(project, [record])
+    service = SpanRecord(trace, "0000000000000002", "0000000000000001", "GET /x", 12, 18)
+    any_store.ingest(project, [service])
+    assert any_store.list_sessions(project) == []  # a trace, so far
+    root = SpanRecord(trace, "0000000000000001", None, "agentops.session", 10, 20, "OK", "",
+                      {"session.id": session_id, "agentops.span.kind": "session"})  # fmt: skip
+    any_store.ingest(project, [root])
     [session] = any_store.list_sessions(project)
-    assert session["session_id"] == "01234567-89ab-cdef-0123-456789abcdef"
-    assert session["end_state"] == "Indeterminate" and session["end_time"] is not None
+    assert session["session_id"] == session_id and session["span_count"] == 2
+    assert session["end_state"] == "Success" and session["end_time"] is not None
 
 
 def test_filters_order_and_paging(any_store: BaseStore) -> None:
@@ -95,6 +111,12 @@ def test_filters_order_and_paging(any_store: BaseStore) -> None:
 
 def test_strange_strings_are_stored_the_same_way(any_store: BaseStore) -> None:
     project = any_store.ensure_project()
+    attributes = {
+        "session.id": "nul\x00 \ud800 id",
+        "k": "v\x00w",
+        "nested": '{"a": 1}',
+        "quote": "'; DROP TABLE spans; --",
+    }
     record = SpanRecord(
         "0123456789abcdef0123456789abcdef",
         "0000000000000001",
@@ -104,12 +126,16 @@ def test_strange_strings_are_stored_the_same_way(any_store: BaseStore) -> None:
         20,
         "ERROR",
         "bad\x00thing",
-        {"k": "v\x00w", "nested": '{"a": 1}', "quote": "'; DROP TABLE spans; --"},
+        attributes,
     )
     any_store.ingest(project, [record])
-    [span] = any_store.get_session("01234567-89ab-cdef-0123-456789abcdef", project)["spans"]  # type: ignore[index]
-    assert span["name"] == "nul\ufffdname ünï 😀" and span["status_message"] == "bad\ufffdthing"
-    assert span["attributes"] == {"k": "v\x00w", "nested": '{"a": 1}', "quote": "'; DROP TABLE spans; --"}
+    # Text a column cannot hold (NUL, a lone surrogate) is replaced there; the spans keep it as it was,
+    # but for lone surrogates, which no UTF-8 text holds.
+    [listed] = any_store.list_sessions(project)
+    assert listed["session_id"] == "nul\ufffd ? id" and listed["name"] == "nul\ufffdname ünï 😀"
+    [span] = any_store.get_session(listed["session_id"], project)["spans"]  # type: ignore[index]
+    assert span["name"] == "nul\x00name ünï 😀" and span["status_message"] == "bad\x00thing"
+    assert span["attributes"] == {**attributes, "session.id": "nul\x00 ? id"}
 
 
 def test_find_sessions_by_a_prefix_of_their_id(any_store: BaseStore) -> None:

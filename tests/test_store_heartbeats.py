@@ -1,7 +1,7 @@
 """Heartbeats on both stores: not spans of the session, but they keep it alive; a session whose root never
 came and that fell silent for 3 x interval + 10 s reads as Indeterminate with a reason; the root wins.
 
-"Later" is the backend's clock moved forward (``base._now_ns``): what a reader sees that many seconds on.
+"Later" is the backend's clock moved forward (``clock.now_ns``): what a reader sees that many seconds on.
 The real thing, an SDK process killed with SIGKILL, is in test_store_servers.py.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from agentops_otel.store import base
+from agentops_otel.store import clock
 from agentops_otel.store.base import BaseStore
 from agentops_otel.store.records import SpanRecord, from_readable_spans
 from agentops_otel.store.sqlite import iso_time
@@ -52,8 +52,8 @@ def started(
 
 def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> Callable[[], None]:
     real = time.time_ns
-    monkeypatch.setattr(base, "_now_ns", lambda: real() + int(seconds * 1e9))
-    return lambda: monkeypatch.setattr(base, "_now_ns", real)
+    monkeypatch.setattr(clock, "now_ns", lambda: real() + int(seconds * 1e9))
+    return lambda: monkeypatch.setattr(clock, "now_ns", real)
 
 
 def test_heartbeats_keep_an_idle_session_running_and_are_not_spans(

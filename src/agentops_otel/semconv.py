@@ -191,6 +191,43 @@ TOKEN_OUTPUT: Final = "output"
 #: error.type of a stream the caller dropped without reading it to the end or closing it.
 ERROR_OTHER: Final = "_OTHER"
 
+# -- other instrumentations' names, read by the backend (its figures count their spans too) -------------
+
+#: OpenLLMetry (Traceloop): the kind of a model call (chat, completion, embedding, rerank) and of the
+#: other spans (workflow, task, agent, tool).
+OPENLLMETRY_REQUEST_TYPE: Final = "llm.request.type"
+OPENLLMETRY_SPAN_KIND: Final = "traceloop.span.kind"
+#: OpenInference (Arize Phoenix): the span kind (LLM, EMBEDDING, TOOL, AGENT, CHAIN, ...), the model and
+#: the token counts of a model call, and its content.
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+OPENINFERENCE_MODEL_NAME: Final = "llm.model_name"
+OPENINFERENCE_PROMPT_TOKENS: Final = "llm.token_count.prompt"
+OPENINFERENCE_COMPLETION_TOKENS: Final = "llm.token_count.completion"
+OPENINFERENCE_COST_TOTAL: Final = "llm.cost.total"
+#: The deprecated name of gen_ai.provider.name, still written by many instrumentations.
+SYSTEM_OLD: Final = "gen_ai.system"
+#: Attribute names (and prefixes) holding recorded content: prompts, completions, inputs and outputs.
+CONTENT_KEYS: Final = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "agentops.entity.input",
+        "agentops.entity.output",
+        "input.value",
+        "output.value",
+    }
+)
+CONTENT_PREFIXES: Final = (
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.input_messages.",
+    "llm.output_messages.",
+)
+
 # Metrics.
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"

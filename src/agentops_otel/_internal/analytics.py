@@ -1,7 +1,8 @@
 """``Session.get_analytics()``: a session's figures read back from where its spans went.
 
 The agentops SDK 0.3 asked its backend for them. Here the figures come from the same place the CLI and
-the dashboard read: the local store file (no network), or the backend's REST API
+the dashboard read: the local store (a SQLite file, no network, or the PostgreSQL database
+``AGENTOPS_DB`` names), or the backend's REST API
 (``GET /api/sessions/{id}``). Queued spans are flushed first. The whole call waits at most ``timeout``
 seconds, on the caller's thread: it is a read the caller asked for, like :meth:`Client.flush`.
 
@@ -65,16 +66,19 @@ def read_session(session_id: str, timeout: float) -> dict[str, Any] | None:
     return _from_backend(config.api_url, config.api_key or "", session_id, deadline)
 
 
-def _from_store(path: str, session_id: str) -> dict[str, Any] | None:
-    if not os.path.exists(path):
-        logger.warning("agentops_otel: get_analytics(): no store at %s yet", path)
-        return None
-    from agentops_otel.store.sqlite import Store
+def _from_store(location: str, session_id: str) -> dict[str, Any] | None:
+    """From the store the local exporter writes: a SQLite file (never created by this read) or a
+    ``postgresql://`` database, through the store's interface (so both engines answer alike)."""
+    from agentops_otel.store import open_store, sqlite_path
 
-    with Store(path, busy_timeout=0.5) as store:
+    path = sqlite_path(location)
+    if path is not None and not os.path.exists(os.path.expanduser(path)):
+        logger.warning("agentops_otel: get_analytics(): no store at %s yet", location)
+        return None
+    with open_store(location, busy_timeout=0.5) as store:
         found: dict[str, Any] | None = store.get_session(session_id, with_spans=False)
     if found is None:
-        logger.warning("agentops_otel: get_analytics(): session %s is not in %s yet", session_id, path)
+        logger.warning("agentops_otel: get_analytics(): session %s is not in %s yet", session_id, location)
     return found
 
 

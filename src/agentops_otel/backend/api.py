@@ -135,7 +135,11 @@ def create_app(
         Route("/api/local/token", bound(rest.local_token), methods=["POST"]),
         Route("/v1/traces", bound(otlp_http.export_traces), methods=["POST"]),
         Route("/api/sessions", bound(rest.sessions), methods=["GET"]),
+        Route("/api/sessions/{session_id:any_text}/spans/{span_id}", bound(rest.span), methods=["GET"]),
         Route("/api/sessions/{session_id:any_text}", bound(rest.session), methods=["GET"]),
+        Route("/api/traces", bound(rest.traces), methods=["GET"]),
+        Route("/api/traces/{trace_id}", bound(rest.trace), methods=["GET"]),
+        Route("/api/overview", bound(rest.overview), methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

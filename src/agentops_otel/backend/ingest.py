@@ -68,7 +68,7 @@ def _store(
         return 0
     try:
         attempts[0] += 1
-        stored: int = store.ingest(project_id, records)
+        stored: int = store.ingest(project_id, records, refused)  # the store refuses spans alone too
         return stored
     except Exception as exc:
         busy = unavailable(exc)

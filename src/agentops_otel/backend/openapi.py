@@ -1,23 +1,18 @@
-"""The OpenAPI 3.0 description of the backend's HTTP API (SPEC.md section 5), served at
-``/openapi.json``: for clients, and for the tests that fuzz the API against it (schemathesis)."""
+"""The OpenAPI 3.0 description of the backend's HTTP API (SPEC.md section 5 and the additions of
+docs/backend.md), served at ``/openapi.json``: for clients, and for the tests that fuzz the API against
+it (schemathesis). The schemas are in :mod:`.openapi_schemas`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agentops_otel.backend.limits import MAX_OFFSET, MAX_TAG_FILTERS, MAX_TOKEN_BODY
-from agentops_otel.backend.rest import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from agentops_otel.backend.limits import MAX_OFFSET, MAX_TAG_FILTERS, MAX_TAG_LENGTH, MAX_TOKEN_BODY
+from agentops_otel.backend.openapi_schemas import REF as _REF
+from agentops_otel.backend.openapi_schemas import SCHEMAS
+from agentops_otel.backend.rest_params import MAX_CURSOR, MAX_TEXT
+from agentops_otel.store.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, SORT_KEYS
+from agentops_otel.store.reads import MAX_SPANS_LIMIT
 from agentops_otel.version import __version__
-
-_REF = "#/components/schemas/"
-
-
-def _nullable(kind: str, **more: Any) -> dict[str, Any]:
-    return {"type": kind, "nullable": True, **more}
-
-
-def _int(**more: Any) -> dict[str, Any]:
-    return {"type": "integer", "minimum": 0, **more}
 
 
 def _error(description: str, schema: str = "Error") -> dict[str, Any]:
@@ -33,91 +28,6 @@ def _otlp_error(description: str) -> dict[str, Any]:
         },
     }
 
-
-_SESSION_FIELDS: dict[str, Any] = {
-    "session_id": {"type": "string"},
-    "project_id": {"type": "string"},
-    "name": _nullable("string"),
-    "start_time": _nullable("string", format="date-time"),
-    "end_time": _nullable("string", format="date-time"),
-    "duration_s": {"type": "number"},
-    "end_state": {"type": "string", "enum": ["Success", "Fail", "Indeterminate"]},
-    "end_state_reason": _nullable("string"),
-    "tags": {"type": "array", "items": {"type": "string"}},
-    "host_env": {"type": "object"},
-    "video": _nullable("string"),
-    "span_count": _int(),
-    "llm_calls": _int(),
-    "tool_calls": _int(),
-    "actions": _int(),
-    "errors": _int(),
-    "prompt_tokens": _int(),
-    "completion_tokens": _int(),
-    "total_tokens": _int(),
-    "cost_usd": {"type": "number"},
-}
-
-_SPAN_FIELDS: dict[str, Any] = {
-    "span_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
-    "parent_span_id": _nullable("string", pattern="^[0-9a-f]{16}$"),
-    "trace_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-    "name": {"type": "string"},
-    "kind": _nullable("string"),
-    "start_time": _nullable("string", format="date-time"),
-    "end_time": _nullable("string", format="date-time"),
-    "status": {"type": "string", "enum": ["UNSET", "OK", "ERROR"]},
-    "status_message": _nullable("string"),
-    "attributes": {"type": "object"},
-    "events": {"type": "array", "items": {"type": "object"}},
-}
-
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {"error": {"type": "string"}},
-    },
-    "Status": {
-        "type": "object",
-        "description": "google.rpc.Status in protobuf's JSON mapping",
-        "required": ["message"],
-        "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
-    },
-    "Session": {
-        "type": "object",
-        "required": [k for k in _SESSION_FIELDS if k not in ("video",)],
-        "properties": _SESSION_FIELDS,
-    },
-    "SessionWithSpans": {
-        "allOf": [
-            {"$ref": _REF + "Session"},
-            {
-                "type": "object",
-                "required": ["spans"],
-                "properties": {"spans": {"type": "array", "items": {"$ref": _REF + "Span"}}},
-            },
-        ]
-    },
-    "Span": {
-        "type": "object",
-        "required": ["span_id", "parent_span_id", "name", "kind", "start_time", "status", "attributes"],
-        "properties": _SPAN_FIELDS,
-    },
-    "ExportTraceServiceRequest": {
-        "type": "object",
-        "description": "OTLP/JSON (opentelemetry-proto), ids in hex",
-        "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}},
-    },
-    "ExportTraceServiceResponse": {
-        "type": "object",
-        "properties": {
-            "partialSuccess": {
-                "type": "object",
-                "properties": {"rejectedSpans": {"type": "string"}, "errorMessage": {"type": "string"}},
-            }
-        },
-    },
-}
 
 _AUTH_FAILED = _error("no valid token or API key in Authorization: Bearer")
 _BUSY = {"description": "the store is busy, full or read-only: retry after Retry-After seconds"}
@@ -197,77 +107,132 @@ def _paths() -> dict[str, Any]:
         },
         "/api/sessions": {
             "get": {
-                "summary": "The project's sessions, newest first",
+                "summary": "The project's sessions: filtered, sorted (newest first by default), in pages",
                 "security": bearer,
-                "parameters": [
-                    {
-                        "name": "tag",
-                        "in": "query",
-                        "style": "form",
-                        "explode": True,
-                        "schema": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_TAG_FILTERS},
-                    },
-                    {
-                        "name": "end_state",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["Success", "Fail", "Indeterminate"]},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": MAX_LIST_LIMIT,
-                            "default": DEFAULT_LIST_LIMIT,
-                        },
-                    },
-                    {
-                        "name": "offset",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-                    },
-                ],
-                "responses": {
-                    "200": {
-                        "description": "sessions",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["sessions"],
-                                    "properties": {
-                                        "sessions": {"type": "array", "items": {"$ref": _REF + "Session"}}
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "400": _error("a filter out of range"),
-                    "401": _AUTH_FAILED,
-                    "503": _BUSY,
-                },
+                "parameters": [_TAGS, _END_STATE, *_LIST],
+                "responses": _answers(_json("sessions, and the count of all that match", "SessionPage")),
             }
         },
         "/api/sessions/{session_id}": {
             "get": {
-                "summary": "One session and all of its spans",
+                "summary": "One session and its spans: all, or a page (spans_limit) in the compact form",
+                "security": bearer,
+                "parameters": [_path("session_id"), *_SPAN_PAGE, _IF_NONE_MATCH],
+                "responses": _answers(
+                    _json("the session", "SessionWithSpans", etag=True),
+                    {"304": {"description": "not changed since the ETag given in If-None-Match"}},
+                    {"404": _error("no such session in the caller's project")},
+                ),
+            }
+        },
+        "/api/sessions/{session_id}/spans/{span_id}": {
+            "get": {
+                "summary": "One span with all its attributes and events",
+                "security": bearer,
+                "parameters": [_path("session_id"), _path("span_id")],
+                "responses": _answers(
+                    _json("the span", "Span"), {"404": _error("no such span in the session")}
+                ),
+            }
+        },
+        "/api/traces": {
+            "get": {
+                "summary": "Traces that carry no session (spans without session.id), newest first",
+                "security": bearer,
+                "parameters": _LIST,
+                "responses": _answers(_json("traces", "TracePage")),
+            }
+        },
+        "/api/traces/{trace_id}": {
+            "get": {
+                "summary": "One trace that carries no session, and its spans",
+                "security": bearer,
+                "parameters": [_path("trace_id"), *_SPAN_PAGE, _IF_NONE_MATCH],
+                "responses": _answers(
+                    _json("the trace", "TraceWithSpans", etag=True),
+                    {"304": {"description": "not changed since the ETag given in If-None-Match"}},
+                    {"404": _error("no such trace (or it is a session's trace) in the caller's project")},
+                ),
+            }
+        },
+        "/api/overview": {
+            "get": {
+                "summary": "The project's sessions over a time range: totals, series, by model, by tag",
                 "security": bearer,
                 "parameters": [
-                    {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    _query("since", _TIME_PARAM, "default: 7 days before until"),
+                    _query("until", _TIME_PARAM, "default: now"),
+                    _query("bucket", {"type": "string", "enum": ["hour", "day"]}, "default: by the range"),
+                    _TAGS,
                 ],
-                "responses": {
-                    "200": {
-                        "description": "the session",
-                        "content": {"application/json": {"schema": {"$ref": _REF + "SessionWithSpans"}}},
-                    },
-                    "401": _AUTH_FAILED,
-                    "404": _error("no such session in the caller's project"),
-                    "503": _BUSY,
-                },
+                "responses": _answers(_json("the overview", "Overview")),
             }
         },
     }
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {"name": name, "in": "query", "schema": schema}
+    if description:
+        found["description"] = description
+    return found
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _json(description: str, schema: str, *, etag: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF + schema}}},
+    }
+    if etag:
+        answer["headers"] = {"ETag": {"schema": {"type": "string"}}}
+    return {"200": answer}
+
+
+def _answers(*parts: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for part in parts:
+        found.update(part)
+    return {**found, "400": _error("a parameter out of range"), "401": _AUTH_FAILED, "503": _BUSY}
+
+
+_TIME_PARAM = {"type": "string", "description": "ISO 8601 (UTC unless an offset is given) or epoch seconds"}
+_TEXT = {"type": "string", "maxLength": MAX_TEXT}
+_TAGS = _query(
+    "tag",
+    {"type": "array", "items": {"type": "string", "maxLength": MAX_TAG_LENGTH}, "maxItems": MAX_TAG_FILTERS},
+    "every one must match",
+)
+_TAGS.update({"style": "form", "explode": True})
+_END_STATE = _query("end_state", {"type": "string", "enum": ["Success", "Fail", "Indeterminate"]})
+_SORTS = [*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS)]
+_LIST = [
+    _query(
+        "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": DEFAULT_LIST_LIMIT}
+    ),
+    _query(
+        "offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}, "not with cursor"
+    ),
+    _query("cursor", {"type": "string", "maxLength": MAX_CURSOR}, "next_cursor of the page before"),
+    _query("q", _TEXT, "id prefix, name, tag or recorded content"),
+    _query("since", _TIME_PARAM, "start_time from (inclusive)"),
+    _query("until", _TIME_PARAM, "start_time before (exclusive)"),
+    _query("sort", {"type": "string", "enum": _SORTS, "default": "-start_time"}),
+    _query("model", _TEXT, "an LLM call's request or response model"),
+    _query("min_cost", {"type": "number"}, "USD"),
+    _query("max_cost", {"type": "number"}, "USD"),
+    _query("min_errors", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}),
+]
+_SPAN_PAGE = [
+    _query("spans_limit", {"type": "integer", "minimum": 1, "maximum": MAX_SPANS_LIMIT}, "a page of spans"),
+    _query(
+        "spans_cursor", {"type": "string", "maxLength": MAX_CURSOR}, "spans_next_cursor of the page before"
+    ),
+]
+_IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}
 
 
 def document() -> dict[str, Any]:
@@ -281,7 +246,7 @@ def document() -> dict[str, Any]:
         },
         "paths": _paths(),
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": SCHEMAS,
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -1,47 +1,44 @@
-"""The REST side of the API: ``POST /v3/auth/token`` and the session reads (SPEC.md section 5).
+"""The REST side of the API: ``POST /v3/auth/token`` and the reads (SPEC.md section 5, and the
+additions of docs/backend.md): sessions (filtered, sorted, in keyset pages), one session with its spans
+(all, or in pages of the compact form, with an ETag), one span, traces that carry no session, and the
+overview.
 
-Every parameter is checked before it reaches the store, each against a limit of
-:mod:`agentops_otel.backend.limits`, and a breach is a 400 that names the parameter.
+Every parameter is checked before it reaches the store (:mod:`.rest_params`), and a breach is a 400
+that names the parameter.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agentops_otel.backend import local_access
 from agentops_otel.backend.errors import Refused, rest_error, unavailable
-from agentops_otel.backend.limits import (
-    MAX_OFFSET,
-    MAX_TAG_FILTERS,
-    MAX_TAG_LENGTH,
-    MAX_TOKEN_BODY,
-    read_body,
-)
+from agentops_otel.backend.limits import MAX_TOKEN_BODY, read_body
 from agentops_otel.backend.otlp_http import JSON_TYPES, media_type
+from agentops_otel.backend.rest_params import list_params, overview_params, span_page_params
 from agentops_otel.store.auth import LOCAL_PROJECT
-from agentops_otel.store.figures import normalise_end_state
+from agentops_otel.store.listing import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, BadQuery
+from agentops_otel.store.reads import trace_key
 
 if TYPE_CHECKING:
     from agentops_otel.backend.state import Backend
 
-#: The list sizes of SPEC.md section 5 (the store clamps to the same bounds).
-DEFAULT_LIST_LIMIT = 100
-MAX_LIST_LIMIT = 10_000
-_DIGITS = re.compile(r"[0-9]{1,12}")
+__all__ = ["DEFAULT_LIST_LIMIT", "MAX_LIST_LIMIT", "list_params"]
 
 
 async def _store_call(function: Any, *args: Any, **kwargs: Any) -> Any:
-    """A store call on a worker thread; a store that cannot answer now is a 503."""
+    """A store call on a worker thread; a store that cannot answer now is a 503, a query it cannot
+    answer (a bad cursor, sort or range) a 400."""
     try:
         return await run_in_threadpool(function, *args, **kwargs)
+    except BadQuery as exc:
+        raise Refused(400, str(exc)) from None
     except Exception as exc:
         busy = unavailable(exc)
         if busy is not None:
@@ -94,33 +91,20 @@ async def local_token(backend: Backend, request: Request) -> Response:
     return JSONResponse({"token": token_text, "project_id": project_id})
 
 
-def _int_param(params: QueryParams, name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not _DIGITS.fullmatch(raw):
-        raise Refused(400, f"{name} must be a whole number from {low} to {high}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise Refused(400, f"{name} must be from {low} to {high}")
-    return value
+def _read_answer(found: tuple[bytes | None, str] | None, missing: str) -> Response:
+    """A detail (session, trace) with its ETag: 304 when the client's copy is current, 404 when none."""
+    if found is None:
+        raise Refused(404, missing)
+    body, etag = found
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if body is None:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
-def list_params(params: QueryParams) -> dict[str, Any]:
-    """The filters of ``GET /api/sessions``, checked."""
-    limit = _int_param(params, "limit", DEFAULT_LIST_LIMIT, 1, MAX_LIST_LIMIT)
-    offset = _int_param(params, "offset", 0, 0, MAX_OFFSET)
-    end_state = params.get("end_state") or None
-    if end_state is not None:
-        end_state = normalise_end_state(end_state)
-        if end_state is None:
-            raise Refused(400, "end_state must be Success, Fail or Indeterminate")
-    tags = [t for t in params.getlist("tag") if t]
-    if len(tags) > MAX_TAG_FILTERS:
-        raise Refused(400, f"at most {MAX_TAG_FILTERS} tag filters")
-    if any(len(t) > MAX_TAG_LENGTH for t in tags):
-        raise Refused(400, f"a tag filter is longer than {MAX_TAG_LENGTH} characters")
-    return {"tags": tags, "end_state": end_state, "limit": limit, "offset": offset}
+def _path_id(value: str) -> bool:
+    # No stored id holds a NUL (PostgreSQL text cannot), and none is longer than a header line.
+    return "\0" not in value and len(value) <= 4096
 
 
 async def sessions(backend: Backend, request: Request) -> Response:
@@ -137,12 +121,74 @@ async def session(backend: Backend, request: Request) -> Response:
     session_id: str = request.path_params["session_id"]
     try:
         project_id = await backend.project_of(request)
-        # No stored id holds a NUL (PostgreSQL text cannot), and none is longer than a header line.
+        page = span_page_params(request.query_params)
         found = None
-        if "\0" not in session_id and len(session_id) <= 4096:
-            found = await _store_call(backend.store.get_session, session_id, project_id)
+        if _path_id(session_id):
+            found = await _store_call(
+                backend.store.session_json,
+                session_id,
+                project_id,
+                if_none_match=request.headers.get("if-none-match"),
+                **page,
+            )
+        return _read_answer(found, f"no session {session_id[:200]} in this project")
+    except Refused as refused:
+        return rest_error(refused)
+
+
+async def span(backend: Backend, request: Request) -> Response:
+    session_id: str = request.path_params["session_id"]
+    span_id: str = request.path_params["span_id"]
+    try:
+        project_id = await backend.project_of(request)
+        found = None
+        if _path_id(session_id):
+            found = await _store_call(backend.store.get_span, project_id, session_id, span_id)
         if found is None:
-            raise Refused(404, f"no session {session_id[:200]} in this project")
+            raise Refused(404, f"no span {span_id[:40]} in session {session_id[:200]} of this project")
+    except Refused as refused:
+        return rest_error(refused)
+    return JSONResponse(found)
+
+
+async def traces(backend: Backend, request: Request) -> Response:
+    try:
+        project_id = await backend.project_of(request)
+        params = list_params(request.query_params, traces=True)
+        body = await _store_call(backend.store.list_traces_json, project_id, **params)
+    except Refused as refused:
+        return rest_error(refused)
+    return Response(body, media_type="application/json")
+
+
+async def trace(backend: Backend, request: Request) -> Response:
+    trace_id: str = request.path_params["trace_id"]
+    try:
+        project_id = await backend.project_of(request)
+        page = span_page_params(request.query_params)
+        key = trace_key(trace_id)
+        if key is None:
+            raise Refused(404, f"no trace {trace_id[:40]}: a trace id is 32 hex digits")
+        found = await _store_call(
+            backend.store.session_json,
+            key,
+            project_id,
+            traces=True,
+            if_none_match=request.headers.get("if-none-match"),
+            **page,
+        )
+        if found is None and await _store_call(backend.store.get_session, key, project_id, with_spans=False):
+            raise Refused(404, f"trace {trace_id} is the trace of session {key}: GET /api/sessions/{key}")
+        return _read_answer(found, f"no trace {trace_id} without a session in this project")
+    except Refused as refused:
+        return rest_error(refused)
+
+
+async def overview(backend: Backend, request: Request) -> Response:
+    try:
+        project_id = await backend.project_of(request)
+        params = overview_params(request.query_params)
+        found = await _store_call(backend.store.overview, project_id, **params)
     except Refused as refused:
         return rest_error(refused)
     return JSONResponse(found)
@@ -158,6 +204,10 @@ async def index(backend: Backend, request: Request) -> Response:
                 "POST /v1/traces",
                 "GET /api/sessions",
                 "GET /api/sessions/{session_id}",
+                "GET /api/sessions/{session_id}/spans/{span_id}",
+                "GET /api/traces",
+                "GET /api/traces/{trace_id}",
+                "GET /api/overview",
                 "GET /openapi.json",
             ],
         }

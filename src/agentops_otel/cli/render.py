@@ -94,11 +94,15 @@ def _host_value(key: str, value: Any) -> str:
 
 
 def session_cost_text(session: Mapping[str, Any]) -> str:
-    """The session's cost, with the LLM calls that have no price counted from its spans."""
-    spans = [s for s in session.get("spans") or [] if is_work(s)]
-    llm = llm_span_ids(spans)
-    unpriced = sum(1 for s in spans if s["span_id"] in llm and figures(s, True)["cost_usd"] is None)
-    calls = max(int(session.get("llm_calls") or 0), len(llm))
+    """The session's cost, with the LLM calls that have no price: the store's count
+    (``unpriced_llm_calls``), or, from a backend that does not give it, counted from the spans."""
+    if isinstance(session.get("unpriced_llm_calls"), int):
+        unpriced, calls = session["unpriced_llm_calls"], int(session.get("llm_calls") or 0)
+    else:
+        spans = [s for s in session.get("spans") or [] if is_work(s)]
+        llm = llm_span_ids(spans)
+        unpriced = sum(1 for s in spans if s["span_id"] in llm and figures(s, True)["cost_usd"] is None)
+        calls = max(int(session.get("llm_calls") or 0), len(llm))
     text = fmt.session_cost({**session, "llm_calls": calls, "unpriced_llm_calls": unpriced})
     if unpriced:
         text += f" (no price for {unpriced} of {calls} LLM calls)"

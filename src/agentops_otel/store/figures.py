@@ -1,30 +1,42 @@
-"""Session figures, folded one span at a time.
+"""Session figures, folded a batch of spans at a time.
 
-The same fold runs at ingest (adding a batch to the stored figures) and when a session is rebuilt from
-its stored spans, so both give the same numbers. Rules (SPEC.md section 5):
+The same fold runs at ingest (adding a batch's new spans to the stored figures) and when a session is
+rebuilt from its stored spans, so both give the same numbers. Rules (SPEC.md section 5, docs/backend.md):
 
 - the start marker (``agentops.span.kind == "session.start"``) makes the session known (start time,
   tags, name, host environment) but is not a span of the session: not listed, not counted;
-- ``span_count`` counts the root and every other span; ``llm_calls``/``tool_calls``/``actions`` count
-  spans of that kind; ``errors`` counts spans other than the root whose status is ERROR or whose kind is
-  ``error``, each once;
-- tokens are ``gen_ai.usage.input_tokens``/``output_tokens`` of ``llm`` spans (the older
-  ``prompt_tokens``/``completion_tokens`` names are read when the new ones are absent);
-  ``cost_usd`` sums ``agentops.usage.cost_usd`` of every span;
+- ``span_count`` counts the root and every other span; what a span is (a model call, a tool call, an
+  agent, an action, an error) is read by :func:`~agentops_otel.store.genai.classify`, from our kind or
+  from the GenAI conventions and other instrumentations' names;
+- model calls: a model-call span whose parent is a model-call span records the same call (a framework's
+  span around a provider instrumentation's), so a chain of them is one call, with the largest token
+  counts and cost of its spans and the model of the innermost span that names one; a call with no cost
+  is unpriced; ``models`` lists every request and response model named, and each call's figures are
+  also kept by model (the response model, else the request model);
+- ``cost_usd`` is the calls' costs plus ``agentops.usage.cost_usd`` of spans that are not model calls;
+- ``errors`` counts failures, not spans (:mod:`~agentops_otel.store.failures`);
 - start = first start; end = the root's end (None until the root arrives); duration = last end minus
   first start;
 - heartbeats (``agentops.span.kind == "session.heartbeat"``) are not spans of the session either: each
   advances ``last_seen_ns`` and may announce the interval (``heartbeat_s``, also on the start marker),
   from which a reader tells a live idle session from one whose process died (``store/queries.py``);
 - end state: the root's ``agentops.session.end_state`` if valid, else its status (OK -> Success,
-  ERROR -> Fail), else Indeterminate (also while the root has not arrived).
+  ERROR -> Fail), else Indeterminate (also while the root has not arrived);
+- a trace none of whose spans carries ``session.id`` is kept as a trace (``is_trace``), not a session.
+
+A span whose figures the store could not hold (a token sum past int64, a cost sum past any float) is
+refused alone: :meth:`SessionFigures.add` returns it, and it is not stored.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 from agentops_otel import semconv
+from agentops_otel.store import genai
+from agentops_otel.store.failures import MAX_FAILURES_KEPT, Failure, count_failures, failure_record
 from agentops_otel.store.records import SpanRecord
 
 END_STATES = semconv.END_STATES
@@ -32,8 +44,10 @@ END_STATES = semconv.END_STATES
 MAX_HEARTBEAT_S = 86_400.0
 _END_STATE_BY_LOWER = {s.lower(): s for s in END_STATES}
 _HOST_PREFIXES = semconv.HOST_ENV_PREFIXES
-_INPUT_TOKENS = (semconv.USAGE_INPUT_TOKENS, semconv.USAGE_PROMPT_TOKENS_OLD)
-_OUTPUT_TOKENS = (semconv.USAGE_OUTPUT_TOKENS, semconv.USAGE_COMPLETION_TOKENS_OLD)
+#: The largest sum a BIGINT column holds.
+INT64_MAX = 2**63 - 1
+#: Model names longer than this are cut (they are keys of the per-model figures).
+MAX_MODEL_NAME = 256
 
 
 def normalise_end_state(value: Any) -> str | None:
@@ -44,14 +58,6 @@ def normalise_end_state(value: Any) -> str | None:
 
 def host_env_of(attributes: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attributes.items() if k.startswith(_HOST_PREFIXES)}
-
-
-def _tokens(attributes: dict[str, Any], names: tuple[str, str]) -> int:
-    for name in names:
-        value = attributes.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value)
-    return 0
 
 
 def _session_name(record: SpanRecord) -> str | None:
@@ -73,6 +79,57 @@ def _tags(attributes: dict[str, Any]) -> list[str] | None:
     if isinstance(value, list):
         return [str(v) for v in value]
     return None
+
+
+class Call:
+    """One model call: a chain of model-call spans nested in one another (innermost first)."""
+
+    __slots__ = ("cost", "input_tokens", "members", "model", "names", "output_tokens")
+
+    def __init__(self, members: list[SpanRecord]) -> None:
+        self.members = members
+        self.input_tokens = self.output_tokens = 0
+        self.cost: float | None = None
+        self.names: set[str] = set()
+        response_model = request_model = None
+        for record in members:
+            a = record.attributes
+            tokens_in, tokens_out = genai.tokens(a)
+            self.input_tokens = max(self.input_tokens, tokens_in)
+            self.output_tokens = max(self.output_tokens, tokens_out)
+            cost = genai.cost(a)
+            if cost is not None and (self.cost is None or cost > self.cost):
+                self.cost = cost
+            response, request = genai.model_names(a)
+            for name in (response, request):
+                if name:
+                    self.names.add(name[:MAX_MODEL_NAME])
+            response_model = response_model or response
+            request_model = request_model or request
+        model = response_model or request_model
+        self.model = model[:MAX_MODEL_NAME] if model else None
+
+
+def calls_of(records: Sequence[SpanRecord]) -> tuple[list[Call], set[int]]:
+    """The model calls among ``records`` (chains grouped), and the ids (``id()``) of their spans."""
+    llm = {
+        r.span_id: r
+        for r in records
+        if not r.is_start_marker and not r.is_heartbeat and genai.classify(r.kind, r.attributes) == genai.LLM
+    }
+    if not llm:
+        return [], set()
+    chains: dict[str, list[tuple[int, SpanRecord]]] = {}
+    for record in llm.values():
+        top, depth = record, 0
+        while top.parent_span_id in llm and depth < 64:
+            top, depth = llm[top.parent_span_id], depth + 1  # type: ignore[index]
+        chains.setdefault(top.span_id, []).append((depth, record))
+    calls = [
+        Call([r for _, r in sorted(chain, key=lambda item: -item[0])])
+        for chain in sorted(chains.values(), key=lambda c: (min(r.start_ns for _, r in c), c[0][1].span_id))
+    ]
+    return calls, {id(r) for r in llm.values()}
 
 
 class SessionFigures:
@@ -104,6 +161,13 @@ class SessionFigures:
         "last_seen_ns",
         "seen_ns",
         "heartbeat_s",
+        "is_trace",
+        "agents",
+        "unpriced_llm_calls",
+        "models",
+        "model_figures",
+        "failures",
+        "has_content",
     )
 
     def __init__(self, project_id: str, session_id: str) -> None:
@@ -132,19 +196,75 @@ class SessionFigures:
         self.last_seen_ns: int | None = None
         self.seen_ns: int | None = None  # set by the store: when it last received a span of the session
         self.heartbeat_s: float | None = None
+        self.is_trace = True  # until a span names the session (session.id)
+        self.agents = 0
+        self.unpriced_llm_calls = 0
+        self.models: list[str] = []
+        #: model -> [calls, input tokens, output tokens, cost, unpriced calls]
+        self.model_figures: dict[str, list[Any]] = {}
+        self.failures: list[Failure] = []
+        self.failure_overflow = 0
+        self.has_content = False
 
-    def add(self, record: SpanRecord) -> None:
+    # -- the fold --------------------------------------------------------------------------------------
+
+    def add(self, records: Sequence[SpanRecord]) -> list[tuple[SpanRecord, str]]:
+        """Fold ``records`` (spans of this session not folded before) into the figures. Returns the
+        spans refused (with why): their figures do not fit, and they must not be stored."""
+        refused: list[tuple[SpanRecord, str]] = []
+        calls, in_calls = calls_of(records)
+        skip: set[int] = set()
+        for call in calls:
+            reason = self._add_call(call)
+            if reason is not None:
+                refused += [(r, reason) for r in call.members]
+                skip.update(id(r) for r in call.members)
+        for record in records:
+            if id(record) in skip:
+                continue
+            reason = self._add_span(record, id(record) in in_calls)
+            if reason is not None:
+                refused.append((record, reason))
+        self._count_errors()
+        return refused
+
+    def _add_call(self, call: Call) -> str | None:
+        prompt = self.prompt_tokens + call.input_tokens
+        completion = self.completion_tokens + call.output_tokens
+        cost = self.cost_usd + (call.cost or 0.0)
+        if prompt > INT64_MAX or completion > INT64_MAX:
+            return "its token count takes the session's total past 2^63 - 1, the most the store keeps"
+        if not math.isfinite(cost):
+            return "its cost takes the session's total past the largest number the store keeps"
+        self.llm_calls += 1
+        self.prompt_tokens, self.completion_tokens, self.cost_usd = prompt, completion, cost
+        unpriced = 1 if call.cost is None else 0
+        self.unpriced_llm_calls += unpriced
+        if call.model is not None:
+            figures = self.model_figures.setdefault(call.model, [0, 0, 0, 0.0, 0])
+            figures[0] += 1
+            figures[1] += call.input_tokens
+            figures[2] += call.output_tokens
+            figures[3] += call.cost or 0.0
+            figures[4] += unpriced
+        if not call.names.issubset(self.models):
+            self.models = sorted(call.names.union(self.models))
+        return None
+
+    def _add_span(self, record: SpanRecord, in_call: bool) -> str | None:
         start, end = record.start_ns, record.end_ns
-        if start and (self.start_ns is None or start < self.start_ns):
+        if start and (not self.start_ns or start < self.start_ns):
             self.start_ns = start
         seen = max(start, end)
         if seen and (self.last_seen_ns is None or seen > self.last_seen_ns):
             self.last_seen_ns = seen
         if self.trace_id is None:
             self.trace_id = record.trace_id
+        if self.is_trace and record.has_session_id:
+            self.is_trace = False
         if record.is_heartbeat:
             self._take_interval(record)
-            return
+            return None
         if end and (self.last_end_ns is None or end > self.last_end_ns):
             self.last_end_ns = end
         if record.is_start_marker:
@@ -152,28 +272,45 @@ class SessionFigures:
             self._take_interval(record)
             if not self.has_root:
                 self._take_session_info(record)
-            return
-
-        self.span_count += 1
-        kind = record.kind
+            return None
         a = record.attributes
-        if kind == semconv.KIND_LLM:
-            self.llm_calls += 1
-            self.prompt_tokens += _tokens(a, _INPUT_TOKENS)
-            self.completion_tokens += _tokens(a, _OUTPUT_TOKENS)
-        elif kind == semconv.KIND_TOOL:
+        kind = genai.LLM if in_call else genai.classify(record.kind, a)
+        if kind != genai.LLM:
+            cost = genai.own_cost(a)
+            if cost is not None:
+                total = self.cost_usd + cost
+                if not math.isfinite(total):
+                    return "its cost takes the session's total past the largest number the store keeps"
+                self.cost_usd = total
+        self.span_count += 1
+        if kind == genai.TOOL:
             self.tool_calls += 1
-        elif kind == semconv.KIND_ACTION:
+        elif kind == genai.ACTION:
             self.actions += 1
-        cost = a.get(semconv.COST_USD)
-        if isinstance(cost, (int, float)) and not isinstance(cost, bool):
-            self.cost_usd += float(cost)
+        elif kind == genai.AGENT:
+            self.agents += 1
         is_root = record.is_root
-        if not is_root and (kind == semconv.KIND_ERROR or record.status == "ERROR"):
-            self.errors += 1
+        if not is_root and (kind == genai.ERROR or record.status == "ERROR"):
+            self._add_failure(record, kind == genai.ERROR)
         # A real session root always wins over a parentless span of another tracer.
-        if kind == semconv.KIND_SESSION or (is_root and not self.has_root):
+        if record.kind == semconv.KIND_SESSION or (is_root and not self.has_root):
             self._take_root(record)
+        return None
+
+    def _add_failure(self, record: SpanRecord, error_kind: bool) -> None:
+        if len(self.failures) >= MAX_FAILURES_KEPT:
+            self.failure_overflow += 1
+            return
+        signature = genai.exception_signature(record.events)
+        self.failures.append(
+            failure_record(record.span_id, record.parent_span_id, signature, error_kind, record.start_ns)
+        )
+
+    def _count_errors(self) -> None:
+        errors = count_failures(self.failures, self.failure_overflow)
+        if errors == 0 and self.has_root and self.end_state == semconv.END_STATE_FAIL:
+            errors = 1  # the failure that ended the session: an uncaught exception, a signal, Fail
+        self.errors = errors
 
     def _take_interval(self, record: SpanRecord) -> None:
         interval = record.attributes.get(semconv.SESSION_HEARTBEAT_INTERVAL)
@@ -189,7 +326,10 @@ class SessionFigures:
             self.last_seen_ns = previous.last_seen_ns
         if previous.heartbeat_s is not None:
             self.heartbeat_s = previous.heartbeat_s
+        if not previous.is_trace:
+            self.is_trace = False
         self.seen_ns = previous.seen_ns
+        self.has_content = self.has_content or previous.has_content
 
     def _take_session_info(self, record: SpanRecord) -> None:
         a = record.attributes
@@ -227,12 +367,15 @@ class SessionFigures:
     # -- rows ------------------------------------------------------------------------------------------
 
     def to_row(self, dumps: Any) -> tuple[Any, ...]:
+        failures = None
+        if self.failures or self.failure_overflow:
+            failures = dumps({"f": self.failures, "n": self.failure_overflow})
         return (
             self.project_id,
             self.session_id,
             self.trace_id,
             self.name,
-            self.start_ns,
+            self.start_ns or 0,
             self.last_end_ns,
             self.end_ns,
             int(self.has_root),
@@ -253,6 +396,13 @@ class SessionFigures:
             self.last_seen_ns,
             self.seen_ns,
             self.heartbeat_s,
+            int(self.is_trace),
+            self.agents,
+            self.unpriced_llm_calls,
+            dumps(self.models),
+            dumps(dict(sorted(self.model_figures.items()))),
+            failures,
+            int(self.has_content),
         )
 
     @classmethod
@@ -260,8 +410,13 @@ class SessionFigures:
         fig = cls(row["project_id"], row["session_id"])
         for column in cls.COLUMNS[2:]:
             setattr(fig, column, row[column])
-        fig.has_root = bool(fig.has_root)
-        fig.has_marker = bool(fig.has_marker)
+        for flag in ("has_root", "has_marker", "is_trace", "has_content"):
+            setattr(fig, flag, bool(getattr(fig, flag)))
         fig.tags = loads(row["tags"]) if row["tags"] else []
         fig.host_env = loads(row["host_env"]) if row["host_env"] else {}
+        fig.models = loads(row["models"]) if row["models"] else []
+        fig.model_figures = loads(row["model_figures"]) if row["model_figures"] else {}
+        failures = loads(row["failures"]) if row["failures"] else {}
+        fig.failures = failures.get("f", [])
+        fig.failure_overflow = failures.get("n", 0)
         return fig

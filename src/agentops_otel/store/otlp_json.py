@@ -34,8 +34,10 @@ from agentops_otel.store.records import (
     STATUS_NAMES,
     MalformedSpans,
     SpanRecord,
+    link_dict,
     refusal,
     safe_float,
+    scope_dict,
 )
 
 __all__ = ["MAX_VALUE_DEPTH", "from_otlp_json"]
@@ -59,6 +61,11 @@ _STATUS_BY_NAME = {
     "UNSET": "UNSET",
     "OK": "OK",
     "ERROR": "ERROR",
+}
+_KIND_BY_NAME = {
+    f"{prefix}{name}": number
+    for number, name in enumerate(("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"))
+    for prefix in ("SPAN_KIND_", "")
 }
 # The members of AnyValue's oneof, by both spellings.
 _VALUE_KINDS = {
@@ -253,7 +260,43 @@ def _events(events: Any) -> list[dict[str, Any]] | None:
     return out or None
 
 
-def _span(span: Any, resource: dict[str, Any], refused: list[str] | None) -> SpanRecord | None:
+def _span_kind(value: Any) -> int:
+    """OTLP's ``kind``: a number or the enum's name (``SPAN_KIND_CLIENT``); an unknown one is 0."""
+    if value is None:
+        return 0
+    if isinstance(value, str) and not value.isdigit():
+        return _KIND_BY_NAME.get(value.upper(), 0)
+    number = _integer(value, "kind", (-(2**31), 2**31 - 1))
+    return number if 0 <= number <= 5 else 0
+
+
+def _links(links: Any) -> list[dict[str, Any]] | None:
+    out = []
+    for link in _list(links, "links"):
+        link = _object(link, "a link")
+        out.append(
+            link_dict(
+                _id(_field(link, "traceId", "trace_id"), "link traceId").hex(),
+                _id(_field(link, "spanId", "span_id"), "link spanId").hex(),
+                _string(_field(link, "traceState", "trace_state"), "link traceState"),
+                _attributes(link.get("attributes")),
+            )
+        )
+    return out or None
+
+
+def _scope(scope_spans: Mapping[str, Any]) -> dict[str, Any] | None:
+    scope = _object(scope_spans.get("scope"), "scope")
+    return scope_dict(
+        _string(scope.get("name"), "scope name"),
+        _string(scope.get("version"), "scope version"),
+        _attributes(scope.get("attributes")),
+    )
+
+
+def _span(
+    span: Any, resource: dict[str, Any], scope: dict[str, Any] | None, refused: list[str] | None
+) -> SpanRecord | None:
     span = _object(span, "a span")
     name = _string(span.get("name"), "span name")
     trace_id = _id(_field(span, "traceId", "trace_id"), "traceId")
@@ -264,6 +307,9 @@ def _span(span: Any, resource: dict[str, Any], refused: list[str] | None) -> Spa
     status, message = _status(span.get("status"))
     attributes = _attributes(span.get("attributes"))
     events = _events(span.get("events"))
+    kind = _span_kind(span.get("kind"))
+    links = _links(span.get("links"))
+    trace_state = _string(_field(span, "traceState", "trace_state"), "traceState")
     reason = refusal(name, trace_id, span_id, parent, start, end)
     if reason is not None:
         if refused is None:
@@ -282,6 +328,10 @@ def _span(span: Any, resource: dict[str, Any], refused: list[str] | None) -> Spa
         attributes,
         resource,
         events,
+        span_kind=kind,
+        links=links,
+        scope=scope,
+        trace_state=trace_state,
     )
 
 
@@ -340,8 +390,10 @@ def from_otlp_json(body: bytes | str, refused: list[str] | None = None) -> list[
         resource = _attributes(_object(resource_spans.get("resource"), "resource").get("attributes"))
         scopes = _field(resource_spans, "scopeSpans", "scope_spans")
         for scope_spans in _list(scopes, "scopeSpans"):
-            for span in _list(_object(scope_spans, "a scopeSpans item").get("spans"), "spans"):
-                record = _span(span, resource, refused)
+            scope_spans = _object(scope_spans, "a scopeSpans item")
+            scope = _scope(scope_spans)
+            for span in _list(scope_spans.get("spans"), "spans"):
+                record = _span(span, resource, scope, refused)
                 if record is not None:
                     records.append(record)
     return records

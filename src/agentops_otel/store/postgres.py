@@ -8,7 +8,7 @@
   processes can share one database and any of them can take any request.
 - Ingest is one transaction per batch. Writers of the same session are serialised by transaction-
   scoped advisory locks taken in a fixed order (no deadlock between two batches); batches of other
-  sessions run in parallel. Spans go in with one ``INSERT ... SELECT FROM unnest(...)`` per batch.
+  sessions run in parallel.
 - Reads run on autocommit connections (one round trip each).
 """
 
@@ -19,24 +19,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from agentops_otel.store.auth import DEFAULT_TOKEN_TTL
-from agentops_otel.store.base import _SPAN_INSERT_COLUMNS, BaseStore
+from agentops_otel.store.base import BaseStore
 from agentops_otel.store.queries import POSTGRESQL
 
 POSTGRES_EXTRA_HINT = (
     'a PostgreSQL store needs the postgres extra: pip install "agentops-opentelemetry[postgres]"'
 )
 _T = TypeVar("_T")
-_SPAN_TYPES = (
-    "text", "text", "text", "text", "text", "text", "text",
-    "bigint", "bigint", "text", "text", "text", "text", "bigint",
-)  # fmt: skip
-# One statement per batch, its columns as arrays in binary form (%b: psycopg's text form of an array
-# escapes every element in Python, twice the cost); the ON CONFLICT clause skips spans stored already.
-_SPAN_INSERT = (
-    f"INSERT INTO spans ({_SPAN_INSERT_COLUMNS}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(%b AS {t}[])" for t in _SPAN_TYPES)
-    + ") ON CONFLICT DO NOTHING"
-)
 _LOCK_SESSIONS = (
     "SELECT count(pg_advisory_xact_lock(k)) FROM"
     " (SELECT k FROM unnest(CAST(%s AS bigint[])) AS u(k) ORDER BY k) AS ordered"
@@ -160,11 +149,6 @@ class PostgresStore(BaseStore):
             raise
         finally:
             raw.close()
-
-    def _insert_spans(self, tx: Any, rows: list[list[Any]]) -> int:
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        tx.cur.execute(_SPAN_INSERT, columns)
-        return int(tx.cur.rowcount)
 
     def _lock_sessions(self, tx: Any, project_id: str, session_ids: Sequence[str]) -> None:
         keys = sorted({session_lock_key(project_id, s) for s in session_ids})

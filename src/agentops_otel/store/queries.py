@@ -52,6 +52,7 @@ class Dialect:
     tag_filter: str  # WHERE clause: the session has the tag (placeholders: tag_params)
     object_as_text: str  # SQL turning a built JSON object into text, with {o}
     tag_as_json: bool = False  # tag_filter takes the tag's JSON text first, then the tag
+    collate: str = ""  # appended to text compared or sorted, so that both engines order by code point
 
     def tag_params(self, tag: str) -> tuple[str, ...]:
         if self.tag_as_json:
@@ -95,52 +96,100 @@ POSTGRESQL = Dialect(
     ),
     tag_as_json=True,
     object_as_text="CAST({o} AS text)",
+    collate=' COLLATE "C"',
 )
 
 
-def session_json_sql(d: Dialect) -> str:
-    """SQL of one session object as JSON text, over ``sessions`` joined with ``clock(now_ns)``."""
-    stale = (
+def stale_sql() -> str:
+    """True for a session read as ended because its heartbeats stopped (the module docstring)."""
+    return (
         f"(sessions.has_root = 0 AND sessions.heartbeat_s IS NOT NULL AND sessions.seen_ns IS NOT NULL"
         f" AND sessions.seen_ns < clock.now_ns"
         f" - ({HEARTBEAT_MISSES} * sessions.heartbeat_s + {HEARTBEAT_GRACE_S}) * 1000000000.0)"
     )
-    seen, start, last_end = "sessions.last_seen_ns", "sessions.start_ns", "sessions.last_end_ns"
-    pairs = [
-        ("session_id", "sessions.session_id"),
-        ("project_id", "sessions.project_id"),
-        ("name", "sessions.name"),
-        ("start_time", d.iso(start)),
-        ("end_time", f"CASE WHEN {stale} THEN {d.iso(seen)} ELSE {d.iso('sessions.end_ns')} END"),
-        (
-            "duration_s",
-            f"CASE WHEN {stale} AND {start} > 0 AND {seen} >= {start}"
-            f" THEN {d.round(f'({seen} - {start}) / 1000000000.0', 6)}"
-            f" WHEN {start} > 0 AND {last_end} >= {start}"
-            f" THEN {d.round(f'({last_end} - {start}) / 1000000000.0', 6)} ELSE 0.0 END",
-        ),
-        ("end_state", "sessions.end_state"),
-        (
-            "end_state_reason",
-            f"CASE WHEN {stale} THEN 'the process stopped sending heartbeats at ' || {d.iso(seen)}"
-            " || ' without end_session' ELSE sessions.end_state_reason END",
-        ),
-        ("tags", d.json_text.format(c="sessions.tags")),
-        ("host_env", d.json_text.format(c="sessions.host_env")),
-        ("video", "sessions.video"),
+
+
+def end_ns_sql() -> str:
+    """The session's end in ns as read (see :func:`stale_sql`); NULL while it runs."""
+    return f"CASE WHEN {stale_sql()} THEN sessions.last_seen_ns ELSE sessions.end_ns END"
+
+
+def duration_ns_sql() -> str:
+    stale, seen, start = stale_sql(), "sessions.last_seen_ns", "sessions.start_ns"
+    last_end = "sessions.last_end_ns"
+    return (
+        f"CASE WHEN {stale} AND {start} > 0 AND {seen} >= {start} THEN {seen} - {start}"
+        f" WHEN {start} > 0 AND {last_end} >= {start} THEN {last_end} - {start} ELSE 0 END"
+    )
+
+
+def _figure_pairs(d: Dialect) -> list[tuple[str, str]]:
+    return [
         ("span_count", "sessions.span_count"),
         ("llm_calls", "sessions.llm_calls"),
         ("tool_calls", "sessions.tool_calls"),
         ("actions", "sessions.actions"),
+        ("agents", "sessions.agents"),
         ("errors", "sessions.errors"),
         ("prompt_tokens", "sessions.prompt_tokens"),
         ("completion_tokens", "sessions.completion_tokens"),
         ("total_tokens", "sessions.prompt_tokens + sessions.completion_tokens"),
         ("cost_usd", d.round("sessions.cost_usd", 10)),
+        ("unpriced_llm_calls", "sessions.unpriced_llm_calls"),
+        ("models", d.json_text.format(c="sessions.models")),
         ("trace_id", "sessions.trace_id"),
     ]
+
+
+def _times(d: Dialect) -> list[tuple[str, str]]:
+    return [
+        ("start_time", d.iso("sessions.start_ns")),
+        ("end_time", d.iso(end_ns_sql())),
+        ("duration_s", d.round(f"({duration_ns_sql()}) / 1000000000.0", 6)),
+    ]
+
+
+def _object(d: Dialect, pairs: list[tuple[str, str]]) -> str:
     body = ",\n    ".join(f"'{key}', {value}" for key, value in pairs)
     return d.object_as_text.format(o=f"{d.json_object}(\n    {body}\n)")
+
+
+def session_json_sql(d: Dialect) -> str:
+    """SQL of one session object as JSON text, over ``sessions`` joined with ``clock(now_ns)``."""
+    seen = "sessions.last_seen_ns"
+    pairs = [
+        ("session_id", "sessions.session_id"),
+        ("project_id", "sessions.project_id"),
+        ("name", "sessions.name"),
+        *_times(d),
+        ("end_state", "sessions.end_state"),
+        (
+            "end_state_reason",
+            f"CASE WHEN {stale_sql()} THEN 'the process stopped sending heartbeats at ' || {d.iso(seen)}"
+            " || ' without end_session' ELSE sessions.end_state_reason END",
+        ),
+        ("tags", d.json_text.format(c="sessions.tags")),
+        ("host_env", d.json_text.format(c="sessions.host_env")),
+        ("video", "sessions.video"),
+        *_figure_pairs(d),
+    ]
+    return _object(d, pairs)
+
+
+def trace_json_sql(d: Dialect) -> str:
+    """SQL of one trace object (a trace that carries no session) as JSON text: its root's name and
+    status, its times and the same figures as a session."""
+    status = "CASE sessions.end_state WHEN 'Success' THEN 'OK' WHEN 'Fail' THEN 'ERROR' ELSE 'UNSET' END"
+    pairs = [
+        ("trace_id", "sessions.trace_id"),
+        ("project_id", "sessions.project_id"),
+        ("name", "sessions.name"),
+        *_times(d),
+        ("status", f"CASE WHEN sessions.has_root = 1 THEN {status} ELSE 'UNSET' END"),
+        ("status_message", "sessions.end_state_reason"),
+        *[p for p in _figure_pairs(d) if p[0] != "trace_id"],
+    ]
+    return _object(d, pairs)
 
 
 def marks(items: Sequence[Any]) -> str:
@@ -150,8 +199,3 @@ def marks(items: Sequence[Any]) -> str:
 
 #: The clock of a read, as a one-row table: ``WITH clock(now_ns) AS (SELECT ?)``.
 CLOCK = "WITH clock(now_ns) AS (SELECT CAST(? AS BIGINT))"
-
-SPAN_COLUMNS = (
-    "trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status, status_message, attributes,"
-    " events"
-)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # protobuf is imported only where OTLP protobuf is decoded (t
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 STATUS_NAMES = ("UNSET", "OK", "ERROR")
+#: OTLP's ``Span.SpanKind`` numbers, by name (0: unspecified). The SDK's ``SpanKind`` is one less.
+SPAN_KIND_NAMES = (None, "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 #: The latest time a span may have: the store keeps int64 nanoseconds (2262-04-11T23:47:16Z). OTLP's
 #: fixed64 goes further; a span beyond is refused alone (:func:`refusal`).
 MAX_TIME_NS = 2**63 - 1
@@ -49,14 +51,18 @@ class SpanRecord:
         "end_ns",
         "events",
         "kind",
+        "links",
         "name",
         "parent_span_id",
         "resource",
+        "scope",
         "span_id",
+        "span_kind",
         "start_ns",
         "status",
         "status_message",
         "trace_id",
+        "trace_state",
     )
 
     def __init__(
@@ -72,6 +78,11 @@ class SpanRecord:
         attributes: dict[str, Any] | None = None,
         resource: dict[str, Any] | None = None,
         events: list[dict[str, Any]] | None = None,
+        *,
+        span_kind: int = 0,
+        links: list[dict[str, Any]] | None = None,
+        scope: dict[str, Any] | None = None,
+        trace_state: str = "",
     ) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
@@ -84,6 +95,10 @@ class SpanRecord:
         self.attributes = attributes if attributes is not None else {}
         self.resource = resource if resource is not None else {}
         self.events = events
+        self.span_kind = span_kind  # OTLP's number: 0 unspecified, 1 INTERNAL ... 5 CONSUMER
+        self.links = links  # [{"trace_id", "span_id", "trace_state", "attributes"}]
+        self.scope = scope  # {"name", "version", "attributes"}: the instrumentation scope
+        self.trace_state = trace_state
         kind = self.attributes.get(semconv.SPAN_KIND)
         self.kind: str | None = kind if isinstance(kind, str) else None
 
@@ -94,6 +109,12 @@ class SpanRecord:
         if isinstance(value, str) and value:
             return value
         return str(uuid.UUID(hex=self.trace_id))
+
+    @property
+    def has_session_id(self) -> bool:
+        """Whether the span names its session; a trace none of whose spans do is a trace, not a session."""
+        value = self.attributes.get(semconv.SESSION_ID)
+        return isinstance(value, str) and bool(value)
 
     @property
     def is_root(self) -> bool:
@@ -207,6 +228,7 @@ def from_otlp_message(
     for resource_spans in request.resource_spans:
         resource = {kv.key: _pb_value(kv.value) for kv in resource_spans.resource.attributes}
         for scope_spans in resource_spans.scope_spans:
+            scope = _pb_scope(scope_spans.scope)
             for span in scope_spans.spans:
                 trace_id = span.trace_id
                 span_id = span.span_id
@@ -238,7 +260,19 @@ def from_otlp_message(
                         }
                         for ev in span.events
                     ]
+                links = None
+                if span.links:
+                    links = [
+                        link_dict(
+                            link.trace_id.hex(),
+                            link.span_id.hex(),
+                            link.trace_state,
+                            {kv.key: _pb_value(kv.value) for kv in link.attributes},
+                        )
+                        for link in span.links
+                    ]
                 code = span.status.code
+                kind = span.kind
                 append(
                     SpanRecord(
                         trace_id.hex(),
@@ -252,19 +286,48 @@ def from_otlp_message(
                         {kv.key: _pb_value(kv.value) for kv in span.attributes},
                         resource,
                         events,
+                        span_kind=kind if 0 <= kind <= 5 else 0,
+                        links=links,
+                        scope=scope,
+                        trace_state=span.trace_state,
                     )
                 )
     return records
 
 
+def link_dict(trace_id: str, span_id: str, trace_state: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """A link as stored and returned: the linked span's ids (hex), its trace state, the attributes."""
+    link: dict[str, Any] = {"trace_id": trace_id, "span_id": span_id}
+    if trace_state:
+        link["trace_state"] = trace_state
+    link["attributes"] = attributes
+    return link
+
+
+def scope_dict(name: str, version: str, attributes: dict[str, Any]) -> dict[str, Any] | None:
+    """An instrumentation scope as stored and returned; None when it says nothing."""
+    if not name and not version and not attributes:
+        return None
+    scope: dict[str, Any] = {"name": name, "version": version or None}
+    if attributes:
+        scope["attributes"] = attributes
+    return scope
+
+
+def _pb_scope(scope: Any) -> dict[str, Any] | None:
+    return scope_dict(scope.name, scope.version, {kv.key: _pb_value(kv.value) for kv in scope.attributes})
+
+
 # -- SDK spans (embedded store) ----------------------------------------------------------------------
 
+_MISSING: Any = object()
 _SDK_STATUS = {StatusCode.UNSET: "UNSET", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
 
 
 def from_readable_spans(spans: Iterable[ReadableSpan]) -> list[SpanRecord]:
     records: list[SpanRecord] = []
     resources: dict[int, dict[str, Any]] = {}
+    scopes: dict[int, dict[str, Any] | None] = {}
     for span in spans:
         ctx = span.context
         if ctx is None:
@@ -279,6 +342,27 @@ def from_readable_spans(spans: Iterable[ReadableSpan]) -> list[SpanRecord]:
                 {"name": ev.name, "time_ns": ev.timestamp, "attributes": sdk_attributes(ev.attributes)}
                 for ev in span.events
             ]
+        links: list[dict[str, Any]] | None = None
+        if span.links:
+            links = [
+                link_dict(
+                    format(link.context.trace_id, "032x"),
+                    format(link.context.span_id, "016x"),
+                    link.context.trace_state.to_header() if link.context.trace_state else "",
+                    sdk_attributes(link.attributes),
+                )
+                for link in span.links
+            ]
+        info = span.instrumentation_scope
+        scope = scopes.get(id(info), _MISSING)
+        if scope is _MISSING:
+            scope = scopes[id(info)] = (
+                None
+                if info is None
+                else scope_dict(
+                    info.name, info.version or "", sdk_attributes(getattr(info, "attributes", None))
+                )
+            )
         status = span.status
         start = span.start_time or 0
         records.append(
@@ -294,6 +378,10 @@ def from_readable_spans(spans: Iterable[ReadableSpan]) -> list[SpanRecord]:
                 sdk_attributes(span.attributes),
                 resource,
                 events,
+                span_kind=span.kind.value + 1,
+                links=links,
+                scope=scope,
+                trace_state=ctx.trace_state.to_header() if ctx.trace_state else "",
             )
         )
     return records

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from agentops_otel.store.queries import Tx, marks
+from agentops_otel.store.writes import delete_sessions
 
 logger = logging.getLogger("agentops_otel.backend")
 
@@ -125,10 +126,7 @@ class RetentionMixin:
         )
         ids = [str(r[0]) for r in gone]
         if ids:  # re-checked under the lock: a session that came back to life is kept
-            tx.run(
-                f"DELETE FROM spans WHERE project_id = ? AND session_id IN ({marks(ids)})",
-                (project_id, *ids),
-            )
+            delete_sessions(tx, project_id, ids)
         return len(ids)
 
 

@@ -11,7 +11,7 @@ statements that test prints. Standard library only.
 from __future__ import annotations
 
 #: The Alembic head revision: the schema version this code reads and writes.
-REVISION = "0002"
+REVISION = "0003"
 #: SQLite's ``PRAGMA user_version`` at :data:`REVISION` (0.1.0 wrote 1; a release reading a higher value
 #: refuses the file instead of misreading it).
 USER_VERSION = int(REVISION)
@@ -48,26 +48,6 @@ SQLITE_SCHEMA: tuple[str, ...] = (
         ")"
     ),
     (
-        "CREATE TABLE spans (\n"
-        "\tproject_id TEXT NOT NULL, \n"
-        "\ttrace_id TEXT NOT NULL, \n"
-        "\tspan_id TEXT NOT NULL, \n"
-        "\tsession_id TEXT NOT NULL, \n"
-        "\tparent_span_id TEXT, \n"
-        "\tname TEXT NOT NULL, \n"
-        "\tkind TEXT, \n"
-        "\tstart_ns BIGINT NOT NULL, \n"
-        "\tend_ns BIGINT NOT NULL, \n"
-        "\tstatus TEXT NOT NULL, \n"
-        "\tstatus_message TEXT NOT NULL, \n"
-        "\tattributes TEXT NOT NULL, \n"
-        "\tevents TEXT, \n"
-        "\tresource_id BIGINT, \n"
-        "\tCONSTRAINT spans_unique UNIQUE (project_id, trace_id, span_id)\n"
-        ")"
-    ),
-    "CREATE INDEX spans_by_session ON spans (project_id, session_id)",
-    (
         "CREATE TABLE sessions (\n"
         "\tproject_id TEXT NOT NULL, \n"
         "\tsession_id TEXT NOT NULL, \n"
@@ -90,12 +70,14 @@ SQLITE_SCHEMA: tuple[str, ...] = (
         "\terrors INTEGER NOT NULL, \n"
         "\tprompt_tokens BIGINT NOT NULL, \n"
         "\tcompletion_tokens BIGINT NOT NULL, \n"
-        "\tcost_usd DOUBLE NOT NULL, last_seen_ns BIGINT, seen_ns BIGINT, heartbeat_s DOUBLE, \n"
+        "\tcost_usd DOUBLE NOT NULL, last_seen_ns BIGINT, seen_ns BIGINT, heartbeat_s DOUBLE, "
+        "is_trace INTEGER DEFAULT 0 NOT NULL, agents INTEGER DEFAULT 0 NOT NULL, "
+        "unpriced_llm_calls INTEGER DEFAULT 0 NOT NULL, models TEXT DEFAULT '[]' NOT NULL, "
+        "model_figures TEXT DEFAULT '{}' NOT NULL, failures TEXT, "
+        "has_content INTEGER DEFAULT 0 NOT NULL, \n"
         "\tPRIMARY KEY (project_id, session_id)\n"
         ")"
     ),
-    "CREATE INDEX sessions_by_start ON sessions (project_id, start_ns DESC)",
-    "CREATE INDEX sessions_by_start_all ON sessions (start_ns DESC)",
     (
         "CREATE TABLE project_keys (\n"
         "\tkey_digest TEXT NOT NULL, \n"
@@ -105,7 +87,7 @@ SQLITE_SCHEMA: tuple[str, ...] = (
         "\tPRIMARY KEY (key_digest)\n"
         ")"
     ),
-    "CREATE INDEX project_keys_by_project ON project_keys (project_id)",
+    ("CREATE INDEX project_keys_by_project ON project_keys (project_id)"),
     (
         "CREATE TABLE auth_tokens (\n"
         "\ttoken_digest TEXT NOT NULL, \n"
@@ -116,9 +98,9 @@ SQLITE_SCHEMA: tuple[str, ...] = (
         "\tPRIMARY KEY (token_digest)\n"
         ")"
     ),
-    "CREATE INDEX auth_tokens_by_key ON auth_tokens (key_digest)",
-    "CREATE INDEX auth_tokens_by_expiry ON auth_tokens (expires_ns)",
-    "CREATE INDEX sessions_by_seen ON sessions (project_id, last_seen_ns)",
+    ("CREATE INDEX auth_tokens_by_key ON auth_tokens (key_digest)"),
+    ("CREATE INDEX auth_tokens_by_expiry ON auth_tokens (expires_ns)"),
+    ("CREATE INDEX sessions_by_seen ON sessions (project_id, last_seen_ns)"),
     (
         "CREATE TABLE spool (\n"
         "\tid INTEGER NOT NULL, \n"
@@ -132,5 +114,59 @@ SQLITE_SCHEMA: tuple[str, ...] = (
         "\tPRIMARY KEY (id)\n"
         ")"
     ),
-    "CREATE INDEX spool_by_destination ON spool (traces_url, key_fingerprint, id)",
+    ("CREATE INDEX spool_by_destination ON spool (traces_url, key_fingerprint, id)"),
+    ("CREATE INDEX sessions_by_start ON sessions (project_id, is_trace, start_ns, session_id)"),
+    ("CREATE INDEX sessions_by_start_all ON sessions (is_trace, start_ns, session_id, project_id)"),
+    (
+        "CREATE TABLE scopes (\n"
+        "\tscope_id INTEGER NOT NULL, \n"
+        "\tdigest TEXT NOT NULL, \n"
+        "\tattributes TEXT NOT NULL, \n"
+        "\tPRIMARY KEY (scope_id), \n"
+        "\tUNIQUE (digest)\n"
+        ")"
+    ),
+    (
+        "CREATE TABLE session_tags (\n"
+        "\tproject_id TEXT NOT NULL, \n"
+        "\tsession_id TEXT NOT NULL, \n"
+        "\ttag TEXT NOT NULL, \n"
+        "\tstart_ns BIGINT NOT NULL, \n"
+        "\tPRIMARY KEY (project_id, session_id, tag)\n"
+        ")"
+    ),
+    ("CREATE INDEX session_tags_by_tag ON session_tags (project_id, tag, start_ns, session_id)"),
+    (
+        "CREATE TABLE session_models (\n"
+        "\tproject_id TEXT NOT NULL, \n"
+        "\tsession_id TEXT NOT NULL, \n"
+        "\tmodel TEXT NOT NULL, \n"
+        "\tstart_ns BIGINT NOT NULL, \n"
+        "\tllm_calls INTEGER NOT NULL, \n"
+        "\tprompt_tokens BIGINT NOT NULL, \n"
+        "\tcompletion_tokens BIGINT NOT NULL, \n"
+        "\tcost_usd DOUBLE NOT NULL, \n"
+        "\tunpriced_llm_calls INTEGER NOT NULL, \n"
+        "\tPRIMARY KEY (project_id, session_id, model)\n"
+        ")"
+    ),
+    ("CREATE INDEX session_models_by_model ON session_models (project_id, model, start_ns)"),
+    ("CREATE INDEX session_models_by_start ON session_models (project_id, start_ns)"),
+    (
+        "CREATE TABLE span_blocks (\n"
+        "\tblock_id INTEGER NOT NULL, \n"
+        "\tproject_id TEXT NOT NULL, \n"
+        "\tsession_id TEXT NOT NULL, \n"
+        "\tspans INTEGER NOT NULL, \n"
+        "\tstart_ns BIGINT NOT NULL, \n"
+        "\tlast_start_ns BIGINT NOT NULL, \n"
+        "\tcodec INTEGER NOT NULL, \n"
+        "\tids BLOB NOT NULL, \n"
+        "\tllm BLOB, \n"
+        "\tdata BLOB NOT NULL, \n"
+        "\textra BLOB, \n"
+        "\tPRIMARY KEY (block_id)\n"
+        ")"
+    ),
+    ("CREATE INDEX span_blocks_by_session ON span_blocks (project_id, session_id, start_ns)"),
 )

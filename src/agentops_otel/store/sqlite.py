@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from agentops_otel.store.auth import DEFAULT_TOKEN_TTL, LOCAL_PROJECT
-from agentops_otel.store.base import _SPAN_INSERT_COLUMNS, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, BaseStore
+from agentops_otel.store.base import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, BaseStore
 from agentops_otel.store.connection import connect, open_file
 from agentops_otel.store.queries import SQLITE, iso_time
 from agentops_otel.store.schema import USER_VERSION
@@ -28,9 +28,6 @@ __all__ = ["DEFAULT_LIST_LIMIT", "LOCAL_PROJECT", "MAX_LIST_LIMIT", "Store", "is
 #: Kept for callers of 0.1.0: the schema version of a SQLite file (``PRAGMA user_version``).
 SCHEMA_VERSION = USER_VERSION
 _T = TypeVar("_T")
-_SPAN_INSERT = (
-    f"INSERT INTO spans ({_SPAN_INSERT_COLUMNS}) VALUES ({', '.join('?' * 14)}) ON CONFLICT DO NOTHING"
-)
 
 
 def is_locked_error(exc: BaseException) -> bool:
@@ -112,12 +109,6 @@ class Store(BaseStore):
                     conn.execute("ROLLBACK")
                 raise
             return result
-
-    def _insert_spans(self, tx: Any, rows: list[list[Any]]) -> int:
-        conn: sqlite3.Connection = tx.conn
-        before = conn.total_changes
-        conn.executemany(_SPAN_INSERT, rows)
-        return conn.total_changes - before
 
 
 #: The SQLite implementation under its own name (``Store`` is what 0.1.0 called it).
