@@ -36,8 +36,9 @@ def test_search_finds_text_in_stored_content_and_filters_by_model(world: World, 
     expect(session_rows(page)).to_have_count(1)
     assert session_rows(page).first.get_attribute("data-session-id") == world.ids["support"]
     page.get_by_role("button", name="Clear").click()
-    page.get_by_label("Model").fill("my-local-llama")
-    page.get_by_label("Model").press("Enter")
+    model = page.get_by_label("Model", exact=True)  # not the overview's "By model" section
+    model.fill("my-local-llama")
+    model.press("Enter")
     expect(session_rows(page)).to_have_count(1)
     assert session_rows(page).first.get_attribute("data-session-id") == world.ids["long"]
     expect(page.locator("#list-note")).to_be_hidden()  # the server did it: no "filtered here" note
