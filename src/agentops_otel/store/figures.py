@@ -8,11 +8,9 @@ rebuilt from its stored spans, so both give the same numbers. Rules (SPEC.md sec
 - ``span_count`` counts the root and every other span; what a span is (a model call, a tool call, an
   agent, an action, an error) is read by :func:`~agentops_otel.store.genai.classify`, from our kind or
   from the GenAI conventions and other instrumentations' names;
-- model calls: a model-call span whose parent is a model-call span records the same call (a framework's
-  span around a provider instrumentation's), so a chain of them is one call, with the largest token
-  counts and cost of its spans and the model of the innermost span that names one; a call with no cost
-  is unpriced; ``models`` lists every request and response model named, and each call's figures are
-  also kept by model (the response model, else the request model);
+- model calls: chains of nested model-call spans, each one call (:mod:`~agentops_otel.store.calls`);
+  a call with no cost is unpriced; ``models`` lists every request and response model named, and each
+  call's figures are also kept by model (the response model, else the request model);
 - ``cost_usd`` is the calls' costs plus ``agentops.usage.cost_usd`` of spans that are not model calls;
 - ``errors`` counts failures, not spans (:mod:`~agentops_otel.store.failures`);
 - start = first start; end = the root's end (None until the root arrives); duration = last end minus
@@ -36,6 +34,7 @@ from typing import Any
 
 from agentops_otel import semconv
 from agentops_otel.store import genai
+from agentops_otel.store.calls import Call, calls_of
 from agentops_otel.store.failures import MAX_FAILURES_KEPT, Failure, count_failures, failure_record
 from agentops_otel.store.records import SpanRecord
 
@@ -46,8 +45,6 @@ _END_STATE_BY_LOWER = {s.lower(): s for s in END_STATES}
 _HOST_PREFIXES = semconv.HOST_ENV_PREFIXES
 #: The largest sum a BIGINT column holds.
 INT64_MAX = 2**63 - 1
-#: Model names longer than this are cut (they are keys of the per-model figures).
-MAX_MODEL_NAME = 256
 
 
 def normalise_end_state(value: Any) -> str | None:
@@ -79,57 +76,6 @@ def _tags(attributes: dict[str, Any]) -> list[str] | None:
     if isinstance(value, list):
         return [str(v) for v in value]
     return None
-
-
-class Call:
-    """One model call: a chain of model-call spans nested in one another (innermost first)."""
-
-    __slots__ = ("cost", "input_tokens", "members", "model", "names", "output_tokens")
-
-    def __init__(self, members: list[SpanRecord]) -> None:
-        self.members = members
-        self.input_tokens = self.output_tokens = 0
-        self.cost: float | None = None
-        self.names: set[str] = set()
-        response_model = request_model = None
-        for record in members:
-            a = record.attributes
-            tokens_in, tokens_out = genai.tokens(a)
-            self.input_tokens = max(self.input_tokens, tokens_in)
-            self.output_tokens = max(self.output_tokens, tokens_out)
-            cost = genai.cost(a)
-            if cost is not None and (self.cost is None or cost > self.cost):
-                self.cost = cost
-            response, request = genai.model_names(a)
-            for name in (response, request):
-                if name:
-                    self.names.add(name[:MAX_MODEL_NAME])
-            response_model = response_model or response
-            request_model = request_model or request
-        model = response_model or request_model
-        self.model = model[:MAX_MODEL_NAME] if model else None
-
-
-def calls_of(records: Sequence[SpanRecord]) -> tuple[list[Call], set[int]]:
-    """The model calls among ``records`` (chains grouped), and the ids (``id()``) of their spans."""
-    llm = {
-        r.span_id: r
-        for r in records
-        if not r.is_start_marker and not r.is_heartbeat and genai.classify(r.kind, r.attributes) == genai.LLM
-    }
-    if not llm:
-        return [], set()
-    chains: dict[str, list[tuple[int, SpanRecord]]] = {}
-    for record in llm.values():
-        top, depth = record, 0
-        while top.parent_span_id in llm and depth < 64:
-            top, depth = llm[top.parent_span_id], depth + 1  # type: ignore[index]
-        chains.setdefault(top.span_id, []).append((depth, record))
-    calls = [
-        Call([r for _, r in sorted(chain, key=lambda item: -item[0])])
-        for chain in sorted(chains.values(), key=lambda c: (min(r.start_ns for _, r in c), c[0][1].span_id))
-    ]
-    return calls, {id(r) for r in llm.values()}
 
 
 class SessionFigures:

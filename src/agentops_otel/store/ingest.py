@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from agentops_otel.store import blocks, clock, writes
-from agentops_otel.store.figures import SessionFigures, calls_of
+from agentops_otel.store.calls import calls_of
+from agentops_otel.store.figures import SessionFigures
 from agentops_otel.store.queries import Tx, marks
 from agentops_otel.store.records import SpanRecord
 

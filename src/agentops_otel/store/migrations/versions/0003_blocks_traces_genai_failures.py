@@ -26,7 +26,8 @@ import sqlalchemy as sa
 from alembic import op
 
 from agentops_otel.store import blocks, writes
-from agentops_otel.store.figures import SessionFigures, calls_of
+from agentops_otel.store.calls import calls_of
+from agentops_otel.store.figures import SessionFigures
 from agentops_otel.store.records import SpanRecord
 
 revision = "0003"
