@@ -296,7 +296,7 @@ class World:
         self.ids = ids
         self.headers = {"Authorization": f"Bearer {key}"}
         self.api = {name: self.get(f"/api/sessions/{sid}") for name, sid in ids.items()}
-        self._big: str | None = None
+        self._big: tuple[str, str] | None = None
         self._features: dict[str, bool] = {}
 
     def get(self, path: str, **params: Any) -> Any:
@@ -328,10 +328,12 @@ class World:
             self._features[feature] = found
         return self._features[feature]
 
-    def big_session(self) -> str:
-        """The 5,001-span session, recorded on first use (a few seconds)."""
+    def big_session(self) -> tuple[str, str]:
+        """The 5,001-span session and the API key of its project, recorded on first use (a few
+        seconds), in a project of its own so that the other tests' lists stay as they are."""
         if self._big is None:
-            self._big = run_script(BIG_SESSION, self.url, self.key, timeout=300).strip()
+            key = create_project(self.db, "big")["api_key"]
+            self._big = (run_script(BIG_SESSION, self.url, key, timeout=300).strip(), key)
         return self._big
 
 
@@ -453,6 +455,24 @@ def shot(page: Any, name: str, full_page: bool = False) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def long_tasks(page: Any) -> list[float]:
+    """The long tasks (ms) Chromium reported since the page's last ``window.__longTasks = []``; fails
+    the test if this Chromium has no Long Tasks API (the figure would then be an empty list)."""
+    supported = page.evaluate("PerformanceObserver.supportedEntryTypes.includes('longtask')")
+    assert supported, "this Chromium has no Long Tasks API"
+    return [float(t) for t in page.evaluate("window.__longTasks")]
+
+
+def report_figures(name: str, figures: dict[str, Any]) -> Path:
+    """Measured figures (not asserted: speed is measured, not asserted on a shared machine), printed
+    and kept as a test artefact ``NAME.json`` beside the screenshots."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.json"
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"\n{name}: {json.dumps(figures)}")
     return path
 
 

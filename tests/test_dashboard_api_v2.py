@@ -13,7 +13,9 @@ import pytest
 from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, world)
     World,
     browser_fixture,
+    long_tasks,
     page_fixture,
+    report_figures,
     session_rows,
     sign_in,
     sync_api,
@@ -59,8 +61,8 @@ def test_an_ended_session_opened_again_is_answered_304(world: World, page: Any) 
 
 def test_a_big_session_arrives_in_pages(world: World, page: Any) -> None:
     need(world, "pages")
-    sid = world.big_session()
-    sign_in(page, world.url, world.key)
+    sid, key = world.big_session()
+    sign_in(page, world.url, key)
     page.evaluate("window.__longTasks = []")
     page.goto(f"{world.url}/#/sessions/{sid}")
     expect(page.locator("#span-count")).to_have_text("(5,001)", timeout=30_000)
@@ -69,9 +71,15 @@ def test_a_big_session_arrives_in_pages(world: World, page: Any) -> None:
     assert len(pages) >= 3 and cursors[0] is None and all(cursors[1:]), pages
     expect(page.locator("#span-loading")).to_be_hidden()
     page.wait_for_timeout(300)
-    tasks = page.evaluate("window.__longTasks")
-    print(f"\n5,001 spans in {len(pages)} pages: long tasks (ms) {[round(t) for t in tasks]}")
-    assert max(tasks, default=0) < 200, tasks
+    tasks = long_tasks(page)  # measured and reported, not asserted (see test_dashboard_big.py)
+    report_figures(
+        "big-session-pages",
+        {
+            "pages": len(pages),
+            "long_tasks_ms": [round(t) for t in tasks],
+            "longest_task_ms": round(max(tasks, default=0)),
+        },
+    )
 
 
 def test_the_detail_shows_the_whole_span_from_the_server(world: World, page: Any) -> None:
