@@ -100,7 +100,8 @@ def test_an_llm_call_reads_as_a_chat_with_its_tool_call(world: World, page: Any)
     shot(page, "session-chat-tool-call")
 
     span_row(page, second["span_id"]).click()
-    roles = [m.get_attribute("data-role") for m in page.get_by_test_id("chat-message").all()]
+    expect(messages).to_have_count(5)  # drawn once the span's detail has arrived
+    roles = [m.get_attribute("data-role") for m in messages.all()]
     assert roles == ["system", "user", "assistant", "tool", "assistant"]
     tool_message = page.locator('[data-testid="chat-message"][data-role="tool"]')
     assert json.loads(tool_message.locator("pre").inner_text())["status"] == "shipped"
