@@ -9,10 +9,12 @@ from typing import Any
 
 import requests
 
+from backend_fixtures import create_project
 from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, world)
     LONG_NAME,
     XSS_NAME,
     XSS_TAG,
+    Server,
     World,
     browser_fixture,
     cell,
@@ -290,3 +292,20 @@ def test_long_names_truncate_with_a_tooltip_and_never_widen_the_page(world: Worl
     no_horizontal_overflow(page)
     page.set_viewport_size({"width": 390, "height": 800})  # a phone
     no_horizontal_overflow(page)
+
+
+def test_an_empty_project_says_how_to_fill_it_and_a_lost_server_says_so(world: World, page: Any) -> None:
+    project = create_project(world.db, "empty")
+    server = Server(world.db).start()  # a second server on the same store, to stop mid-test
+    try:
+        sign_in(page, server.url, project["api_key"])
+        empty = page.locator("#list-empty")
+        expect(empty).to_contain_text("No sessions in this project yet")
+        expect(empty).to_contain_text("AGENTOPS_API_KEY")
+        page.get_by_test_id("session-search").fill("anything")
+        expect(empty).to_have_text("No sessions match.")
+    finally:
+        server.stop()
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator("#list-error")).to_have_text("Cannot reach the backend; retrying.")
+    shot(page, "list-server-gone")

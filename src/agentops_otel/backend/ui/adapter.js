@@ -99,6 +99,8 @@ async function legacyFiltered(query) {
   const matching = all.filter(matcher(query, unsupported));
   matching.sort(comparator(query.sort || "-start_time"));
   const start = (query.page - 1) * query.size;
+  // An older server stores no searchable content: the page's search covers ids, names and tags.
+  if (query.q) unsupported.push("content");
   return {
     sessions: matching.slice(start, start + query.size),
     total: matching.length,

@@ -2,7 +2,7 @@
 // ("#/?q=...&sort=-cost_usd&page=2"), so that a link or a reload shows the same list.
 import { $, el, clear, show, setError, endStateBadge, tagChip, truncated, END_STATES } from "./dom.js";
 import { listSessions, SORT_KEYS } from "./adapter.js";
-import { LEGACY_WINDOW } from "./api.js";
+import { LEGACY_WINDOW, session } from "./api.js";
 import * as fmt from "./format.js";
 
 export const PAGE_SIZE = 20;
@@ -148,6 +148,7 @@ function drawNote(answer) {
     notes.push(`This server has no search: the page filtered the newest ${fmt.count(LEGACY_WINDOW)} sessions itself.`);
   }
   if (answer.unsupported.includes("model")) notes.push("This server does not say which models a session used: the model filter is ignored.");
+  if (answer.unsupported.includes("content")) notes.push("This server is older than the dashboard: search covers ids, names and tags, not what was said.");
   $("list-note").textContent = notes.join(" ");
   show($("list-note"), notes.length > 0);
 }
@@ -203,7 +204,21 @@ function drawRows(sessions, query, navigate) {
       ),
     );
   }
-  show($("list-empty"), sessions.length === 0);
+  const empty = $("list-empty");
+  empty.textContent = filtered(query)
+    ? "No sessions match."
+    : session.auth && session.auth.local
+      ? "No sessions recorded on this machine yet. A program that calls agentops_otel.init() with no API key records its sessions here."
+      : "No sessions in this project yet. A program that calls agentops_otel.init() with this project's API key (AGENTOPS_API_KEY) and this backend as its endpoint records its sessions here.";
+  show(empty, sessions.length === 0);
+}
+
+// Whether any filter narrows the list (an empty list then means "none match", not "none yet").
+function filtered(query) {
+  return Boolean(
+    query.q || query.range || query.since || query.until || query.endState || query.tags.length || query.model ||
+      query.minCost !== "" || query.maxCost !== "" || query.minErrors !== "" || query.page > 1,
+  );
 }
 
 function drawPager(answer, query, navigate) {
