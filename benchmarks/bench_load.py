@@ -18,7 +18,9 @@ Prints figures and ratios only: ``python benchmarks/bench_load.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
+import importlib
 import json
 import os
 import signal
@@ -41,6 +43,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from agentops_otel.store import open_store  # noqa: E402
 from agentops_otel.store.records import SpanRecord  # noqa: E402
 from pg_cluster import PostgresCluster, find_bindir  # noqa: E402
+
+#: The source tree of the ``agentops_otel`` this run measures (``PYTHONPATH=<other checkout>/src`` measures
+#: another release with this benchmark: the senders and servers run the same code).
+_CODE = str(Path(importlib.import_module("agentops_otel").__file__ or "").resolve().parents[1])
 
 _SENDER = textwrap.dedent(
     """
@@ -176,7 +182,7 @@ def ingest_scenario(
     running = [_start_server(db) for _ in range(servers)]
     procs = [p for p, _ in running]
     try:
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = {**os.environ, "PYTHONPATH": _CODE}
         clients = [
             subprocess.Popen(
                 [sys.executable, "-c", _SENDER, running[i % servers][1], key, str(batches)],
@@ -221,35 +227,95 @@ def ingest_scenario(
 
 
 def _records(n_sessions: int, per_session: int, tag: str) -> list[list[SpanRecord]]:
+    """Sessions of a root, a start marker and LLM spans, with random span and response ids as real
+    ones have (ids are what compresses least, on the wire and at rest)."""
     now = time.time_ns() - 3600 * 10**9
     out = []
     for s in range(n_sessions):
         sid = uuid.uuid4()
         trace, start = sid.hex, now + s * 1_000_000
         base = {"session.id": str(sid)}
+        root_id = os.urandom(8).hex()
         recs = [
-            SpanRecord(trace, "0000000000000001", None, "agentops.session", start, start + 10**9, "OK", "",
+            SpanRecord(trace, root_id, None, "agentops.session", start, start + 10**9, "OK", "",
                        {**base, "agentops.span.kind": "session", "agentops.session.tags": [tag, f"t{s % 10}"]}),
-            SpanRecord(trace, "0000000000000002", "0000000000000001", "agentops.session.start", start, start,
+            SpanRecord(trace, os.urandom(8).hex(), root_id, "agentops.session.start", start, start,
                        "UNSET", "", {**base, "agentops.span.kind": "session.start", "host.name": "box"}),
         ]  # fmt: skip
         for i in range(per_session - 2):
-            attrs = {**base, "agentops.span.kind": "llm", "gen_ai.request.model": "gpt-4o-mini",
-                     "gen_ai.usage.input_tokens": 100 + i, "gen_ai.usage.output_tokens": 20,
-                     "agentops.usage.cost_usd": 0.0001}  # fmt: skip
+            attrs = {**base, "agentops.span.kind": "llm", "gen_ai.operation.name": "chat",
+                     "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+                     "gen_ai.response.id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+                     "gen_ai.usage.input_tokens": 100 + i, "gen_ai.usage.output_tokens": 20 + i % 7,
+                     "agentops.usage.cost_usd": 0.0001 + i * 1e-6}  # fmt: skip
+            t = start + i * 1_000_003
             recs.append(
-                SpanRecord(trace, f"{i + 3:016x}", "0000000000000001", "chat gpt-4o-mini", start + i, start + i + 5,
+                SpanRecord(trace, os.urandom(8).hex(), root_id, "chat gpt-4o-mini", t, t + 5_000_017 + i * 997,
                            "OK", "", attrs, {"service.name": "bench"})
             )  # fmt: skip
         out.append(recs)
     return out
 
 
-def read_scenario(db: str, sessions: int, per_session: int) -> dict[str, float]:
+def _wire_bytes(records: list[SpanRecord]) -> int:
+    """The size on the wire of ``records``: OTLP protobuf, gzip'd, as the SDK's exporter sends them."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    def value(v: Any) -> AnyValue:
+        if isinstance(v, bool):
+            return AnyValue(bool_value=v)
+        if isinstance(v, int):
+            return AnyValue(int_value=v)
+        if isinstance(v, float):
+            return AnyValue(double_value=v)
+        if isinstance(v, list):
+            out = AnyValue()
+            out.array_value.values.extend(value(x) for x in v)
+            return out
+        return AnyValue(string_value=str(v))
+
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.append(KeyValue(key="service.name", value=value("bench")))
+    scope = resource_spans.scope_spans.add()
+    scope.scope.name = "agentops_otel"
+    for r in records:
+        span = scope.spans.add()
+        span.trace_id, span.span_id = bytes.fromhex(r.trace_id), bytes.fromhex(r.span_id)
+        if r.parent_span_id:
+            span.parent_span_id = bytes.fromhex(r.parent_span_id)
+        span.name, span.start_time_unix_nano, span.end_time_unix_nano = r.name, r.start_ns, r.end_ns
+        span.attributes.extend(KeyValue(key=k, value=value(v)) for k, v in r.attributes.items())
+    return len(gzip.compress(request.SerializeToString()))
+
+
+def _store_bytes(db: str, cluster: PostgresCluster | None) -> int:
+    """What the store takes on disk: the SQLite file and its WAL after a checkpoint, or the PostgreSQL
+    database (tables, indexes, TOAST) after a VACUUM ANALYZE."""
+    if cluster is None:
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sum(os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p))
+    import psycopg
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")  # what autovacuum does soon after a fill: plans on statistics
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        empty = conn.execute("SELECT pg_database_size('template1')").fetchone()
+    assert row is not None and empty is not None
+    return int(row[0]) - int(empty[0])
+
+
+def _fill(db: str, sessions: int, per_session: int) -> dict[str, Any]:
+    """The store filled in-process, in batches of 512; the rate overall and over its first and last
+    tenth (does ingest slow down as the store grows?)."""
     with open_store(db) as store:
         project, key, _ = store.create_project("reads")
         started = time.perf_counter()
-        done = 0
+        done, marks = 0, []
         for chunk_start in range(0, sessions, 500):
             chunk = _records(min(500, sessions - chunk_start), per_session, "bench")
             batch: list[SpanRecord] = []
@@ -258,41 +324,85 @@ def read_scenario(db: str, sessions: int, per_session: int) -> dict[str, float]:
                 if len(batch) >= 512:
                     store.ingest(project, batch)
                     done += len(batch)
+                    marks.append((time.perf_counter(), done))
                     batch = []
             if batch:
                 store.ingest(project, batch)
                 done += len(batch)
+                marks.append((time.perf_counter(), done))
         fill = time.perf_counter() - started
-        spans = store.count_spans(project)
+        tenth = max(1, len(marks) // 10)
+        first = marks[tenth - 1][1] / (marks[tenth - 1][0] - started)
+        last = (marks[-1][1] - marks[-tenth - 1][1]) / (marks[-1][0] - marks[-tenth - 1][0])
         token = store.issue_token(key)
         assert token is not None
+        return {
+            "fill_rate": done / fill,
+            "fill_first": first,
+            "fill_last": last,
+            "spans": store.count_spans(project),
+            "token": token[0],
+        }
+
+
+def _timer(conn: http.client.HTTPConnection, headers: dict[str, str]) -> Any:
+    def median_ms(path: str, n: int = 15) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:  # a route or parameter the measured release does not have
+                return float("nan")
+            times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times)
+
+    return median_ms
+
+
+def _cursor_at(conn: http.client.HTTPConnection, headers: dict[str, str], depth: int) -> str | None:
+    """The cursor of the page that starts ``depth`` sessions in (None: the release has no cursors)."""
+    conn.request("GET", f"/api/sessions?end_state=Success&limit={depth}", headers=headers)
+    response = conn.getresponse()
+    cursor = json.loads(response.read()).get("next_cursor")
+    return cursor if isinstance(cursor, str) else None
+
+
+def read_scenario(
+    db: str, sessions: int, per_session: int, cluster: PostgresCluster | None = None
+) -> dict[str, float]:
+    filled = _fill(db, sessions, per_session)
+    spans, fill_rate = filled["spans"], filled["fill_rate"]
+    token = (filled["token"],)
+    size = _store_bytes(db, cluster)
+    wire = _wire_bytes(_records(1, per_session, "bench")[0])
     proc, url = _start_server(db)
     try:
         port = int(url.rsplit(":", 1)[1])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         headers = {"Authorization": f"Bearer {token[0]}"}
-
-        def median_ms(path: str, n: int = 15) -> float:
-            times = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                assert response.status == 200, response.status
-                times.append((time.perf_counter() - t0) * 1000)
-            return statistics.median(times)
-
+        median_ms = _timer(conn, headers)
         conn.request("GET", "/api/sessions?limit=1", headers=headers)
         sid = json.loads(conn.getresponse().read())["sessions"][0]["session_id"]
+        cursor = _cursor_at(conn, headers, sessions // 2)
+        nan = float("nan")
         return {
-            "fill_rate": done / fill,
+            "fill_rate": fill_rate,
+            "fill_first": filled["fill_first"],
+            "fill_last": filled["fill_last"],
             "spans": spans,
+            "bytes_per_span": size / spans,
+            "wire_per_span": wire / per_session,
             "list_page": median_ms("/api/sessions"),
             "list_1000": median_ms("/api/sessions?limit=1000"),
             "tag_filter": median_ms("/api/sessions?tag=t3"),
+            "tag_no_match": median_ms("/api/sessions?tag=nothing-has-this"),
             "deep_offset": median_ms(f"/api/sessions?end_state=Success&offset={sessions // 2}"),
+            "deep_cursor": median_ms(f"/api/sessions?end_state=Success&cursor={cursor}") if cursor else nan,
             "detail": median_ms(f"/api/sessions/{sid}"),
+            "detail_page": median_ms(f"/api/sessions/{sid}?spans_limit=20"),
+            "overview": median_ms("/api/overview"),
         }
     finally:
         _stop([proc])
@@ -307,6 +417,7 @@ def main() -> None:
         "--sessions", type=int, help="sessions in the read test (default 10,000, quick 1,000)"
     )
     parser.add_argument("--spans-per-session", type=int, default=100)
+    parser.add_argument("--reads-only", action="store_true", help="the read test only (no ingest over HTTP)")
     args = parser.parse_args()
     batches = args.batches or (8 if args.quick else 40)
     sessions = args.sessions or (1_000 if args.quick else 10_000)
@@ -319,55 +430,73 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}; PostgreSQL {bindir}")
     print(f"{args.senders} sender processes x {batches} batches of 512 spans (sessions of 64 spans)\n")
     try:
-        results: dict[str, dict[str, float]] = {}
-        results["SQLite, 1 server"] = ingest_scenario(
-            os.path.join(tmp, "load.db"), 1, args.senders, batches, None
-        )
-        for n in (1, 2, 4):
-            db = cluster.new_database(migrated=False)
-            results[f"PostgreSQL, {n} server{'s' if n > 1 else ''}"] = ingest_scenario(
-                db, n, args.senders, batches, cluster
-            )
-        base_pg = results["PostgreSQL, 1 server"]["rate"]
-        base_sqlite = results["SQLite, 1 server"]["rate"]
-        print("ingest (POST /v1/traces through the SDK's exporter):")
-        for name, r in results.items():
-            ours = (r["cpu_servers"] + r["cpu_pg"] + r["cpu_senders"]) / r["wall"]
-            per_span = {k: r[f"cpu_{k}"] / r["spans"] * 1e6 for k in ("servers", "pg", "senders")}
-            print(
-                f"  {name:<22} {r['rate']:>8,.0f} spans/s  x{r['rate'] / base_pg:.2f} of 1 PG server,"
-                f" x{r['rate'] / base_sqlite:.2f} of SQLite | CPU per span: servers {per_span['servers']:.0f} us,"
-                f" postgres {per_span['pg']:.0f} us, senders {per_span['senders']:.0f} us | ours {ours:.2f} cores,"
-                f" machine {r['machine_busy']:.2f} of {os.cpu_count()} busy"
-            )
-        pg1 = results["PostgreSQL, 1 server"]
-        cost = (pg1["cpu_servers"] + pg1["cpu_pg"]) / pg1["spans"]
-        print(
-            f"  => backend CPU per span on PostgreSQL: {cost * 1e6:.0f} us (server + database), so"
-            f" {os.cpu_count()} free cores would take at most {os.cpu_count() / cost:,.0f} spans/s"
-            f" with enough servers; the database's share alone caps it at"
-            f" {os.cpu_count() * pg1['spans'] / max(pg1['cpu_pg'], 1e-9):,.0f} spans/s"
-        )
-        print(f"\nreads at {sessions:,} sessions x {args.spans_per_session} spans (median ms, keep-alive):")
-        reads = {
-            "SQLite": read_scenario(os.path.join(tmp, "reads.db"), sessions, args.spans_per_session),
-            "PostgreSQL": read_scenario(
-                cluster.new_database(migrated=False), sessions, args.spans_per_session
-            ),
-        }
-        for name, r in reads.items():
-            print(f"  {name:<11} {r['spans']:,.0f} spans, filled in-process at {r['fill_rate']:,.0f} spans/s")
-        for key, label in (
-            ("list_page", "GET /api/sessions (100)"),
-            ("list_1000", "GET /api/sessions?limit=1000"),
-            ("tag_filter", "tag filter (100)"),
-            ("deep_offset", "end_state + offset half-way"),
-            ("detail", f"GET /api/sessions/{{id}} ({args.spans_per_session})"),
-        ):
-            s, p = reads["SQLite"][key], reads["PostgreSQL"][key]
-            print(f"  {label:<32} SQLite {s:8.1f}   PostgreSQL {p:8.1f}   PG/SQLite x{p / s:.2f}")
+        if not args.reads_only:
+            ingest_report(args, batches, cluster, tmp)
+        reads_report(args, sessions, cluster, tmp)
     finally:
         cluster.stop()
+
+
+def ingest_report(args: argparse.Namespace, batches: int, cluster: PostgresCluster, tmp: str) -> None:
+    results: dict[str, dict[str, float]] = {}
+    results["SQLite, 1 server"] = ingest_scenario(
+        os.path.join(tmp, "load.db"), 1, args.senders, batches, None
+    )
+    for n in (1, 2, 4):
+        db = cluster.new_database(migrated=False)
+        results[f"PostgreSQL, {n} server{'s' if n > 1 else ''}"] = ingest_scenario(
+            db, n, args.senders, batches, cluster
+        )
+    base_pg = results["PostgreSQL, 1 server"]["rate"]
+    base_sqlite = results["SQLite, 1 server"]["rate"]
+    print("ingest (POST /v1/traces through the SDK's exporter):")
+    for name, r in results.items():
+        ours = (r["cpu_servers"] + r["cpu_pg"] + r["cpu_senders"]) / r["wall"]
+        per_span = {k: r[f"cpu_{k}"] / r["spans"] * 1e6 for k in ("servers", "pg", "senders")}
+        print(
+            f"  {name:<22} {r['rate']:>8,.0f} spans/s  x{r['rate'] / base_pg:.2f} of 1 PG server,"
+            f" x{r['rate'] / base_sqlite:.2f} of SQLite | CPU per span: servers {per_span['servers']:.0f} us,"
+            f" postgres {per_span['pg']:.0f} us, senders {per_span['senders']:.0f} us | ours {ours:.2f} cores,"
+            f" machine {r['machine_busy']:.2f} of {os.cpu_count()} busy"
+        )
+    pg1 = results["PostgreSQL, 1 server"]
+    cost = (pg1["cpu_servers"] + pg1["cpu_pg"]) / pg1["spans"]
+    print(
+        f"  => backend CPU per span on PostgreSQL: {cost * 1e6:.0f} us (server + database), so"
+        f" {os.cpu_count()} free cores would take at most {(os.cpu_count() or 1) / cost:,.0f} spans/s"
+        f" with enough servers; the database's share alone caps it at"
+        f" {(os.cpu_count() or 1) * pg1['spans'] / max(pg1['cpu_pg'], 1e-9):,.0f} spans/s"
+    )
+
+
+def reads_report(args: argparse.Namespace, sessions: int, cluster: PostgresCluster, tmp: str) -> None:
+    print(f"\nreads at {sessions:,} sessions x {args.spans_per_session} spans (median ms, keep-alive):")
+    reads = {
+        "SQLite": read_scenario(os.path.join(tmp, "reads.db"), sessions, args.spans_per_session),
+        "PostgreSQL": read_scenario(
+            cluster.new_database(migrated=False), sessions, args.spans_per_session, cluster
+        ),
+    }
+    for name, r in reads.items():
+        print(
+            f"  {name:<11} {r['spans']:,.0f} spans, filled in-process at {r['fill_rate']:,.0f} spans/s"
+            f" (first tenth {r['fill_first']:,.0f}, last tenth {r['fill_last']:,.0f});"
+            f" {r['bytes_per_span']:,.0f} bytes per span on disk, {r['wire_per_span']:,.0f} on the wire"
+            f" (x{r['bytes_per_span'] / r['wire_per_span']:.1f})"
+        )
+    for key, label in (
+        ("list_page", "GET /api/sessions (100)"),
+        ("list_1000", "GET /api/sessions?limit=1000"),
+        ("tag_filter", "tag filter (100)"),
+        ("tag_no_match", "tag filter, no match"),
+        ("deep_offset", "end_state + offset half-way"),
+        ("deep_cursor", "end_state + cursor half-way"),
+        ("detail", f"GET /api/sessions/{{id}} ({args.spans_per_session})"),
+        ("detail_page", "GET /api/sessions/{id}?spans_limit=20"),
+        ("overview", "GET /api/overview (7 days)"),
+    ):
+        s, p = reads["SQLite"][key], reads["PostgreSQL"][key]
+        print(f"  {label:<38} SQLite {s:8.1f}   PostgreSQL {p:8.1f}   PG/SQLite x{p / s:.2f}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ _AUTH_FAILED = _error("no valid token or API key in Authorization: Bearer")
 _BUSY = {"description": "the store is busy, full or read-only: retry after Retry-After seconds"}
 
 
-def _paths() -> dict[str, Any]:
+def _write_paths() -> dict[str, Any]:
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     return {
         "/v3/auth/token": {
@@ -105,6 +105,12 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+    }
+
+
+def _read_paths() -> dict[str, Any]:
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    return {
         "/api/sessions": {
             "get": {
                 "summary": "The project's sessions: filtered, sorted (newest first by default), in pages",
@@ -244,7 +250,7 @@ def document() -> dict[str, Any]:
             "description": "SPEC.md section 5. Every refusal is a 4xx with a message; 400 also for a Host"
             " not allowed (serve --allowed-host).",
         },
-        "paths": _paths(),
+        "paths": {**_write_paths(), **_read_paths()},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

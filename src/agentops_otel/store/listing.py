@@ -143,6 +143,31 @@ def build(
     where.append("sessions.is_trace = ?")
     params.append(1 if query.traces else 0)
     start_col = "t0.start_ns" if by_tag else "sessions.start_ns"
+    more_sql, more_params = _filters(query, tags, start_col)
+    where += more_sql
+    params += more_params
+    count_sql = f"{CLOCK} SELECT COUNT(*) FROM {source} WHERE {' AND '.join(where)}"
+    count_params = [now_ns, *params]
+    ids = [sort_sql, id_sql] + ([] if query.project_id is not None else ["sessions.project_id"])
+    if query.cursor:
+        value, session_id, project_id = decode_cursor(query.cursor, query.sort)
+        bound = [value, session_id] + ([] if query.project_id is not None else [project_id or ""])
+        where.append(f"({', '.join(ids)}) {'<' if descending else '>'} ({marks(bound)})")
+        params += bound
+    direction = " DESC" if descending else ""
+    sql = (
+        f"{CLOCK} SELECT {object_sql}, {sort_sql}, sessions.session_id, sessions.project_id FROM {source}"
+        f" WHERE {' AND '.join(where)} ORDER BY {', '.join(i + direction for i in ids)} LIMIT ? OFFSET ?"
+    )
+    params = [now_ns, *params, query.limit + 1, query.offset]
+    return sql, params, count_sql, count_params
+
+
+def _filters(query: ListQuery, tags: list[str], start_col: str) -> tuple[list[str], list[Any]]:
+    """The conditions of the query's filters but the project and the first tag (which choose the
+    index the list is read by), and their parameters."""
+    where: list[str] = []
+    params: list[Any] = []
     if query.since_ns is not None:
         where.append(f"{start_col} >= ?")
         params.append(query.since_ns)
@@ -176,21 +201,7 @@ def build(
         text_sql, text_params = _text_match(query.q, query.content_ids)
         where.append(text_sql)
         params += text_params
-    count_sql = f"{CLOCK} SELECT COUNT(*) FROM {source} WHERE {' AND '.join(where)}"
-    count_params = [now_ns, *params]
-    ids = [sort_sql, id_sql] + ([] if query.project_id is not None else ["sessions.project_id"])
-    if query.cursor:
-        value, session_id, project_id = decode_cursor(query.cursor, query.sort)
-        bound = [value, session_id] + ([] if query.project_id is not None else [project_id or ""])
-        where.append(f"({', '.join(ids)}) {'<' if descending else '>'} ({marks(bound)})")
-        params += bound
-    direction = " DESC" if descending else ""
-    sql = (
-        f"{CLOCK} SELECT {object_sql}, {sort_sql}, sessions.session_id, sessions.project_id FROM {source}"
-        f" WHERE {' AND '.join(where)} ORDER BY {', '.join(i + direction for i in ids)} LIMIT ? OFFSET ?"
-    )
-    params = [now_ns, *params, query.limit + 1, query.offset]
-    return sql, params, count_sql, count_params
+    return where, params
 
 
 def _text_match(q: str, content_ids: list[str]) -> tuple[str, list[Any]]:

@@ -37,6 +37,40 @@ def _tag_filter(alias: str, tags: Sequence[str]) -> tuple[str, list[Any]]:
     return sql, list(tags)
 
 
+def _series(
+    rows: list[tuple[Any, ...]], first: int, last: int, size: int
+) -> tuple[list[dict[str, Any]], dict[str, Any], float]:
+    """Every bucket from ``first`` to ``last`` (empty ones too) from the rows of the bucket query, and
+    the totals and cost summed over them."""
+    by_bucket = {int(r[0]): r for r in rows}
+    names = ("sessions", "failed", "llm_calls", "tool_calls", "prompt_tokens", "completion_tokens")
+    totals: dict[str, Any] = dict.fromkeys((*names, "errors"), 0)
+    cost = 0.0
+    series = []
+    for index in range(first, last + 1):
+        r = by_bucket.get(index)
+        counts = (
+            dict(zip(names, (int(v or 0) for v in r[1:7]), strict=True)) if r else dict.fromkeys(names, 0)
+        )
+        counts["errors"] = int(r[8] or 0) if r else 0
+        bucket_cost = float(r[7] or 0.0) if r else 0.0
+        for name, value in counts.items():
+            totals[name] += value
+        cost += bucket_cost
+        series.append(
+            {
+                "start": iso(index * size),
+                "sessions": counts["sessions"],
+                "failed": counts["failed"],
+                "llm_calls": counts["llm_calls"],
+                "total_tokens": counts["prompt_tokens"] + counts["completion_tokens"],
+                "cost_usd": round(bucket_cost, 10),
+                "errors": counts["errors"],
+            }
+        )
+    return series, totals, cost
+
+
 class OverviewMixin:
     """The overview of a store (mixed into :class:`~agentops_otel.store.base.BaseStore`)."""
 
@@ -75,32 +109,7 @@ class OverviewMixin:
             f" AND s.start_ns >= ? AND s.start_ns < ?{tag_sql} GROUP BY s.start_ns / {size}",
             [*base, *tag_params],
         )
-        by_bucket = {int(r[0]): r for r in rows}
-        names = ("sessions", "failed", "llm_calls", "tool_calls", "prompt_tokens", "completion_tokens")
-        totals: dict[str, Any] = dict.fromkeys((*names, "errors"), 0)
-        cost = 0.0
-        series = []
-        for index in range(first, last + 1):
-            r = by_bucket.get(index)
-            counts = (
-                dict(zip(names, (int(v or 0) for v in r[1:7]), strict=True)) if r else dict.fromkeys(names, 0)
-            )
-            counts["errors"] = int(r[8] or 0) if r else 0
-            bucket_cost = float(r[7] or 0.0) if r else 0.0
-            for name, value in counts.items():
-                totals[name] += value
-            cost += bucket_cost
-            series.append(
-                {
-                    "start": iso(index * size),
-                    "sessions": counts["sessions"],
-                    "failed": counts["failed"],
-                    "llm_calls": counts["llm_calls"],
-                    "total_tokens": counts["prompt_tokens"] + counts["completion_tokens"],
-                    "cost_usd": round(bucket_cost, 10),
-                    "errors": counts["errors"],
-                }
-            )
+        series, totals, cost = _series(rows, first, last, size)
         return {
             "since": iso(since),
             "until": iso(until),
