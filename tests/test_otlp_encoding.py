@@ -42,9 +42,23 @@ ALL_TYPES = {
     "bools": [True, False],
     "ints": [0, -1, 2**62],
     "floats": (1.5, -0.0),
-    "none_in": ["x", None],
     "nothing": [],
 }
+
+
+def _official_keeps_none() -> bool:
+    """The official encoder writes a None value (in an array, or the value of a key) as an empty
+    AnyValue from opentelemetry-exporter-otlp-proto-common 1.4x on; older releases drop the attribute.
+    Ours writes the newer form: against an older release, None values are left out of the comparison."""
+    span = ReadableSpan("probe", context=SpanContext(1, 2, False), attributes={"n": [None]})
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(official_encode([span]).SerializeToString())
+    return bool(request.resource_spans[0].scope_spans[0].spans[0].attributes)
+
+
+_KEEPS_NONE = _official_keeps_none()
+if _KEEPS_NONE:
+    ALL_TYPES["none_in"] = ["x", None]
 
 
 def _recorder(
@@ -188,7 +202,10 @@ def test_unusual_spans() -> None:
             context=SpanContext(2**128 - 1, 2**64 - 1, False),
             parent=SpanContext(2**128 - 1, 1, True),
             resource=Resource({"r": "x"}),
-            attributes={"map": {"k": "v", "inner": {"n": 1}, "list": [1, 2]}, "none": None},
+            attributes={
+                "map": {"k": "v", "inner": {"n": 1}, "list": [1, 2]},
+                **({"none": None} if _KEEPS_NONE else {}),
+            },
             events=[Event("no-time", {"a": 1}, timestamp=0)],
             instrumentation_scope=None,
             start_time=2**63 + 5,

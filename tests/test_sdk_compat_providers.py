@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -23,6 +24,11 @@ class _AddOnEnding(SpanProcessor):
         assert _sdk_compat.set_attributes_on_ending(span, {"added": 1})
 
 
+@pytest.mark.skipif(
+    not hasattr(SpanProcessor, "_on_ending"),
+    reason="this opentelemetry-sdk calls no SpanProcessor._on_ending (added in 1.40): another "
+    "instrumentation's LLM span gets no cost attribute from us there (docs/existing-setups.md)",
+)
 def test_attributes_added_on_ending_reach_every_exporter() -> None:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
@@ -42,6 +48,7 @@ def test_records_nothing() -> None:
 
 def test_refused_provider_hook(tmp_path: Path) -> None:
     body = """
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from agentops_otel import _sdk_compat

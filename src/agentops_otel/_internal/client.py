@@ -1,8 +1,5 @@
-"""The client: configuration, the tracer provider it records with, its processors, exit hooks, sessions.
-
-It is a guest in the user's tracing setup: an SDK ``TracerProvider`` that is already set (or passed in)
-gets our two processors and is never replaced; only when none is set does the client create and set one.
-"""
+"""The client: configuration, the export pipeline it attached (see ``pipeline``), exit hooks and the
+active session; ``init`` and the process's one client."""
 
 from __future__ import annotations
 
@@ -10,20 +7,18 @@ import dataclasses
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter
 
 from agentops_otel import _runtime, instrumentation
 from agentops_otel._config import FIELD_NAMES, Configuration, parse_tags
-from agentops_otel._internal import exit_hooks, exporters, heartbeat, processes, providers, servers, threads
+from agentops_otel._internal import exit_hooks, heartbeat, processes, providers, servers, threads
 from agentops_otel._internal.context import rejected_inbound
-from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
+from agentops_otel._internal.pipeline import Pipeline
+from agentops_otel._internal.processors import ExportProcessor
 from agentops_otel._internal.session import EndState, Session, new_session_id
 
 logger = logging.getLogger("agentops_otel")
@@ -31,16 +26,6 @@ logger = logging.getLogger("agentops_otel")
 # init() arguments that are about that call (start a session? instrument now?), not settings that a
 # second call could be expected to change.
 _PER_CALL_SWITCHES = frozenset({"auto_start_session", "instrument_llm_calls"})
-
-# Providers that already have our processors, so a second init (or a second Client) adds none.
-_attached = providers.Attached()
-
-
-def make_exporter(config: Configuration) -> SpanExporter:
-    """The exporter for the configured destination (called on the export worker thread)."""
-    if config.exporter is not None:
-        return config.exporter
-    return exporters.make_exporter(config)
 
 
 class Client:
@@ -51,12 +36,8 @@ class Client:
         self._lock = threading.RLock()
         self._initialized = False
         self._session: Session | None = None
-        self._provider: trace.TracerProvider | None = None
-        self._owns_provider = False
-        self._export_processor: ExportProcessor | None = None
+        self._pipeline: Pipeline | None = None
         self._heartbeat: heartbeat.Heartbeat | None = None
-        self._internal_provider: SdkTracerProvider | None = None
-        self._bookkeeping_processor: ExportProcessor | None = None  # with export_spans=False only
 
     # -- properties ------------------------------------------------------------------------------------
 
@@ -72,35 +53,38 @@ class Client:
 
     @property
     def tracer_provider(self) -> trace.TracerProvider | None:
-        return self._provider
+        return self._pipeline.provider if self._pipeline is not None else None
 
     @property
     def export_processor(self) -> ExportProcessor | None:
-        return self._export_processor
+        return self._pipeline.export_processor if self._pipeline is not None else None
+
+    def _count(self, name: str) -> int:
+        return self._pipeline.counts(name) if self._pipeline is not None else 0
 
     # Every span the SDK exports ends in one of these four (docs/reliability.md).
 
     @property
     def delivered_spans(self) -> int:
         """Spans the backend (or the local store) took."""
-        return self._export_processor.delivered_spans if self._export_processor else 0
+        return self._count("delivered_spans")
 
     @property
     def spooled_spans(self) -> int:
         """Spans undelivered at shutdown, kept in the spool for the next process to send."""
-        return self._export_processor.spooled_spans if self._export_processor else 0
+        return self._count("spooled_spans")
 
     @property
     def rejected_spans(self) -> int:
         """Spans the backend refused for good (invalid key, a span it cannot take), or that could not
         be encoded."""
-        return self._export_processor.rejected_spans if self._export_processor else 0
+        return self._count("rejected_spans")
 
     @property
     def dropped_spans(self) -> int:
         """Spans not kept: the export queue was full, or they were undelivered at shutdown and could not
         be spooled."""
-        return self._export_processor.dropped_spans if self._export_processor else 0
+        return self._count("dropped_spans")
 
     @property
     def rejected_inbound_sessions(self) -> int:
@@ -132,7 +116,7 @@ class Client:
         with self._lock:
             if self._initialized:
                 changed = _changed_settings(self.config, config)
-                if changed or (tracer_provider is not None and tracer_provider is not self._provider):
+                if changed or (tracer_provider is not None and tracer_provider is not self.tracer_provider):
                     logger.warning(
                         "agentops_otel: init() was already called; the first call's settings stay in force "
                         "(ignored: %s)",
@@ -141,8 +125,8 @@ class Client:
                 return
             self._config = config
             _runtime.set_config(config)
-            self._provider = self._attach(config, tracer_provider)
-            _runtime.set_provider(self._provider)
+            self._pipeline = Pipeline(config, tracer_provider)
+            _runtime.set_provider(self._pipeline.provider)
             # Registered after any provider we created, so it runs before that provider's shutdown.
             exit_hooks.install(self, handle_sigterm=config.handle_sigterm)
             self._initialized = True
@@ -153,54 +137,12 @@ class Client:
         else:
             _guarded(processes.disable)
         if config.instrument_llm_calls:
-            _guarded(instrumentation.instrument_all, tracer_provider=self._provider)
+            _guarded(instrumentation.instrument_all, tracer_provider=self.tracer_provider)
         if "baggage" not in propagate.get_global_textmap().fields:
             logger.warning(
                 "agentops_otel: the W3C baggage propagator is not configured (OTEL_PROPAGATORS); "
                 "sessions will not follow requests to other services"
             )
-
-    def _attach(
-        self, config: Configuration, tracer_provider: trace.TracerProvider | None
-    ) -> trace.TracerProvider:
-        provider, self._owns_provider = providers.choose(tracer_provider, config.service_name)
-        if not providers.takes_processors(provider):
-            return provider  # type: ignore[no-any-return]
-        if provider in _attached:
-            return provider  # type: ignore[no-any-return]
-        provider.add_span_processor(SessionSpanProcessor(config.trust_inbound_session))
-        _attached.add(provider)
-        processor = ExportProcessor(
-            lambda: make_exporter(config),
-            max_queue_size=config.max_queue_size,
-            max_export_batch_size=config.max_export_batch_size,
-            schedule_delay=config.schedule_delay,
-            export_timeout=config.export_timeout,
-            shutdown_timeout=config.shutdown_timeout,
-        )
-        processor.start()
-        if config.export_spans:
-            self._export_processor = processor
-            provider.add_span_processor(processor)
-        else:
-            # The provider's own pipeline exports the spans (OTEL_TRACES_EXPORTER=agentops); the
-            # bookkeeping spans take this processor, so they stay out of any other exporter there.
-            self._bookkeeping_processor = processor
-        self._internal_provider = self._make_internal_provider(provider, config, processor)
-        return provider  # type: ignore[no-any-return]
-
-    def _make_internal_provider(
-        self, provider: Any, config: Configuration, processor: ExportProcessor
-    ) -> SdkTracerProvider | None:
-        """The private provider of bookkeeping spans (start markers, heartbeats), see providers."""
-        internal = providers.internal_provider(
-            getattr(provider, "resource", None),
-            SessionSpanProcessor(config.trust_inbound_session),
-            processor,
-        )
-        if internal is not None:
-            _runtime.set_internal_provider(internal)
-        return internal
 
     # -- sessions --------------------------------------------------------------------------------------
 
@@ -283,49 +225,15 @@ class Client:
     def flush(self, timeout: float | None = None) -> bool:
         """Deliver queued spans, waiting at most ``timeout`` seconds. True when all were delivered."""
         seconds = self.config.shutdown_timeout if timeout is None else timeout
-        processor = self._export_processor
-        if processor is not None:
-            return processor.flush(seconds)
-        # With export_spans=False the provider's own processors export (e.g. under the stock
-        # opentelemetry-instrument pipeline): flush those, and our bookkeeping spans.
-        deadline = time.monotonic() + seconds
-        bookkeeping = self._bookkeeping_processor
-        marked = bookkeeping.flush(seconds) if bookkeeping is not None else True
-        force_flush = getattr(self._provider, "force_flush", None)
-        if force_flush is None:
-            return marked
-        try:
-            left = max(deadline - time.monotonic(), 0.0)
-            return bool(force_flush(int(left * 1000))) and marked
-        except Exception:
-            logger.debug("agentops_otel: provider flush failed", exc_info=True)
-            return False
+        return self._pipeline.flush(seconds) if self._pipeline is not None else True
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush within ``timeout`` seconds and stop exporting. The session is not ended."""
-        processor = self._export_processor
-        ok = True
         session = self._session
         if session is not None:
             session.wait_announced(0.5)  # a short script may exit before its marker was made
         seconds = self.config.shutdown_timeout if timeout is None else timeout
-        if processor is not None:
-            ok = processor.shutdown(seconds)
-        bookkeeping = self._bookkeeping_processor
-        if bookkeeping is not None:
-            ok = bookkeeping.shutdown(seconds) and ok
-        internal = self._internal_provider
-        if internal is not None:
-            try:
-                internal.shutdown()  # its export processor (ours) is already shut down: quick
-            except Exception:
-                logger.debug("agentops_otel: internal provider shutdown failed", exc_info=True)
-        if self._owns_provider and isinstance(self._provider, SdkTracerProvider):
-            try:
-                self._provider.shutdown()
-            except Exception:
-                logger.debug("agentops_otel: provider shutdown failed", exc_info=True)
-        return ok
+        return self._pipeline.shutdown(seconds) if self._pipeline is not None else True
 
     # -- called by exit_hooks --------------------------------------------------------------------------
 
@@ -455,7 +363,7 @@ def reset_client(timeout: float = 1.0) -> None:
         client._session = None
         client._stop_heartbeat()
     client.shutdown(timeout)
-    if client._provider is not None:
-        _attached.discard(client._provider)
+    if client._pipeline is not None:
+        client._pipeline.detach()
     providers.reset_warning()
     _runtime.reset()

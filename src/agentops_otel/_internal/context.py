@@ -25,7 +25,10 @@ from agentops_otel.instrumentation._keys import HELD_SESSION
 
 SESSION_KEY = otel_context.create_key("agentops-session-id")
 AGENT_KEY = otel_context.create_key("agentops-agent")
-_ROOT_FLAGS = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+#: W3C Trace Context level 2's "random" flag (0x02): a session's trace id is a random UUID4.
+#: opentelemetry-api names it from 1.42 on; older releases (this package supports >=1.32) carry the bit.
+_RANDOM_TRACE_ID = getattr(TraceFlags, "RANDOM_TRACE_ID", 0x02)
+_ROOT_FLAGS = TraceFlags(TraceFlags.SAMPLED | _RANDOM_TRACE_ID)
 
 
 class AgentRef(NamedTuple):

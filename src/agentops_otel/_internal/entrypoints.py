@@ -146,7 +146,7 @@ class AgentOpsTracesExporter(SpanExporter):
             if self._delegate is None and not self._failed:
                 try:
                     from agentops_otel._config import Configuration
-                    from agentops_otel._internal.client import make_exporter
+                    from agentops_otel._internal.pipeline import make_exporter
 
                     config = Configuration.from_env()
                     self._delegate = make_exporter(config.replace(exporter=None))

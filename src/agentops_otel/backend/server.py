@@ -61,34 +61,16 @@ def serve(
     from agentops_otel.store.retention import DEFAULT_PRUNE_EVERY, Pruner
 
     store = db if isinstance(db, BaseStore) else open_store(db or default_db_path(), token_ttl=token_ttl)
-    try:  # the dashboard at "/", when this build has one
-        from agentops_otel.backend.dashboard import routes as dashboard_routes
-
-        extra_routes = dashboard_routes()
-    except ImportError:
-        extra_routes = []
     if grpc_port is not None:
-        from agentops_otel.backend.otlp_grpc import GrpcExtraMissing, require_grpc
-
-        try:
-            require_grpc()
-        except GrpcExtraMissing as exc:
-            store.close()
-            raise ServerExtraMissing(str(exc)) from None
-    from agentops_otel.backend.local_access import loopback_bind
-
-    # The dashboard reads the local project without a key only on this machine, over the store the SDK
-    # writes to by default (backend/local_access.py says what else it checks).
-    path = getattr(store, "path", None)  # a SQLite store's file; None for PostgreSQL
-    local = loopback_bind(host) and path is not None and path == os.path.abspath(default_db_path())
+        _require_grpc(store)
     bounds = Limits(max_body=max_body, max_inflight=max_inflight, **limits)
     app = create_app(
         store,
         limits=bounds,
         allowed_hosts=[*allowed_hosts, *_own_names(host)],
         grpc_address=None if grpc_port is None else _grpc_address(host, grpc_port),
-        extra_routes=extra_routes,
-        local_access=local,
+        extra_routes=_dashboard_routes(),
+        local_access=_serves_local_project(host, store),
     )
     logging.getLogger("agentops_otel.backend").info("agentops-otel backend: store %s", store.location)
     # Projects may have a retention of their own even without a default: the pruner reads them each round.
@@ -109,6 +91,35 @@ def serve(
     finally:
         pruner.stop()
         store.close()
+
+
+def _dashboard_routes() -> list[Any]:
+    """The dashboard at "/", when this build has one."""
+    try:
+        from agentops_otel.backend.dashboard import routes
+    except ImportError:
+        return []
+    return list(routes())
+
+
+def _require_grpc(store: BaseStore) -> None:
+    from agentops_otel.backend.otlp_grpc import GrpcExtraMissing, require_grpc
+
+    try:
+        require_grpc()
+    except GrpcExtraMissing as exc:
+        store.close()
+        raise ServerExtraMissing(str(exc)) from None
+
+
+def _serves_local_project(host: str, store: BaseStore) -> bool:
+    """The dashboard reads the local project without a key only on this machine, over the store the SDK
+    writes to by default (backend/local_access.py says what else it checks)."""
+    from agentops_otel._config import default_db_path
+    from agentops_otel.backend.local_access import loopback_bind
+
+    path = getattr(store, "path", None)  # a SQLite store's file; None for PostgreSQL
+    return loopback_bind(host) and path is not None and path == os.path.abspath(default_db_path())
 
 
 def _own_names(host: str) -> list[str]:

@@ -27,168 +27,29 @@ and ``resource/v1/resource.proto``.
 from __future__ import annotations
 
 import logging
-import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from agentops_otel._internal.exporters.otlp_wire import (
+    INT64_MAX,
+    UINT64_MASK,
+    encode_attributes,
+    encode_resource,
+    encode_scope,
+    field,
+    pack_fixed32,
+    pack_fixed64,
+    varint,
+)
 
 logger = logging.getLogger("agentops_otel.exporter")
-
-_pack_double = struct.Struct("<d").pack
-_pack_fixed64 = struct.Struct("<Q").pack
-_pack_fixed32 = struct.Struct("<I").pack
-
-_INT64_MIN = -(1 << 63)
-_INT64_MAX = (1 << 63) - 1
-_UINT64_MASK = (1 << 64) - 1
-
-#: Varints of 0..127 are one byte; most lengths and tags are below that.
-_SMALL = [bytes((n,)) for n in range(128)]
 
 # Span.flags bits (trace.proto SpanFlags).
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
-
-# Bounds on the caches: attribute keys, resources and scopes repeat, but a program could make new ones
-# forever; past these sizes a cache is emptied and starts over.
-_MAX_KEYS = 4096
-_MAX_OBJECTS = 256
-
-
-def _varint(n: int) -> bytes:
-    """Unsigned varint of ``n`` (>= 0)."""
-    if n < 0x80:
-        return _SMALL[n]
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: bytes, payload: bytes | bytearray) -> bytes:
-    """A length-delimited field: ``tag``, length, payload."""
-    return tag + _varint(len(payload)) + payload
-
-
-# -- attributes --------------------------------------------------------------------------------------
-
-_key_cache: dict[str, bytes] = {}
-
-
-def _key(key: str) -> bytes:
-    """``KeyValue.key`` (field 1) with its tag and length, cached."""
-    encoded = _key_cache.get(key)
-    if encoded is None:
-        if not isinstance(key, str):
-            raise TypeError(f"attribute key {key!r} is not a string")
-        encoded = _field(b"\x0a", key.encode("utf-8"))
-        if len(_key_cache) >= _MAX_KEYS:
-            _key_cache.clear()
-        _key_cache[key] = encoded
-    return encoded
-
-
-def _any_value(value: Any) -> bytes:
-    """The body of an ``AnyValue``; the oneof field is always written, even for "", 0 and False."""
-    kind = type(value)
-    if kind is str:
-        return _field(b"\x0a", value.encode("utf-8"))
-    if value is None:
-        return b""
-    if kind is bool or isinstance(value, bool):
-        return b"\x10\x01" if value else b"\x10\x00"
-    if isinstance(value, str):
-        return _field(b"\x0a", str(value).encode("utf-8"))
-    if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise ValueError(f"{value} does not fit in an int64")
-        return b"\x18" + _varint(int(value) & _UINT64_MASK)
-    if isinstance(value, float):
-        return b"\x21" + _pack_double(value)
-    if isinstance(value, bytes):
-        return _field(b"\x3a", value)
-    if isinstance(value, Sequence):
-        # ArrayValue.values (field 1) of AnyValue.array_value (field 5).
-        return _field(b"\x2a", b"".join([_field(b"\x0a", _any_value(item)) for item in value]))
-    if isinstance(value, Mapping):
-        # KeyValueList.values (field 1) of AnyValue.kvlist_value (field 6).
-        return _field(b"\x32", b"".join([_field(b"\x0a", _key_value(str(k), v)) for k, v in value.items()]))
-    raise TypeError(f"invalid attribute type {type(value).__name__}")
-
-
-def _key_value(key: str, value: Any) -> bytes:
-    return _key(key) + _field(b"\x12", _any_value(value))
-
-
-def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
-    """Repeated ``KeyValue`` field ``tag``; a value that cannot be encoded is left out."""
-    if not attributes:
-        return b""
-    parts: list[bytes] = []
-    extend = parts.extend
-    keys = _key_cache
-    for key, value in attributes.items():
-        encoded_key = keys.get(key)
-        if encoded_key is not None and type(value) is str:
-            # The common case, inline: KeyValue{key, value: AnyValue{string_value}} with one copy of
-            # the (possibly large) text.
-            text = value.encode("utf-8")
-            size = len(text)
-            size_bytes = _SMALL[size] if size < 0x80 else _varint(size)
-            any_size = 1 + len(size_bytes) + size
-            any_size_bytes = _SMALL[any_size] if any_size < 0x80 else _varint(any_size)
-            kv_size = len(encoded_key) + 1 + len(any_size_bytes) + any_size
-            extend((tag, _varint(kv_size), encoded_key, b"\x12", any_size_bytes, b"\x0a", size_bytes, text))
-            continue
-        try:
-            kv = _key_value(key, value)
-        except Exception as exc:
-            logger.warning("agentops_otel: attribute %r not exported: %s", key, exc)
-            continue
-        extend((tag, _varint(len(kv)), kv))
-    return b"".join(parts)
-
-
-# -- resources and scopes (cached: every span of a provider shares them) -----------------------------
-
-_resource_cache: dict[int, tuple[Resource, bytes]] = {}
-_scope_cache: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
-
-
-def _resource(resource: Resource) -> bytes:
-    """The ``Resource`` message body."""
-    entry = _resource_cache.get(id(resource))
-    if entry is not None and entry[0] is resource:
-        return entry[1]
-    encoded = _attributes(b"\x0a", resource.attributes)
-    if len(_resource_cache) >= _MAX_OBJECTS:
-        _resource_cache.clear()
-    _resource_cache[id(resource)] = (resource, encoded)
-    return encoded
-
-
-def _scope(scope: InstrumentationScope | None) -> bytes:
-    """The ``InstrumentationScope`` message body."""
-    entry = _scope_cache.get(id(scope))
-    if entry is not None and entry[0] is scope:
-        return entry[1]
-    encoded = b""
-    if scope is not None:
-        if scope.name:
-            encoded += _field(b"\x0a", scope.name.encode("utf-8"))
-        if scope.version:
-            encoded += _field(b"\x12", scope.version.encode("utf-8"))
-        encoded += _attributes(b"\x1a", scope.attributes)
-    if len(_scope_cache) >= _MAX_OBJECTS:
-        _scope_cache.clear()
-    _scope_cache[id(scope)] = (scope, encoded)
-    return encoded
 
 
 # -- spans -------------------------------------------------------------------------------------------
@@ -198,14 +59,14 @@ def _flags(parent: Any) -> bytes:
     flags = _HAS_IS_REMOTE
     if parent is not None and parent.is_remote:
         flags |= _IS_REMOTE
-    return _pack_fixed32(flags)
+    return pack_fixed32(flags)
 
 
 def _time(value: int, limit: int) -> bytes:
     """A fixed64 timestamp, at most ``limit``."""
     if not 0 <= value <= limit:
         raise _OutOfRange
-    return _pack_fixed64(value)
+    return pack_fixed64(value)
 
 
 class _OutOfRange(Exception):
@@ -213,10 +74,10 @@ class _OutOfRange(Exception):
 
 
 def _clamp(value: int | None) -> int | None:
-    return None if value is None else min(max(int(value), 0), _INT64_MAX)
+    return None if value is None else min(max(int(value), 0), INT64_MAX)
 
 
-def _span(span: ReadableSpan, limit: int = _UINT64_MASK) -> bytes:
+def _span(span: ReadableSpan, limit: int = UINT64_MASK) -> bytes:
     """The ``Span`` message body."""
     ctx = span.get_span_context()
     assert ctx is not None  # an SDK span always has one
@@ -227,38 +88,38 @@ def _span(span: ReadableSpan, limit: int = _UINT64_MASK) -> bytes:
     if ctx.trace_state:
         state = ",".join([f"{k}={v}" for k, v in ctx.trace_state.items()])
         if state:
-            out += _field(b"\x1a", state.encode("utf-8"))
+            out += field(b"\x1a", state.encode("utf-8"))
     parent = span.parent
     if parent is not None:
         out += b"\x22\x08"  # parent_span_id (4)
         out += parent.span_id.to_bytes(8, "big")
     if span.name:
-        out += _field(b"\x2a", span.name.encode("utf-8"))
+        out += field(b"\x2a", span.name.encode("utf-8"))
     out += b"\x30"  # kind (6): the SDK's SpanKind counts from 0 (INTERNAL), OTLP's from 1
-    out += _varint(span.kind.value + 1)
+    out += varint(span.kind.value + 1)
     if span.start_time:
         out += b"\x39"  # start_time_unix_nano (7), fixed64
         out += _time(span.start_time, limit)
     if span.end_time:
         out += b"\x41"  # end_time_unix_nano (8), fixed64
         out += _time(span.end_time, limit)
-    out += _attributes(b"\x4a", span.attributes)  # attributes (9)
+    out += encode_attributes(b"\x4a", span.attributes)  # attributes (9)
     if span.dropped_attributes:
         out += b"\x50"
-        out += _varint(span.dropped_attributes)
+        out += varint(span.dropped_attributes)
     for event in span.events:  # events (11)
         body = b""
         if event.timestamp:
             body += b"\x09" + _time(event.timestamp, limit)
         if event.name:
-            body += _field(b"\x12", event.name.encode("utf-8"))
-        body += _attributes(b"\x1a", event.attributes)
+            body += field(b"\x12", event.name.encode("utf-8"))
+        body += encode_attributes(b"\x1a", event.attributes)
         if event.dropped_attributes:
-            body += b"\x20" + _varint(event.dropped_attributes)
-        out += _field(b"\x5a", body)
+            body += b"\x20" + varint(event.dropped_attributes)
+        out += field(b"\x5a", body)
     if span.dropped_events:
         out += b"\x60"
-        out += _varint(span.dropped_events)
+        out += varint(span.dropped_events)
     for link in span.links:  # links (13)
         linked = link.context
         body = (
@@ -267,21 +128,21 @@ def _span(span: ReadableSpan, limit: int = _UINT64_MASK) -> bytes:
             + b"\x12\x08"
             + linked.span_id.to_bytes(8, "big")
         )
-        body += _attributes(b"\x22", link.attributes)
+        body += encode_attributes(b"\x22", link.attributes)
         if link.dropped_attributes:
-            body += b"\x28" + _varint(link.dropped_attributes)
+            body += b"\x28" + varint(link.dropped_attributes)
         body += b"\x35" + _flags(linked)  # flags (6), fixed32
-        out += _field(b"\x6a", body)
+        out += field(b"\x6a", body)
     if span.dropped_links:
         out += b"\x70"
-        out += _varint(span.dropped_links)
+        out += varint(span.dropped_links)
     status = span.status
     body = b""
     if status.description:
-        body += _field(b"\x12", status.description.encode("utf-8"))
+        body += field(b"\x12", status.description.encode("utf-8"))
     if status.status_code.value:
-        body += b"\x18" + _varint(status.status_code.value)
-    out += _field(b"\x7a", body)  # status (15): always present, as in the official encoder
+        body += b"\x18" + varint(status.status_code.value)
+    out += field(b"\x7a", body)  # status (15): always present, as in the official encoder
     out += b"\x85\x01"  # flags (16), fixed32
     out += _flags(parent)
     return bytes(out)
@@ -313,7 +174,7 @@ def encode_batch(spans: Sequence[ReadableSpan]) -> tuple[bytes, list[ReadableSpa
 
 def _span_clamping(span: ReadableSpan) -> tuple[bytes, bool]:
     try:
-        return _span(span, _INT64_MAX), False
+        return _span(span, INT64_MAX), False
     except _OutOfRange:
         pass
     _log_once(
@@ -337,7 +198,7 @@ def _span_clamping(span: ReadableSpan) -> tuple[bytes, bool]:
         end_time=_clamp(span.end_time),
         instrumentation_scope=span.instrumentation_scope,
     )
-    return _span(fixed, _INT64_MAX), True
+    return _span(fixed, INT64_MAX), True
 
 
 def _official_span(span: ReadableSpan) -> bytes | None:
@@ -368,13 +229,13 @@ def _request(bodies: Sequence[tuple[ReadableSpan, bytes]]) -> bytes:
     groups: dict[Any, tuple[bytes, str, dict[Any, tuple[bytes, str, list[bytes]]]]] = {}
     for span, span_body in bodies:
         resource = span.resource
-        resource_body = _resource(resource)
+        resource_body = encode_resource(resource)
         resource_key = (resource_body, resource.schema_url)
         group = groups.get(resource_key)
         if group is None:
             group = groups[resource_key] = (resource_body, resource.schema_url or "", {})
         scope = span.instrumentation_scope
-        scope_body = _scope(scope)
+        scope_body = encode_scope(scope)
         schema = (scope.schema_url if scope is not None else "") or ""
         scope_key = (scope_body, schema)
         scoped = group[2].get(scope_key)
@@ -384,19 +245,19 @@ def _request(bodies: Sequence[tuple[ReadableSpan, bytes]]) -> bytes:
 
     out = bytearray()
     for resource_body, resource_schema, scopes in groups.values():
-        resource_spans = bytearray(_field(b"\x0a", resource_body))  # resource (1)
+        resource_spans = bytearray(field(b"\x0a", resource_body))  # resource (1)
         for scope_body, scope_schema, span_bodies in scopes.values():
-            scope_spans = bytearray(_field(b"\x0a", scope_body))  # scope (1)
+            scope_spans = bytearray(field(b"\x0a", scope_body))  # scope (1)
             for body in span_bodies:
                 scope_spans += b"\x12"  # spans (2)
-                scope_spans += _varint(len(body))
+                scope_spans += varint(len(body))
                 scope_spans += body
             if scope_schema:
-                scope_spans += _field(b"\x1a", scope_schema.encode("utf-8"))
-            resource_spans += _field(b"\x12", scope_spans)  # scope_spans (2)
+                scope_spans += field(b"\x1a", scope_schema.encode("utf-8"))
+            resource_spans += field(b"\x12", scope_spans)  # scope_spans (2)
         if resource_schema:
-            resource_spans += _field(b"\x1a", resource_schema.encode("utf-8"))
-        out += _field(b"\x0a", resource_spans)  # ExportTraceServiceRequest.resource_spans (1)
+            resource_spans += field(b"\x1a", resource_schema.encode("utf-8"))
+        out += field(b"\x0a", resource_spans)  # ExportTraceServiceRequest.resource_spans (1)
     return bytes(out)
 
 
