@@ -319,8 +319,8 @@ def _fill(db: str, sessions: int, per_session: int) -> dict[str, Any]:
         for chunk_start in range(0, sessions, 500):
             chunk = _records(min(500, sessions - chunk_start), per_session, "bench")
             batch: list[SpanRecord] = []
-            for recs in chunk:
-                batch += recs
+            for record in (r for recs in chunk for r in recs):
+                batch.append(record)
                 if len(batch) >= 512:
                     store.ingest(project, batch)
                     done += len(batch)
@@ -332,7 +332,8 @@ def _fill(db: str, sessions: int, per_session: int) -> dict[str, Any]:
                 marks.append((time.perf_counter(), done))
         fill = time.perf_counter() - started
         tenth = max(1, len(marks) // 10)
-        first = marks[tenth - 1][1] / (marks[tenth - 1][0] - started)
+        marks.insert(0, (started, 0))
+        first = marks[tenth][1] / (marks[tenth][0] - started)
         last = (marks[-1][1] - marks[-tenth - 1][1]) / (marks[-1][0] - marks[-tenth - 1][0])
         token = store.issue_token(key)
         assert token is not None
@@ -418,6 +419,9 @@ def main() -> None:
     )
     parser.add_argument("--spans-per-session", type=int, default=100)
     parser.add_argument("--reads-only", action="store_true", help="the read test only (no ingest over HTTP)")
+    parser.add_argument(
+        "--big-session", type=int, metavar="N", help="only: one session of N spans, its detail"
+    )
     args = parser.parse_args()
     batches = args.batches or (8 if args.quick else 40)
     sessions = args.sessions or (1_000 if args.quick else 10_000)
@@ -430,6 +434,9 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}; PostgreSQL {bindir}")
     print(f"{args.senders} sender processes x {batches} batches of 512 spans (sessions of 64 spans)\n")
     try:
+        if args.big_session:
+            big_session_report(args.big_session, tmp)
+            return
         if not args.reads_only:
             ingest_report(args, batches, cluster, tmp)
         reads_report(args, sessions, cluster, tmp)
@@ -467,6 +474,33 @@ def ingest_report(args: argparse.Namespace, batches: int, cluster: PostgresClust
         f" with enough servers; the database's share alone caps it at"
         f" {(os.cpu_count() or 1) * pg1['spans'] / max(pg1['cpu_pg'], 1e-9):,.0f} spans/s"
     )
+
+
+def big_session_report(spans: int, tmp: str) -> None:
+    """One session of ``spans`` spans on SQLite: its detail in full, and a page of 100 of its spans."""
+    db = os.path.join(tmp, "big.db")
+    filled = _fill(db, 1, spans)
+    proc, url = _start_server(db)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=120)
+        headers = {"Authorization": f"Bearer {filled['token']}"}
+        median_ms = _timer(conn, headers)
+        conn.request("GET", "/api/sessions?limit=1", headers=headers)
+        sid = json.loads(conn.getresponse().read())["sessions"][0]["session_id"]
+        print(f"\none session of {spans:,} spans (SQLite):")
+        for label, path in (
+            ("all spans", f"/api/sessions/{sid}"),
+            ("spans_limit=100", f"/api/sessions/{sid}?spans_limit=100"),
+        ):
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            size = len(response.read())
+            ms = median_ms(path, 7) if response.status == 200 else float("nan")
+            print(
+                f"  {label:<16} {size / 1e6 if response.status == 200 else float('nan'):6.2f} MB  {ms:8.1f} ms"
+            )
+    finally:
+        _stop([proc])
 
 
 def reads_report(args: argparse.Namespace, sessions: int, cluster: PostgresCluster, tmp: str) -> None:

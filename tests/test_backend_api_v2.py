@@ -454,6 +454,21 @@ def test_overview_totals_equal_the_sum_of_the_sessions(v2: Api, tags: list[str])
     listed = v2.everything(**params)
     overview = v2.ok("/api/overview", **params)
     assert overview["bucket"] == "hour" and overview["since"].startswith(since[:-1])
+    # The shape the dashboard is built against (/work/notes/api_v2.md), exactly.
+    assert set(overview) == {"since", "until", "bucket", "totals", "series", "by_model", "by_tag"}
+    assert set(overview["totals"]) == {"sessions", "failed", "fail_rate", "llm_calls", "tool_calls",
+                                       "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "errors"}  # fmt: skip
+    assert {frozenset(b) for b in overview["series"]} == {
+        frozenset({"start", "sessions", "failed", "llm_calls", "total_tokens", "cost_usd", "errors"})
+    }
+    assert {frozenset(m) for m in overview["by_model"]} == {
+        frozenset(
+            {"model", "llm_calls", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_llm_calls"}
+        )
+    }
+    assert {frozenset(t) for t in overview["by_tag"]} == {
+        frozenset({"tag", "sessions", "failed", "cost_usd", "total_tokens"})
+    }
     totals = overview["totals"]
     assert totals["sessions"] == len(listed) > 0
     assert totals["failed"] == sum(1 for s in listed if s["end_state"] == "Fail")
