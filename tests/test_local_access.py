@@ -1,11 +1,11 @@
 """``agentops-otel serve`` on 127.0.0.1 over the default store lets the dashboard read the local project
-without a key (``POST /api/local/token``), and only then: real ``serve`` processes, a session written
-by the real SDK into the local store, and the dashboard in a real Chromium when one is installed."""
+without a key (``POST /api/local/token``), and only then: real ``serve`` processes and a session
+written by the real SDK into the local store. The dashboard's side, in Chromium, is in
+tests/test_dashboard_local.py."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -111,37 +111,3 @@ def test_the_peer_socket_owner_is_found(tmp_path: Path) -> None:
 )
 def test_loopback_host_names(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(_chromium() is None, reason="no chromium executable (Debian: apt-get install chromium)")
-def test_the_dashboard_opens_a_local_session_without_a_key(
-    default_store_server: BackendServer, tmp_path: Path
-) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright")
-    recorded = run_script(RECORD, tmp_path)
-    assert recorded.returncode == 0, recorded.stderr
-    session_id = recorded.stdout.strip()
-    args = [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-    ]
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=args)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(10_000)
-            page.goto(f"{default_store_server.url}/#/sessions/{session_id}")
-            sync_api.expect(page.locator("#session-view")).to_be_visible()
-            sync_api.expect(page.locator("#login-view")).to_be_hidden()
-            spans = page.locator("#span-tree .span-row")
-            sync_api.expect(spans.first).to_be_visible()
-            assert spans.count() == 2  # the root and the tool
-        finally:
-            browser.close()
