@@ -117,30 +117,8 @@ def create_app(
             if owned:
                 the_store.close()
 
-    def bound(handler: Callable[[Backend, Request], Awaitable[Response]]) -> Callable[..., Any]:
-        async def endpoint(request: Request) -> Response:
-            return await handler(backend, request)
-
-        return endpoint
-
-    async def openapi_json(request: Request) -> Response:
-        return JSONResponse(openapi.document())
-
     # Routes passed in (e.g. a dashboard at "/") come first and so win over the defaults.
-    routes = [
-        *(extra_routes or []),
-        Route("/", bound(rest.index), methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/v3/auth/token", bound(rest.token), methods=["POST"]),
-        Route("/api/local/token", bound(rest.local_token), methods=["POST"]),
-        Route("/v1/traces", bound(otlp_http.export_traces), methods=["POST"]),
-        Route("/api/sessions", bound(rest.sessions), methods=["GET"]),
-        Route("/api/sessions/{session_id:any_text}/spans/{span_id}", bound(rest.span), methods=["GET"]),
-        Route("/api/sessions/{session_id:any_text}", bound(rest.session), methods=["GET"]),
-        Route("/api/traces", bound(rest.traces), methods=["GET"]),
-        Route("/api/traces/{trace_id}", bound(rest.trace), methods=["GET"]),
-        Route("/api/overview", bound(rest.overview), methods=["GET"]),
-    ]
+    routes = [*(extra_routes or []), *_routes(backend)]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -150,3 +128,33 @@ def create_app(
     app.state.backend = backend
     app.state.grpc_port = None
     return app
+
+
+_ROUTES: list[tuple[str, Callable[[Backend, Request], Awaitable[Response]], str]] = [
+    ("/", rest.index, "GET"),
+    ("/v3/auth/token", rest.token, "POST"),
+    ("/api/local/token", rest.local_token, "POST"),
+    ("/v1/traces", otlp_http.export_traces, "POST"),
+    ("/api/sessions", rest.sessions, "GET"),
+    ("/api/sessions/{session_id:any_text}/spans/{span_id}", rest.span, "GET"),
+    ("/api/sessions/{session_id:any_text}", rest.session, "GET"),
+    ("/api/traces", rest.traces, "GET"),
+    ("/api/traces/{trace_id}", rest.trace, "GET"),
+    ("/api/overview", rest.overview, "GET"),
+]
+
+
+def _routes(backend: Backend) -> list[Route]:
+    """The API's routes, each handler bound to ``backend``; ``/openapi.json`` describes them."""
+
+    def bound(handler: Callable[[Backend, Request], Awaitable[Response]]) -> Callable[..., Any]:
+        async def endpoint(request: Request) -> Response:
+            return await handler(backend, request)
+
+        return endpoint
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi.document())
+
+    routes = [Route(path, bound(handler), methods=[method]) for path, handler, method in _ROUTES]
+    return [routes[0], Route("/openapi.json", openapi_json, methods=["GET"]), *routes[1:]]
