@@ -144,6 +144,11 @@ class Client:
                 "sessions will not follow requests to other services"
             )
 
+    def start_export(self) -> None:
+        """Start the export worker (see ``Pipeline.start``); it also starts with the first span."""
+        if self._pipeline is not None:
+            self._pipeline.start()
+
     # -- sessions --------------------------------------------------------------------------------------
 
     def start_session(
@@ -314,14 +319,18 @@ def init(
         settings = base.merged(**overrides)
         client = get_client()
         client.configure(settings, tracer_provider)
-        active = client.current_session_id()
-        if active is not None:
-            return active
-        if inherited_session_id is not None:
-            return client.start_session(inherited_session_id=inherited_session_id)
-        if settings.auto_start_session:
-            return client.start_session()
-        return None
+        try:
+            active = client.current_session_id()
+            if active is not None:
+                return active
+            if inherited_session_id is not None:
+                return client.start_session(inherited_session_id=inherited_session_id)
+            if settings.auto_start_session:
+                return client.start_session()
+            return None
+        finally:
+            # Last: the worker's imports would otherwise compete with init's own work for the GIL.
+            client.start_export()
     except Exception:
         logger.exception("agentops_otel.init failed; the program continues without tracing")
         return None

@@ -58,7 +58,6 @@ class Pipeline:
             export_timeout=config.export_timeout,
             shutdown_timeout=config.shutdown_timeout,
         )
-        processor.start()
         if config.export_spans:
             self.export_processor = processor
             provider.add_span_processor(processor)
@@ -75,6 +74,13 @@ class Pipeline:
         if internal is not None:
             _runtime.set_internal_provider(internal)
         self._internal_provider = internal
+
+    def start(self) -> None:
+        """Start the export worker, so the exporter is built while the program runs (at the end of
+        ``init``: the worker's imports then do not compete for the GIL with ``init``'s own work)."""
+        for processor in (self.export_processor, self._bookkeeping_processor):
+            if processor is not None:
+                processor.start()
 
     def counts(self, name: str) -> int:
         """One of the export processor's counters (``delivered_spans`` ...); 0 without one."""
