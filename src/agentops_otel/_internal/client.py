@@ -199,7 +199,10 @@ class Client:
             self._session = session
             _runtime.set_session_id(session_id)
             if not inherited:
-                self._heartbeat = heartbeat.start(session, self.config.heartbeat_interval)
+                self._heartbeat = beat = heartbeat.make(session, self.config.heartbeat_interval)
+                if beat is not None:
+                    # Its thread starts once the host environment is collected, off the caller's thread.
+                    session.after_announced(beat.start)
             return session_id
 
     def end_session(

@@ -76,8 +76,8 @@ class Heartbeat:
             logger.debug("agentops_otel: heartbeat failed", exc_info=True)
 
 
-def start(session: _Session, interval: float) -> Heartbeat | None:
-    """A running heartbeat for ``session``, or None when ``interval`` is 0 (heartbeats off)."""
+def make(session: _Session, interval: float) -> Heartbeat | None:
+    """A heartbeat for ``session``, to be started, or None when ``interval`` is 0 (heartbeats off)."""
     if not interval or interval <= 0:
         return None
-    return Heartbeat(session, interval).start()
+    return Heartbeat(session, interval)

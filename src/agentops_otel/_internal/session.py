@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -109,6 +109,8 @@ class Session:
         self._lock = threading.Lock()
         self._ended = False
         self._announcer: threading.Thread | None = None
+        self._announced = False
+        self._after_announce: list[Callable[[], object]] = []
         self._collect_host_env = collect_host_env
         self._root: trace.Span
         self.context: Context
@@ -167,6 +169,20 @@ class Session:
             start_time=self.start_time_ns,
         )
         marker.end()
+        with self._lock:
+            self._announced = True
+            waiting, self._after_announce = self._after_announce, []
+        for callback in waiting:
+            _run_quietly(callback)
+
+    def after_announced(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` once the start marker is out (now, if it is), on the announcing thread:
+        work that can wait for it (the heartbeat's thread) then costs the caller nothing."""
+        with self._lock:
+            if not self._announced:
+                self._after_announce.append(callback)
+                return
+        _run_quietly(callback)
 
     def wait_announced(self, timeout: float) -> None:
         """Wait (bounded) until the start marker has been handed to the processors."""
@@ -261,3 +277,10 @@ class Session:
                 return False
             self._root.set_attributes(attributes)
         return True
+
+
+def _run_quietly(callback: Callable[[], object]) -> None:
+    try:
+        callback()
+    except Exception:
+        logger.debug("agentops_otel: a session callback failed", exc_info=True)
