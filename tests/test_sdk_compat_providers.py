@@ -83,3 +83,25 @@ def test_resolve_unwraps_to_the_sdk_provider() -> None:
     attached.add(wrapper)  # unhashable, still tracked by identity
     assert wrapper in attached and _Wrapper(inner) not in attached
     assert providers.resolve(trace.NoOpTracerProvider()).__class__ is trace.NoOpTracerProvider
+
+
+def test_a_new_provider_with_a_freed_ones_id_gets_its_own_tracer() -> None:
+    """The tracer cache is keyed by the provider's id: a provider made after another was freed often
+    reuses its id, and must still get a tracer of its own (else its spans go to the freed one)."""
+    import gc
+
+    from agentops_otel import _runtime
+
+    first = TracerProvider(shutdown_on_exit=False)  # no atexit hook holding it: it can be freed
+    freed_id = id(first)
+    _runtime.tracer("probe", first)
+    del first
+    gc.collect()
+    for _ in range(1000):
+        memory = InMemorySpanExporter()
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        if id(provider) == freed_id:
+            break  # (while the cache holds the first provider, its id is never reused: no break)
+    _runtime.tracer("probe", provider).start_span("mine").end()
+    assert [s.name for s in memory.get_finished_spans()] == ["mine"]

@@ -27,7 +27,7 @@ class _State:
         self.session_id: str | None = None
         self.provider: TracerProvider | None = None
         self.internal_provider: TracerProvider | None = None
-        self.tracers: dict[tuple[int, str], Tracer] = {}
+        self.tracers: dict[tuple[int, str], tuple[TracerProvider, Tracer]] = {}
 
 
 _state = _State()
@@ -67,6 +67,9 @@ def set_session_id(value: str | None) -> None:
 
 # -- tracing ---------------------------------------------------------------------------------------------
 
+#: Providers times scopes: a program that makes providers without end (tests) empties the cache now and then.
+_MAX_TRACERS = 256
+
 
 def provider() -> TracerProvider:
     """The provider ``init`` attached to, else the global one."""
@@ -85,11 +88,14 @@ def tracer(scope: str = semconv.SDK_NAME, of: TracerProvider | None = None) -> T
     key = (id(source), scope)
     tracers = _state.tracers
     found = tracers.get(key)
-    if found is None:
-        found = source.get_tracer(scope, __version__)
+    # The entry holds its provider: a provider made after another was freed can have the freed one's
+    # id, and must not get that provider's tracer.
+    if found is None or found[0] is not source:
+        if len(tracers) >= _MAX_TRACERS:
+            tracers.clear()
         # A ProxyTracerProvider's tracer turns real once a provider is set: caching it is safe.
-        tracers[key] = found
-    return found
+        found = tracers[key] = (source, source.get_tracer(scope, __version__))
+    return found[1]
 
 
 def set_internal_provider(value: TracerProvider | None) -> None:
