@@ -245,6 +245,8 @@ export function wireListForm(getQuery, navigate) {
     window.clearTimeout(timer);
     timer = window.setTimeout(() => apply(true), 350);
   };
+  // Typing then leaving the list (a session's link, Back) drops the search still waiting to apply.
+  window.addEventListener("hashchange", () => window.clearTimeout(timer));
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     window.clearTimeout(timer);
