@@ -16,7 +16,7 @@ import threading
 from concurrent import futures
 from typing import Any, NoReturn
 
-from agentops_otel.backend.errors import Refused, grpc_code, status_message, unavailable
+from agentops_otel.backend.errors import Refused, grpc_code, status_message
 from agentops_otel.backend.ingest import decode, store_export
 from agentops_otel.backend.state import Backend, bearer
 
@@ -66,16 +66,7 @@ class _Receiver:
         credential = bearer(str(metadata.get("authorization", "")))
         if credential is None:
             raise Refused(401, "missing metadata authorization: Bearer <token or API key>")
-        try:
-            project_id = self.backend.lookup(credential)
-        except Exception as exc:
-            busy = unavailable(exc)
-            if busy is not None:
-                raise busy from None
-            raise
-        if project_id is None:
-            raise Refused(401, "invalid or expired token, or unknown API key")
-        return project_id
+        return self.backend.authorize(credential)
 
     @staticmethod
     def _abort(context: Any, refused: Refused) -> NoReturn:

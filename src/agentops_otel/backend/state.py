@@ -52,8 +52,13 @@ class Backend:
                 "missing Authorization: Bearer <token or API key>"
                 " (POST /v3/auth/token exchanges an API key for a token)",
             )
+        return await run_in_threadpool(self.authorize, credential)
+
+    def authorize(self, credential: str) -> str:
+        """The project of a bearer credential; a 401 when it is unknown, a 503 when the store is busy
+        (shared by OTLP/HTTP, the REST API and OTLP/gRPC). Reads the store: call it off the event loop."""
         try:
-            project_id = await run_in_threadpool(self.lookup, credential)
+            project_id = self.lookup(credential)
         except Exception as exc:
             busy = unavailable(exc)
             if busy is not None:
