@@ -59,32 +59,33 @@ class Client:
     def export_processor(self) -> ExportProcessor | None:
         return self._pipeline.export_processor if self._pipeline is not None else None
 
-    def _count(self, name: str) -> int:
-        return self._pipeline.counts(name) if self._pipeline is not None else 0
-
     # Every span the SDK exports ends in one of these four (docs/reliability.md).
 
     @property
     def delivered_spans(self) -> int:
         """Spans the backend (or the local store) took."""
-        return self._count("delivered_spans")
+        processor = self.export_processor
+        return processor.delivered_spans if processor is not None else 0
 
     @property
     def spooled_spans(self) -> int:
         """Spans undelivered at shutdown, kept in the spool for the next process to send."""
-        return self._count("spooled_spans")
+        processor = self.export_processor
+        return processor.spooled_spans if processor is not None else 0
 
     @property
     def rejected_spans(self) -> int:
         """Spans the backend refused for good (invalid key, a span it cannot take), or that could not
         be encoded."""
-        return self._count("rejected_spans")
+        processor = self.export_processor
+        return processor.rejected_spans if processor is not None else 0
 
     @property
     def dropped_spans(self) -> int:
         """Spans not kept: the export queue was full, or they were undelivered at shutdown and could not
         be spooled."""
-        return self._count("dropped_spans")
+        processor = self.export_processor
+        return processor.dropped_spans if processor is not None else 0
 
     @property
     def rejected_inbound_sessions(self) -> int:

@@ -82,11 +82,6 @@ class Pipeline:
             if processor is not None:
                 processor.start()
 
-    def counts(self, name: str) -> int:
-        """One of the export processor's counters (``delivered_spans`` ...); 0 without one."""
-        processor = self.export_processor
-        return int(getattr(processor, name)) if processor is not None else 0
-
     def flush(self, seconds: float) -> bool:
         """Deliver queued spans, waiting at most ``seconds``. True when all were delivered."""
         processor = self.export_processor
