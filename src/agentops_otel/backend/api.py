@@ -130,8 +130,13 @@ def create_app(
     return app
 
 
+async def _openapi_json(backend: Backend, request: Request) -> Response:
+    return JSONResponse(openapi.document())
+
+
 _ROUTES: list[tuple[str, Callable[[Backend, Request], Awaitable[Response]], str]] = [
     ("/", rest.index, "GET"),
+    ("/openapi.json", _openapi_json, "GET"),
     ("/v3/auth/token", rest.token, "POST"),
     ("/api/local/token", rest.local_token, "POST"),
     ("/v1/traces", otlp_http.export_traces, "POST"),
@@ -153,8 +158,4 @@ def _routes(backend: Backend) -> list[Route]:
 
         return endpoint
 
-    async def openapi_json(request: Request) -> Response:
-        return JSONResponse(openapi.document())
-
-    routes = [Route(path, bound(handler), methods=[method]) for path, handler, method in _ROUTES]
-    return [routes[0], Route("/openapi.json", openapi_json, methods=["GET"]), *routes[1:]]
+    return [Route(path, bound(handler), methods=[method]) for path, handler, method in _ROUTES]
