@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from agentops_otel import _runtime
 from agentops_otel._config import Configuration
 from agentops_otel._internal import exporters, providers
-from agentops_otel._internal.processors import ExportProcessor, SessionSpanProcessor
+from agentops_otel._internal.processors import ExportProcessor
+from agentops_otel._internal.session_processor import SessionSpanProcessor
 
 logger = logging.getLogger("agentops_otel")
 
