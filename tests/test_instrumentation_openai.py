@@ -160,6 +160,81 @@ def test_stream_with_usage_is_identical_for_the_caller(rec: Recording) -> None:
     assert a["agentops.usage.cost_usd"] == pytest.approx((10 * 2.5 + 3 * 10.0) / 1e6)
 
 
+@pytest.mark.parametrize("is_async", [False, True])
+def test_hidden_usage_chunk_is_read_from_its_json_not_built_by_the_sdk(
+    rec: Recording, is_async: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK builds typed chunks for what the caller sees; the usage chunk we asked for is read from
+    its JSON, with what only it carries (here the fingerprint and service tier)."""
+    built: list[Any] = []
+    original = openai.OpenAI._process_response_data
+
+    def counting(self: Any, *, data: Any, cast_to: Any, response: Any) -> Any:
+        built.append(data)
+        return original(self, data=data, cast_to=cast_to, response=response)
+
+    monkeypatch.setattr(openai.OpenAI, "_process_response_data", counting)
+    monkeypatch.setattr(openai.AsyncOpenAI, "_process_response_data", counting)
+    usage = {**USAGE_CHUNK, "system_fingerprint": "fp_u", "service_tier": "flex"}
+    server = Server(sse_response(sse([*CHAT_CHUNKS, usage])))
+
+    async def read_async() -> list[Any]:
+        stream = await openai_client(server, is_async=True).chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, stream=True
+        )
+        return [c async for c in stream]
+
+    if is_async:
+        chunks = asyncio.run(read_async())
+    else:
+        chunks = list(
+            openai_client(server).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        )
+    assert len(chunks) == len(CHAT_CHUNKS) and all(
+        isinstance(c, openai.types.chat.ChatCompletionChunk) for c in chunks
+    )
+    assert len(built) == len(CHAT_CHUNKS)  # none for the usage chunk
+    a = attrs(rec.one_llm_span())
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (10, 3)
+    assert a["openai.response.system_fingerprint"] == "fp_u"
+    assert a["openai.response.service_tier"] == "flex"
+
+
+def test_usage_chunk_of_a_wrapped_stream_stays_typed(rec: Recording) -> None:
+    """A stream wrapped by another instrumentation below ours is not tapped: that wrapper reads the
+    usage chunk as the SDK's typed chunk (here a wrapt proxy that checks each chunk's type)."""
+    seen: list[Any] = []
+
+    class Checking(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
+        def __iter__(self) -> Any:
+            return self
+
+        def __next__(self) -> Any:
+            chunk = self.__wrapped__.__next__()
+            seen.append(type(chunk))
+            return chunk
+
+    @wrapt.decorator  # type: ignore[misc]
+    def below(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        return Checking(result) if kwargs.get("stream") else result
+
+    completions = openai.resources.chat.completions.Completions
+    OpenAIInstrumentor().uninstrument()
+    original = completions.create
+    completions.create = below(original)
+    try:
+        OpenAIInstrumentor().instrument(tracer_provider=rec.provider, meter_provider=rec.meter_provider)
+        client = openai_client(Server(sse_response(sse([*CHAT_CHUNKS, USAGE_CHUNK]))))
+        chunks = list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    finally:
+        OpenAIInstrumentor().uninstrument()
+        completions.create = original
+    assert len(chunks) == len(CHAT_CHUNKS)
+    assert seen == [openai.types.chat.ChatCompletionChunk] * (len(CHAT_CHUNKS) + 1)
+    assert attrs(rec.one_llm_span())["gen_ai.usage.input_tokens"] == 10
+
+
 def test_user_stream_options_are_respected_and_usage_chunk_shown(rec: Recording) -> None:
     server = Server(sse_response(sse([*CHAT_CHUNKS, USAGE_CHUNK])))
     chunks = list(

@@ -208,7 +208,7 @@ class _Messages:
             }
             call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json([message]))
 
-    def accumulator(self, call: LLMCall, state: Any) -> _StreamAccumulator:
+    def accumulator(self, call: LLMCall, state: Any, stream: Any) -> _StreamAccumulator:
         return _StreamAccumulator(call.capture)
 
 

@@ -83,7 +83,7 @@ class Responses:
     def response(self, call: LLMCall, result: Any) -> None:
         _responses_result(call, result)
 
-    def accumulator(self, call: LLMCall, state: Any) -> _ResponsesAccumulator:
+    def accumulator(self, call: LLMCall, state: Any, stream: Any) -> _ResponsesAccumulator:
         return _ResponsesAccumulator()
 
 
@@ -116,5 +116,5 @@ class Embeddings:
             if isinstance(vector, list):
                 call.set(semconv.EMBEDDINGS_DIMENSION_COUNT, len(vector))
 
-    def accumulator(self, call: LLMCall, state: Any) -> _ResponsesAccumulator:  # never streamed
+    def accumulator(self, call: LLMCall, state: Any, stream: Any) -> _ResponsesAccumulator:  # never streamed
         return _ResponsesAccumulator()

@@ -36,7 +36,9 @@ class Operation(Protocol):
 
     def response(self, call: LLMCall, result: Any) -> None: ...
 
-    def accumulator(self, call: LLMCall, state: Any) -> Accumulator: ...
+    def accumulator(self, call: LLMCall, state: Any, stream: Any) -> Accumulator:
+        """The reader of ``stream`` (the SDK's, not yet read) for this call."""
+        ...
 
 
 class Switch(Protocol):
@@ -54,7 +56,7 @@ def _complete(
     Sync or async follows the method, not the result's type: another instrumentation's stream wrapper
     (contrib openai-v2's) defines both ``__next__`` and ``__anext__``."""
     if kwargs.get("stream") is True and hasattr(type(target), "__anext__" if is_async else "__next__"):
-        proxy = wrap_stream(target, call, op.accumulator(call, state), is_async)
+        proxy = wrap_stream(target, call, op.accumulator(call, state, target), is_async)
         if target is result:
             return proxy
         if not replace_parsed(result, target, proxy):
@@ -77,7 +79,7 @@ def adopt_streaming_response(
 
     def adopt(parsed: Any) -> Any:
         if hasattr(type(parsed), "__next__") or hasattr(type(parsed), "__anext__"):
-            return wrap_stream(parsed, call, op.accumulator(call, state), is_async)
+            return wrap_stream(parsed, call, op.accumulator(call, state, parsed), is_async)
         call.end()
         return parsed
 
