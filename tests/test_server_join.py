@@ -6,9 +6,11 @@ a socket on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -20,7 +22,7 @@ from opentelemetry.trace import SpanKind
 
 import agentops_otel
 from agentops_otel._internal import servers
-from core_helpers import UserSetup
+from core_helpers import UserSetup, run_script
 
 CALLER_SPAN = "ab" * 8
 
@@ -233,3 +235,26 @@ def test_helper_is_restored_by_disable() -> None:
     servers.disable()
     assert utils._start_internal_or_server_span is not servers.start_server_span
     assert servers.enable()
+
+
+def test_instrumentation_imported_after_init_gets_the_helper(tmp_path: Path) -> None:
+    """init() leaves the contrib utils module unimported (nothing can hold its helper before it is
+    imported); a server instrumentation imported later gets ours, by name and through utils."""
+    proc = run_script(
+        """
+        import json, sys
+        import agentops_otel
+        from agentops_otel._internal import servers
+        agentops_otel.init(api_key="00000000-0000-4000-8000-000000000000", endpoint="http://127.0.0.1:9",
+                           auto_start_session=False)
+        before = "opentelemetry.instrumentation.utils" in sys.modules
+        from opentelemetry.instrumentation import asgi, utils
+        print(json.dumps({"before": before,
+                          "asgi": asgi._start_internal_or_server_span is servers.start_server_span,
+                          "utils": utils._start_internal_or_server_span is servers.start_server_span}))
+        """,
+        tmp_path,
+        env={"AGENTOPS_DB": str(tmp_path / "store.db")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"before": False, "asgi": True, "utils": True}

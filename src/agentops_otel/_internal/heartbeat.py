@@ -20,7 +20,7 @@ from typing import Protocol
 
 from opentelemetry.context import Context
 
-from agentops_otel import _runtime, semconv
+from agentops_otel import _daemon, _runtime, semconv
 
 logger = logging.getLogger("agentops_otel")
 
@@ -42,7 +42,7 @@ class Heartbeat:
         self.interval = float(interval)
         self.sent = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="agentops-otel-heartbeat", daemon=True)
+        self._thread = _daemon.thread(self._run, "agentops-otel-heartbeat")
 
     def start(self) -> Heartbeat:
         self._thread.start()

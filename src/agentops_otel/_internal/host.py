@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from agentops_otel import _daemon
+
 logger = logging.getLogger("agentops_otel")
 
 _cache: dict[str, Any] | None = None
@@ -68,6 +70,6 @@ def in_background(callback: Callable[[dict[str, Any]], None]) -> threading.Threa
         except Exception:
             logger.debug("agentops_otel: host environment callback failed", exc_info=True)
 
-    thread = threading.Thread(target=run, name="agentops-host-env", daemon=True)
+    thread = _daemon.thread(run, "agentops-host-env")
     thread.start()
     return thread

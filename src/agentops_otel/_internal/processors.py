@@ -33,7 +33,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from agentops_otel import _sdk_compat, semconv
+from agentops_otel import _daemon, _sdk_compat, semconv
 from agentops_otel._internal.export_loop import Counts, DeliveryLoop
 from agentops_otel._internal.exporters.base import BatchExporter, DeliveringExporter, PlainExporter
 from agentops_otel._internal.session_processor import SessionSpanProcessor as SessionSpanProcessor
@@ -285,7 +285,7 @@ class ExportProcessor(SpanProcessor):
         with self._worker_lock:
             if self._worker is not None:
                 return
-            worker = threading.Thread(target=self._run, name="agentops-otel-export", daemon=True)
+            worker = _daemon.thread(self._run, "agentops-otel-export")
             self._worker = worker
         worker.start()
 

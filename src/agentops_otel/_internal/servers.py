@@ -19,12 +19,14 @@ private API, hence the replacement is kept here and tested against the installed
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -42,6 +44,8 @@ _PARAMS = ("tracer", "span_name", "start_time", "context_carrier", "context_gett
 _lock = threading.Lock()
 _original: Callable[..., Any] | None = None  # kept after disable(): a module may still hold ours
 _replaced: list[Any] = []  # modules whose global name we replaced
+_wanted = False  # between enable() and disable()
+_hooked = False  # the import hook for a utils module not yet imported is registered
 
 
 def _session_root_is_current(ctx: Context) -> bool:
@@ -109,37 +113,56 @@ def start_server_span(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
 
 
 def enable() -> bool:
-    """Replace the contrib helper (now and for modules imported later). False when it is not installed."""
-    global _original
+    """Replace the contrib helper (now and for modules imported later). False when it is not installed.
+
+    Before its module is imported nothing can hold the helper, so the module is left unimported (it
+    costs ``init()`` about a millisecond) and the helper is replaced by an import hook when it loads."""
+    global _wanted, _hooked
     with _lock:
+        _wanted = True
         utils = sys.modules.get(_UTILS)
         if utils is None:
-            try:
-                import opentelemetry.instrumentation.utils as utils
-            except ImportError:
+            if importlib.util.find_spec(_UTILS.rpartition(".")[0]) is None:
                 return False
-        current = getattr(utils, _HELPER, None)
-        if current is None:
-            logger.debug("agentops_otel: %s.%s not found; services keep their own sessions", _UTILS, _HELPER)
-            return False
-        if current is start_server_span:
+            if not _hooked:  # wrapt cannot remove a hook: it checks _wanted when it runs
+                wrapt.register_post_import_hook(_on_import, _UTILS)
+                _hooked = True
             return True
-        _original = current
-        setattr(utils, _HELPER, start_server_span)
-        _replaced.append(utils)
-        # Instrumentations imported before us hold the original under their own name.
-        for name, module in list(sys.modules.items()):
-            if not name.startswith("opentelemetry.instrumentation.") or module is utils:
-                continue
-            if vars(module).get(_HELPER) is current:
-                setattr(module, _HELPER, start_server_span)
-                _replaced.append(module)
+        return _replace(utils)
+
+
+def _on_import(utils: Any) -> None:
+    with _lock:
+        if _wanted:
+            _replace(utils)
+
+
+def _replace(utils: Any) -> bool:
+    global _original
+    current = getattr(utils, _HELPER, None)
+    if current is None:
+        logger.debug("agentops_otel: %s.%s not found; services keep their own sessions", _UTILS, _HELPER)
+        return False
+    if current is start_server_span:
         return True
+    _original = current
+    setattr(utils, _HELPER, start_server_span)
+    _replaced.append(utils)
+    # Instrumentations imported before us hold the original under their own name.
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("opentelemetry.instrumentation.") or module is utils:
+            continue
+        if vars(module).get(_HELPER) is current:
+            setattr(module, _HELPER, start_server_span)
+            _replaced.append(module)
+    return True
 
 
 def disable() -> None:
     """Put the contrib helper back where :func:`enable` replaced it."""
+    global _wanted
     with _lock:
+        _wanted = False
         original = _original
         while original is not None and _replaced:
             module = _replaced.pop()

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from agentops_otel import _runtime
+from agentops_otel import _daemon, _runtime
 from agentops_otel.pricing import _table
 
 __all__ = ["PROVIDER_IDS", "Price", "cost_usd", "price_of", "set_prices", "source", "warm_up"]
@@ -171,7 +171,7 @@ def warm_up() -> None:
         with _lock:
             if _loading is not None:
                 return
-            _loading = threading.Thread(target=_load_installed, name="agentops-prices", daemon=True)
+            _loading = _daemon.thread(_load_installed, "agentops-prices")
         _loading.start()
     except Exception:
         logger.debug("agentops_otel: could not start loading prices", exc_info=True)
