@@ -4,6 +4,7 @@ own OTel callback kept off our spans. The real ``litellm`` against a canned serv
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from collections.abc import Iterator
@@ -157,6 +158,9 @@ def test_litellm_otel_callback_writes_its_own_span_not_ours(llm: CannedLLM, run:
     session root, and the session still counts one LLM call with our tokens."""
     from litellm.integrations.opentelemetry import OpenTelemetry, OpenTelemetryConfig
 
+    if "tracer_provider" not in inspect.signature(OpenTelemetry.__init__).parameters:
+        # e.g. 1.75: it sets a global provider of its own (refused once one is set) and exports there
+        pytest.skip("this LiteLLM's OTel callback cannot be given a tracer provider")
     try:
         callback = OpenTelemetry(
             config=OpenTelemetryConfig(exporter="console"), tracer_provider=run.rec.provider
