@@ -3,7 +3,8 @@
 Separate processes carry offsets of their own for their whole life, which on a shared machine can be
 as large as the differences between contenders (docs/performance.md, second round). Here the variants
 share one process: the real ``openai`` client on httpx's ``MockTransport``, ``init()`` with the backend
-down, and the instrumentation switched on and off between samples (``Patcher.active``); rounds are
+down (``--transport server``: bench_compare's canned provider over loopback TCP), and the
+instrumentation switched on and off between samples (``Patcher.active``); rounds are
 interleaved in random order and each round's figures are paired. Caller-thread CPU per call.
 
     python benchmarks/bench_inprocess.py calls [--rounds 20]     # sync, async, stream; usage tap on/off
@@ -41,7 +42,7 @@ def _quartiles(xs: list[float]) -> str:
     return f"{q[1]:7.1f} ({q[0]:.0f}..{q[2]:.0f})"
 
 
-def calls(rounds: int, per_sample: int) -> None:
+def calls(rounds: int, per_sample: int, provider_url: str | None = None) -> None:
     import agentops_otel
     import agentops_otel.instrumentation._openai as openai_module
     from agentops_otel.instrumentation._patching import OPENAI
@@ -57,10 +58,16 @@ def calls(rounds: int, per_sample: int) -> None:
     )
 
     agentops_otel.init(api_key=KEY, endpoint="http://127.0.0.1:9")  # nothing listens: backend down
-    chunks = [chat_chunk(f"w{i} ") for i in range(9)] + [chat_chunk(finish="stop")]
-    sync_client = openai_client(Server(json_response(CHAT_COMPLETION)))
-    async_client = openai_client(Server(json_response(CHAT_COMPLETION)), is_async=True)
-    stream_client = openai_client(Server(sse_response(sse([*chunks, USAGE_CHUNK]))))
+    if provider_url is not None:  # bench_compare's canned provider, over loopback TCP
+        import openai
+
+        sync_client = stream_client = openai.OpenAI(base_url=f"{provider_url}/v1", api_key="sk-bench")
+        async_client = openai.AsyncOpenAI(base_url=f"{provider_url}/v1", api_key="sk-bench")
+    else:
+        chunks = [chat_chunk(f"w{i} ") for i in range(9)] + [chat_chunk(finish="stop")]
+        sync_client = openai_client(Server(json_response(CHAT_COMPLETION)))
+        async_client = openai_client(Server(json_response(CHAT_COMPLETION)), is_async=True)
+        stream_client = openai_client(Server(sse_response(sse([*chunks, USAGE_CHUNK]))))
     loop = asyncio.new_event_loop()
     tap = openai_module._tap_usage_chunk
 
@@ -163,13 +170,29 @@ def main() -> None:
     parser.add_argument("what", choices=("calls", "init"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=100, help="calls per sample")
+    parser.add_argument(
+        "--transport",
+        choices=("mock", "server"),
+        default="mock",
+        help="server: bench_compare's canned provider over TCP",
+    )
     parser.add_argument("--runs", type=int, default=14, help="fresh processes per release (init)")
     parser.add_argument("--baseline", help="init: the src directory of another release to alternate with")
     args = parser.parse_args()
     if args.what == "calls":
         tmp = tempfile.mkdtemp(prefix="agentops-bench-calls-")
         os.environ["AGENTOPS_DB"] = str(Path(tmp) / "store.db")  # spooled spans stay out of the user's store
-        calls(args.rounds, args.calls)
+        if args.transport == "server":
+            sys.path.insert(0, os.path.dirname(__file__))
+            from _compare_env import CannedProvider
+
+            provider = CannedProvider()
+            try:
+                calls(args.rounds, args.calls, provider.url)
+            finally:
+                provider.stop()
+        else:
+            calls(args.rounds, args.calls)
         shutil.rmtree(tmp, ignore_errors=True)
         os._exit(0)  # the backend is down: no exit flush to wait for
     init_times(args.runs, args.baseline)
