@@ -14,12 +14,10 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from contextlib import AbstractContextManager
+
+from canned_http import chat_server
 
 CJK_NAME = "翻译代理 🤖 — agent «multilingue» with a deliberately very long session name that keeps going on"
 EMOJI_NAME = "émoji-🚀-bot"
@@ -66,55 +64,17 @@ print(json.dumps(ids))
 """
 
 
-class _CannedOpenAI(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        body = {
-            "id": "chatcmpl-cli",
-            "object": "chat.completion",
-            "created": 1700000000,
-            "model": "gpt-4o-mini-2024-07-18",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": "Order 42 has shipped.",
-                        "tool_calls": [
-                            {
-                                "id": "call_1",
-                                "type": "function",
-                                "function": {"name": "lookup", "arguments": '{"order": 42}'},
-                            }
-                        ],
-                    },
-                    "finish_reason": "tool_calls",
-                }
-            ],
-            "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500},
-        }
-        payload = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+_LOOKUP_CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "lookup", "arguments": '{"order": 42}'},
+}
 
 
-@contextmanager
-def canned_openai() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _CannedOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+def canned_openai() -> AbstractContextManager[str]:
+    """Every request: "Order 42 has shipped." with a call of the ``lookup`` tool."""
+    message = {"role": "assistant", "content": "Order 42 has shipped.", "tool_calls": [_LOOKUP_CALL]}
+    return chat_server(lambda request: (message, "tool_calls"))
 
 
 def sdk_env(**extra: str) -> dict[str, str]:

@@ -21,8 +21,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import pytest
 import requests
 
 from backend_fixtures import create_project, free_port
+from canned_http import chat_server
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason='needs playwright: pip install "playwright>=1.40"'
@@ -72,52 +72,19 @@ ANSWER = "Your order A-1042 has shipped and arrives on Friday."
 # -- a canned OpenAI server: first a tool call, then (given the tool's result) an answer ----------------
 
 
-class _CannedOpenAI(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        has_result = any(m.get("role") == "tool" for m in request.get("messages", []))
-        if has_result:
-            message: dict[str, Any] = {"role": "assistant", "content": ANSWER}
-            finish = "stop"
-        else:
-            call = {
-                "id": "call_lookup_1",
-                "type": "function",
-                "function": {"name": "lookup_order", "arguments": '{"order_id": "A-1042"}'},
-            }
-            message = {"role": "assistant", "content": None, "tool_calls": [call]}
-            finish = "tool_calls"
-        body = {
-            "id": f"chatcmpl-{time.time_ns()}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": "gpt-4o-mini-2024-07-18",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500},
-        }
-        payload = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _reply(request: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    if any(m.get("role") == "tool" for m in request.get("messages", [])):
+        return {"role": "assistant", "content": ANSWER}, "stop"
+    call = {
+        "id": "call_lookup_1",
+        "type": "function",
+        "function": {"name": "lookup_order", "arguments": '{"order_id": "A-1042"}'},
+    }
+    return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
 
 
-@contextmanager
-def canned_openai() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _CannedOpenAI)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+def canned_openai() -> AbstractContextManager[str]:
+    return chat_server(_reply)
 
 
 # -- the child processes that record sessions ------------------------------------------------------------
