@@ -1,4 +1,4 @@
-"""The overview's hourly rollups on both stores stay equal to the sums over the session tables (what
+"""The overview's hourly rollups (and the list totals read from them) on both stores stay equal to the sums over the session tables (what
 migration 0004 builds them from) through new sessions, late batches that re-fold a session, a root that
 moves a session to another hour and fails it, heartbeats, and retention; and the overview read from them
 gives the figures of the sessions."""
@@ -11,6 +11,7 @@ from typing import Any
 
 from agentops_otel.store import rollups
 from agentops_otel.store.base import BaseStore
+from agentops_otel.store.listing import ListQuery
 from agentops_otel.store.queries import Tx
 from agentops_otel.store.records import SpanRecord
 
@@ -45,9 +46,19 @@ def rebuilt(store: BaseStore) -> dict[str, list[tuple[Any, ...]]]:
     return rows_of(store)
 
 
-def assert_rollups_right(store: BaseStore) -> None:
+def totals(store: BaseStore, project: str, **query: Any) -> tuple[int, int]:
+    """The list's total as read from the rollups, and as counted (``since_ns=0`` reads no rollup)."""
+    fast = store.list_page(ListQuery(project, **query))[1]
+    counted = store.list_page(ListQuery(project, since_ns=0, **query))[1]
+    return fast, counted
+
+
+def assert_rollups_right(store: BaseStore, project: str) -> None:
     kept = rows_of(store)
     assert kept == rebuilt(store)
+    for query in ({}, {"tags": ("a",)}, {"tags": ("t0",)}, {"tags": ("no such tag",)}):
+        fast, counted = totals(store, project, **query)
+        assert fast == counted
 
 
 class Session:
@@ -85,7 +96,7 @@ def test_rollups_follow_ingest_refolds_moves_and_retention(any_store: BaseStore)
     old = Session(now - 40 * DAY, ["a"])
     for s in [*sessions, old]:
         any_store.ingest(project, [s.marker(), s.llm(None, "gpt-4o", 100)])
-    assert_rollups_right(any_store)
+    assert_rollups_right(any_store, project)
     before = any_store.overview(project)
     assert before["totals"]["sessions"] == 4 and before["totals"]["llm_calls"] == 4
 
@@ -94,16 +105,17 @@ def test_rollups_follow_ingest_refolds_moves_and_retention(any_store: BaseStore)
     late = sessions[0]
     first_llm = f"{2:016x}"
     any_store.ingest(project, [late.llm(first_llm, "gpt-4o", 50, at=20)])
-    assert_rollups_right(any_store)
+    assert_rollups_right(any_store, project)
     any_store.ingest(project, [late.root(-HOUR, status="ERROR"), sessions[1].root(500)])
-    assert_rollups_right(any_store)
+    assert_rollups_right(any_store, project)
     # A heartbeat changes no figure; a batch sent again stores nothing.
     any_store.ingest(project, [sessions[2].span("session.heartbeat", None, 900)])
     any_store.ingest(project, [sessions[3].llm(None, "claude-3", 30, at=50)] * 2)
-    assert_rollups_right(any_store)
+    assert_rollups_right(any_store, project)
 
     after = any_store.overview(project, tags=())
     assert after["totals"]["sessions"] == 4 and after["totals"]["failed"] == 1
+    assert totals(any_store, project) == (5, 5) and totals(any_store, project, tags=("t1",)) == (2, 2)
     assert after["totals"]["llm_calls"] == 5  # the nested call counts once with its parent, plus claude
     assert {m["model"]: m["llm_calls"] for m in after["by_model"]} == {"gpt-4o": 4, "claude-3": 1}
     assert {t["tag"]: (t["sessions"], t["failed"]) for t in after["by_tag"]} == {
@@ -114,9 +126,12 @@ def test_rollups_follow_ingest_refolds_moves_and_retention(any_store: BaseStore)
 
     assert any_store.overview(project, since_ns=now - 50 * DAY)["totals"]["sessions"] == 5
     assert any_store.prune(30 * 86_400) == 1
-    assert_rollups_right(any_store)
+    assert_rollups_right(any_store, project)
     assert any_store.overview(project, since_ns=now - 50 * DAY)["totals"]["sessions"] == 4
     assert rows_of(any_store)["overview_hours"][0][1] != old.start // HOUR  # its hour's row went with it
+    # The list's total without filters is the rollups' (without them it would read 0).
+    any_store._write(lambda tx: tx.run("DELETE FROM overview_hours"))
+    assert totals(any_store, project) == (0, 4)
 
 
 def test_an_overview_of_whole_hours_equals_one_with_edges(any_store: BaseStore) -> None:
