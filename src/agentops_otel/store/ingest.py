@@ -148,7 +148,7 @@ class IngestMixin:
             figures.keep_heartbeat_state(previous)
         else:
             figures = _copy(previous) if previous is not None else SessionFigures(project_id, session_id)
-            refused_now = figures.add(new)
+            refused_now = figures.add(new, (calls, llm_ids))
         skip = {id(r) for r, _ in refused_now}
         reasons += [f"span {r.name[:80]!r}: {why}" for r, why in refused_now]
         accepted = [r for r in new if not r.is_heartbeat and id(r) not in skip]

@@ -95,7 +95,8 @@ def write_session(tx: Tx, figures: SessionFigures, previous: SessionFigures | No
     )
     key = (figures.project_id, figures.session_id)
     if not placed or previous is None or previous.tags != figures.tags:
-        tx.run("DELETE FROM session_tags WHERE project_id = ? AND session_id = ?", key)
+        if previous is not None:  # a new session has no rows to replace
+            tx.run("DELETE FROM session_tags WHERE project_id = ? AND session_id = ?", key)
         tags = tag_names(figures)
         if tags:
             tx.run_many(
@@ -108,7 +109,8 @@ def write_session(tx: Tx, figures: SessionFigures, previous: SessionFigures | No
         or previous.model_figures != figures.model_figures
         or previous.models != figures.models
     ):
-        tx.run("DELETE FROM session_models WHERE project_id = ? AND session_id = ?", key)
+        if previous is not None:
+            tx.run("DELETE FROM session_models WHERE project_id = ? AND session_id = ?", key)
         if (figures.model_figures or figures.models) and not figures.is_trace:
             tx.run_many(
                 "INSERT INTO session_models (project_id, session_id, model, start_ns, llm_calls,"
