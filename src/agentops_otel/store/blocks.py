@@ -173,6 +173,10 @@ class Encoded:
         )
 
 
+#: Whether an attribute name is of recorded content, by name (spans repeat a few names).
+_CONTENT_KEYS: dict[str, bool] = {}
+
+
 def entry_of(
     record: SpanRecord, home: str | None, resource_id: int | None, scope_id: int | None, extra: dict[str, Any]
 ) -> list[Any]:
@@ -180,7 +184,12 @@ def entry_of(
     attributes = record.attributes
     omitted: list[str] | None = None
     for key, value in attributes.items():
-        if genai.is_content_key(key) or (isinstance(value, str) and len(value) > LARGE_VALUE):
+        content = _CONTENT_KEYS.get(key)
+        if content is None:
+            if len(_CONTENT_KEYS) > 4096:
+                _CONTENT_KEYS.clear()
+            content = _CONTENT_KEYS[key] = genai.is_content_key(key)
+        if content or (isinstance(value, str) and len(value) > LARGE_VALUE):
             omitted = omitted or []
             omitted.append(key)
     if omitted:

@@ -154,11 +154,14 @@ class SessionFigures:
 
     # -- the fold --------------------------------------------------------------------------------------
 
-    def add(self, records: Sequence[SpanRecord]) -> list[tuple[SpanRecord, str]]:
+    def add(
+        self, records: Sequence[SpanRecord], found: tuple[list[Call], set[int]] | None = None
+    ) -> list[tuple[SpanRecord, str]]:
         """Fold ``records`` (spans of this session not folded before) into the figures. Returns the
-        spans refused (with why): their figures do not fit, and they must not be stored."""
+        spans refused (with why): their figures do not fit, and they must not be stored. ``found``:
+        ``calls_of(records)`` when the caller has it already."""
         refused: list[tuple[SpanRecord, str]] = []
-        calls, in_calls = calls_of(records)
+        calls, in_calls = found if found is not None else calls_of(records)
         skip: set[int] = set()
         for call in calls:
             reason = self._add_call(call)

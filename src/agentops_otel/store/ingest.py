@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from agentops_otel.store import blocks, clock, writes
+from agentops_otel.store import blocks, clock, rollups, writes
 from agentops_otel.store.calls import calls_of
 from agentops_otel.store.figures import SessionFigures
 from agentops_otel.store.queries import Tx, marks
@@ -87,10 +87,11 @@ class IngestMixin:
 
         def work(tx: Tx) -> int:
             self._lock_sessions(tx, project_id, session_ids)
-            previous = _load_figures(tx, project_id, session_ids)
+            previous = load_figures(tx, project_id, session_ids)
             known = _load_known(tx, project_id, session_ids)
             now = clock.now_ns()
             inserted = 0
+            deltas = rollups.Deltas()
             for session_id in session_ids:
                 inserted += self._ingest_session(
                     tx,
@@ -102,9 +103,11 @@ class IngestMixin:
                     refs,
                     reasons,
                     now,
+                    deltas,
                 )
             if reasons and refused is None:
                 raise ValueError("; ".join(reasons[:3]))
+            deltas.flush(tx)
             return inserted
 
         inserted = self._write(work)
@@ -123,6 +126,7 @@ class IngestMixin:
         refs: dict[int, tuple[int | None, int | None]],
         reasons: list[str],
         now: int,
+        deltas: rollups.Deltas,
     ) -> int:
         home = blocks.home_trace(session_id)
         new: list[SpanRecord] = []
@@ -144,7 +148,7 @@ class IngestMixin:
             figures.keep_heartbeat_state(previous)
         else:
             figures = _copy(previous) if previous is not None else SessionFigures(project_id, session_id)
-            refused_now = figures.add(new)
+            refused_now = figures.add(new, (calls, llm_ids))
         skip = {id(r) for r, _ in refused_now}
         reasons += [f"span {r.name[:80]!r}: {why}" for r, why in refused_now]
         accepted = [r for r in new if not r.is_heartbeat and id(r) not in skip]
@@ -161,6 +165,7 @@ class IngestMixin:
             writes.merge_blocks(tx, project_id, session_id, [*known.blocks, (block_id, block.spans)])
         figures.seen_ns = now
         writes.write_session(tx, figures, previous)
+        deltas.change(previous, figures)
         return len(accepted)
 
     def _interned_ids(self, table: str, values: Sequence[dict[str, Any] | None]) -> list[int | None]:
@@ -219,7 +224,7 @@ def _nests_across(calls: list[Any], known: _Known, home: str | None) -> bool:
     return False
 
 
-def _load_figures(tx: Tx, project_id: str, session_ids: Sequence[str]) -> dict[str, SessionFigures]:
+def load_figures(tx: Tx, project_id: str, session_ids: Sequence[str]) -> dict[str, SessionFigures]:
     from agentops_otel.store.writes import _COLUMNS
 
     figures = {}

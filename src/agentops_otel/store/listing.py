@@ -146,8 +146,10 @@ def build(
     more_sql, more_params = _filters(query, tags, start_col)
     where += more_sql
     params += more_params
-    count_sql = f"{CLOCK} SELECT COUNT(*) FROM {source} WHERE {' AND '.join(where)}"
-    count_params = [now_ns, *params]
+    count_sql, count_params = _rollup_count(query) or (
+        f"SELECT COUNT(*) FROM {source.replace(' CROSS JOIN clock', '')} WHERE {' AND '.join(where)}",
+        list(params),
+    )
     ids = [sort_sql, id_sql] + ([] if query.project_id is not None else ["sessions.project_id"])
     if query.cursor:
         value, session_id, project_id = decode_cursor(query.cursor, query.sort)
@@ -161,6 +163,24 @@ def build(
     )
     params = [now_ns, *params, query.limit + 1, query.offset]
     return sql, params, count_sql, count_params
+
+
+def _rollup_count(query: ListQuery) -> tuple[str, list[Any]] | None:
+    """The count of a project's sessions, or of those with one tag, from the overview's rollups
+    (``store/rollups.py``: a row per hour), where the list has no other filter: a sum over the
+    project's hours instead of a count of its sessions."""
+    others = (query.end_state, query.since_ns, query.until_ns, query.model)
+    bounds = (query.min_cost, query.max_cost, query.min_errors)
+    if query.project_id is None or query.traces or len(query.tags) > 1 or query.q:
+        return None
+    if any(v is not None for v in (*others, *bounds)):
+        return None
+    if query.tags:
+        return (
+            "SELECT COALESCE(SUM(sessions), 0) FROM overview_tags WHERE project_id = ? AND tag = ?",
+            [query.project_id, query.tags[0]],
+        )
+    return "SELECT COALESCE(SUM(sessions), 0) FROM overview_hours WHERE project_id = ?", [query.project_id]
 
 
 def _filters(query: ListQuery, tags: list[str], start_col: str) -> tuple[list[str], list[Any]]:

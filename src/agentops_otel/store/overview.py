@@ -1,7 +1,8 @@
 """``GET /api/overview``: a project's sessions over a time range, in totals, per hour or day, per model
-and per tag, from aggregate queries over the session-level tables (``sessions``, ``session_models``,
-``session_tags``): no span is read, so it costs what the sessions of the range cost (tens of ms at
-10,000 sessions, whatever the spans).
+and per tag. The whole UTC hours of the range are read from the hourly rollups (``store/rollups.py``:
+a row per hour, model and tag, whatever the sessions); the parts of an hour at either end, and every
+answer with a tag filter, from aggregate queries over the session-level tables (``sessions``,
+``session_models``, ``session_tags``). No span is read.
 
 Sessions are placed by their start time; a bucket starts on a whole UTC hour or day. Standard library
 only.
@@ -14,10 +15,10 @@ from typing import Any
 
 from agentops_otel.store import clock
 from agentops_otel.store.listing import BadQuery
+from agentops_otel.store.rollups import HOUR_NS
 from agentops_otel.store.spanjson import iso
 
 DAY_NS = 86_400 * 10**9
-HOUR_NS = 3_600 * 10**9
 BUCKETS = {"hour": HOUR_NS, "day": DAY_NS}
 #: The default range: the last 7 days. Ranges of up to 2 days are shown by the hour, longer by the day.
 DEFAULT_RANGE_NS = 7 * DAY_NS
@@ -71,6 +72,41 @@ def _series(
     return series, totals, cost
 
 
+class _Parts:
+    """Where the figures of a range come from: whole hours ``hours`` (first, end) from the rollups,
+    ``exact`` ranges of start times from the tables (all of the range with a tag filter)."""
+
+    def __init__(self, project_id: str, since: int, until: int, tags: Sequence[str]) -> None:
+        self.project_id = project_id
+        self.tags = list(tags)
+        first_hour, end_hour = -(-since // HOUR_NS), until // HOUR_NS
+        if tags or first_hour >= end_hour:
+            self.hours: tuple[int, int] | None = None
+            self.exact = [(since, until)]
+        else:
+            self.hours = (first_hour, end_hour)
+            edges = [(since, first_hour * HOUR_NS), (end_hour * HOUR_NS, until)]
+            self.exact = [(a, b) for a, b in edges if a < b]
+
+    def union(self, rollup_sql: str, exact_sql: str, alias: str) -> tuple[str, list[Any]]:
+        """The rows of the rollup table (``rollup_sql``, filtered by project and hours here) and of the
+        tables (``exact_sql``, filtered by start time here, ``alias`` its sessions table), as one."""
+        arms: list[str] = []
+        params: list[Any] = []
+        if self.hours is not None:
+            arms.append(f"{rollup_sql} WHERE project_id = ? AND hour >= ? AND hour < ?")
+            params += [self.project_id, *self.hours]
+        tag_sql, tag_params = _tag_filter(alias, self.tags)
+        joiner = " AND " if " WHERE " in exact_sql else " WHERE "
+        for since, until in self.exact:
+            arms.append(
+                f"{exact_sql}{joiner}{alias}.project_id = ? AND {alias}.start_ns >= ?"
+                f" AND {alias}.start_ns < ?{tag_sql}"
+            )
+            params += [self.project_id, since, until, *tag_params]
+        return " UNION ALL ".join(arms), params
+
+
 class OverviewMixin:
     """The overview of a store (mixed into :class:`~agentops_otel.store.base.BaseStore`)."""
 
@@ -100,14 +136,19 @@ class OverviewMixin:
             raise BadQuery(
                 f"{last - first + 1} buckets of a {bucket}: at most {MAX_BUCKETS}; choose bucket=day"
             )
-        base = [project_id, since, until]
-        tag_sql, tag_params = _tag_filter("s", tags)
+        parts = _Parts(project_id, since, until, tags)
+        union, params = parts.union(
+            f"SELECT hour / {size // HOUR_NS} AS b, sessions AS n, failed, llm_calls, tool_calls,"
+            " prompt_tokens, completion_tokens, cost_usd, errors FROM overview_hours",
+            f"SELECT s.start_ns / {size} AS b, 1 AS n, CASE WHEN s.end_state = 'Fail' THEN 1 ELSE 0 END"
+            " AS failed, s.llm_calls, s.tool_calls, s.prompt_tokens, s.completion_tokens, s.cost_usd,"
+            " s.errors FROM sessions s WHERE s.is_trace = 0",
+            "s",
+        )
         rows = self._read(
-            f"SELECT s.start_ns / {size}, COUNT(*), SUM(CASE WHEN s.end_state = 'Fail' THEN 1 ELSE 0 END),"
-            " SUM(s.llm_calls), SUM(s.tool_calls), SUM(s.prompt_tokens), SUM(s.completion_tokens),"
-            " SUM(s.cost_usd), SUM(s.errors) FROM sessions s WHERE s.project_id = ? AND s.is_trace = 0"
-            f" AND s.start_ns >= ? AND s.start_ns < ?{tag_sql} GROUP BY s.start_ns / {size}",
-            [*base, *tag_params],
+            "SELECT b, SUM(n), SUM(failed), SUM(llm_calls), SUM(tool_calls), SUM(prompt_tokens),"
+            f" SUM(completion_tokens), SUM(cost_usd), SUM(errors) FROM ({union}) u GROUP BY b",
+            params,
         )
         series, totals, cost = _series(rows, first, last, size)
         return {
@@ -121,18 +162,23 @@ class OverviewMixin:
                 "cost_usd": round(cost, 10),
             },
             "series": series,
-            "by_model": self._by_model(base, tags),
-            "by_tag": self._by_tag(base, tags),
+            "by_model": self._by_model(parts),
+            "by_tag": self._by_tag(parts),
         }
 
-    def _by_model(self, base: list[Any], tags: Sequence[str]) -> list[dict[str, Any]]:
-        tag_sql, tag_params = _tag_filter("m", tags)
+    def _by_model(self, parts: _Parts) -> list[dict[str, Any]]:
+        union, params = parts.union(
+            "SELECT model, llm_calls, prompt_tokens, completion_tokens, cost_usd, unpriced_llm_calls"
+            " FROM overview_models",
+            "SELECT m.model, m.llm_calls, m.prompt_tokens, m.completion_tokens, m.cost_usd,"
+            " m.unpriced_llm_calls FROM session_models m",
+            "m",
+        )
         rows = self._read(
-            "SELECT m.model, SUM(m.llm_calls), SUM(m.prompt_tokens), SUM(m.completion_tokens),"
-            " SUM(m.cost_usd), SUM(m.unpriced_llm_calls) FROM session_models m WHERE m.project_id = ?"
-            f" AND m.start_ns >= ? AND m.start_ns < ?{tag_sql} GROUP BY m.model HAVING SUM(m.llm_calls) > 0"
-            f" ORDER BY SUM(m.llm_calls) DESC, m.model LIMIT {MAX_GROUPS}",
-            [*base, *tag_params],
+            "SELECT model, SUM(llm_calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd),"
+            f" SUM(unpriced_llm_calls) FROM ({union}) u GROUP BY model HAVING SUM(llm_calls) > 0"
+            f" ORDER BY SUM(llm_calls) DESC, model LIMIT {MAX_GROUPS}",
+            params,
         )
         return [
             {
@@ -146,15 +192,20 @@ class OverviewMixin:
             for r in rows
         ]
 
-    def _by_tag(self, base: list[Any], tags: Sequence[str]) -> list[dict[str, Any]]:
-        tag_sql, tag_params = _tag_filter("s", tags)
+    def _by_tag(self, parts: _Parts) -> list[dict[str, Any]]:
+        # A session's tag rows carry its start and exist only for sessions (not traces): the rows of
+        # a range are found from its sessions.
+        union, params = parts.union(
+            "SELECT tag, sessions AS n, failed, cost_usd, total_tokens FROM overview_tags",
+            "SELECT t.tag, 1 AS n, CASE WHEN s.end_state = 'Fail' THEN 1 ELSE 0 END AS failed, s.cost_usd,"
+            " s.prompt_tokens + s.completion_tokens AS total_tokens FROM sessions s CROSS JOIN session_tags t"
+            " WHERE s.is_trace = 0 AND t.project_id = s.project_id AND t.session_id = s.session_id",
+            "s",
+        )
         rows = self._read(
-            "SELECT t.tag, COUNT(*), SUM(CASE WHEN s.end_state = 'Fail' THEN 1 ELSE 0 END), SUM(s.cost_usd),"
-            " SUM(s.prompt_tokens + s.completion_tokens) FROM session_tags t CROSS JOIN sessions s"
-            " WHERE t.project_id = ? AND t.start_ns >= ? AND t.start_ns < ? AND s.project_id = t.project_id"
-            f" AND s.session_id = t.session_id{tag_sql} GROUP BY t.tag ORDER BY COUNT(*) DESC, t.tag"
-            f" LIMIT {MAX_GROUPS}",
-            [*base, *tag_params],
+            "SELECT tag, SUM(n), SUM(failed), SUM(cost_usd), SUM(total_tokens)"
+            f" FROM ({union}) u GROUP BY tag HAVING SUM(n) > 0 ORDER BY SUM(n) DESC, tag LIMIT {MAX_GROUPS}",
+            params,
         )
         return [
             {

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from agentops_otel.store import rollups
+from agentops_otel.store.ingest import load_figures
 from agentops_otel.store.queries import Tx, marks
 from agentops_otel.store.writes import delete_sessions
 
@@ -119,6 +121,7 @@ class RetentionMixin:
 
     def _delete_sessions(self, tx: Tx, project_id: str, session_ids: list[str], cutoff: int) -> int:
         self._lock_sessions(tx, project_id, session_ids)
+        figures = load_figures(tx, project_id, session_ids)
         gone = tx.run(
             f"DELETE FROM sessions WHERE project_id = ? AND session_id IN ({marks(session_ids)})"
             " AND COALESCE(last_seen_ns, start_ns, 0) < ? RETURNING session_id",
@@ -127,6 +130,10 @@ class RetentionMixin:
         ids = [str(r[0]) for r in gone]
         if ids:  # re-checked under the lock: a session that came back to life is kept
             delete_sessions(tx, project_id, ids)
+            deltas = rollups.Deltas()
+            for session_id in ids:
+                deltas.add(figures.get(session_id), -1)
+            deltas.flush(tx)
         return len(ids)
 
 

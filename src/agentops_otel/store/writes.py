@@ -95,16 +95,13 @@ def write_session(tx: Tx, figures: SessionFigures, previous: SessionFigures | No
     )
     key = (figures.project_id, figures.session_id)
     if not placed or previous is None or previous.tags != figures.tags:
-        tx.run("DELETE FROM session_tags WHERE project_id = ? AND session_id = ?", key)
-        tags = {clean_text(t) for t in figures.tags}
-        if tags and not figures.is_trace:
+        if previous is not None:  # a new session has no rows to replace
+            tx.run("DELETE FROM session_tags WHERE project_id = ? AND session_id = ?", key)
+        tags = tag_names(figures)
+        if tags:
             tx.run_many(
                 "INSERT INTO session_tags (project_id, session_id, tag, start_ns) VALUES (?, ?, ?, ?)",
-                [
-                    (*key, t, figures.start_ns or 0)
-                    for t in sorted(tags)
-                    if len(t.encode()) <= MAX_INDEXED_TAG
-                ],
+                [(*key, t, figures.start_ns or 0) for t in tags],
             )
     if (
         not placed
@@ -112,17 +109,25 @@ def write_session(tx: Tx, figures: SessionFigures, previous: SessionFigures | No
         or previous.model_figures != figures.model_figures
         or previous.models != figures.models
     ):
-        tx.run("DELETE FROM session_models WHERE project_id = ? AND session_id = ?", key)
+        if previous is not None:
+            tx.run("DELETE FROM session_models WHERE project_id = ? AND session_id = ?", key)
         if (figures.model_figures or figures.models) and not figures.is_trace:
             tx.run_many(
                 "INSERT INTO session_models (project_id, session_id, model, start_ns, llm_calls,"
                 " prompt_tokens, completion_tokens, cost_usd, unpriced_llm_calls)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _model_rows(figures),
+                model_rows(figures),
             )
 
 
-def _model_rows(figures: SessionFigures) -> list[tuple[Any, ...]]:
+def tag_names(figures: SessionFigures) -> list[str]:
+    """The session's rows in the tag table: its tags as kept (none for a trace)."""
+    if figures.is_trace or not figures.tags:
+        return []
+    return sorted(t for t in {clean_text(t) for t in figures.tags} if len(t.encode()) <= MAX_INDEXED_TAG)
+
+
+def model_rows(figures: SessionFigures) -> list[tuple[Any, ...]]:
     """A row per model named (so that the ``model`` filter finds request models too), with the figures
     of the calls billed to it (none for a name that only a request gave)."""
     rows: dict[str, list[Any]] = {clean_text(m): [0, 0, 0, 0.0, 0] for m in figures.models}
