@@ -204,3 +204,29 @@ def test_spans_from_another_process_join_the_session(
     worker_spans = [s for s in session["spans"] if s["name"].startswith("worker")]
     assert {s["parent_span_id"] for s in worker_spans} == {format(root.context.span_id, "016x")}
     exporter.shutdown()
+
+
+def test_a_failed_call_with_no_tokens_is_not_unpriced(
+    api: ApiClient, backend: BackendServer, project: dict[str, str]
+) -> None:
+    """A provider's error answer (no usage, nothing billed) has nothing to price; a call that used
+    tokens, or succeeded without saying how many, and has no cost is unpriced."""
+    token = api.token(project["api_key"])
+    exporter = _exporter(backend, project)
+    llm = {"agentops.span.kind": "llm", "gen_ai.request.model": "gpt-4o-mini"}
+    children: list[tuple[str, dict[str, Any], Status | None]] = [
+        ("chat refused", {**llm, "error.type": "openai.InternalServerError"}, ERROR),
+        ("chat no usage", dict(llm), None),
+        (
+            "chat unknown model",
+            {**llm, "gen_ai.usage.input_tokens": 4, "gen_ai.usage.output_tokens": 1},
+            ERROR,
+        ),
+        ("chat priced", {**llm, "gen_ai.usage.input_tokens": 4, "agentops.usage.cost_usd": 0.01}, None),
+    ]
+    session_id, marker, rest = SpanMaker().session(children=children, root_status=OK)
+    assert exporter.deliver(marker + rest, 10).outcome is Outcome.DELIVERED
+    [listed] = [s for s in api.sessions(token) if s["session_id"] == session_id]
+    assert listed["llm_calls"] == 4 and listed["errors"] == 2
+    assert listed["unpriced_llm_calls"] == 2  # "no usage" and "unknown model", not "refused"
+    exporter.shutdown()

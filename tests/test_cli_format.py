@@ -45,3 +45,29 @@ def test_unknown_price_is_not_zero() -> None:
     assert fmt.span_cost({"llm": True, "cost_usd": None}) == "unknown"
     assert fmt.session_cost({"cost_usd": 0.0, "llm_calls": 1}) == "unknown"
     assert fmt.session_cost({"cost_usd": 0.0, "llm_calls": 0}) == "-"
+
+
+def test_unpriced_calls_counted_from_spans_follow_the_store_rule() -> None:
+    """From a backend that gives no ``unpriced_llm_calls``: a call that failed and used no tokens has
+    nothing to price; one that succeeded without usage has no price."""
+    from agentops_otel.cli.render import session_cost_text
+
+    def llm(span_id: str, status: str, **attributes: Any) -> dict[str, Any]:
+        return {
+            "span_id": span_id,
+            "parent_span_id": "r",
+            "kind": "llm",
+            "status": status,
+            "attributes": attributes,
+        }
+
+    session = {
+        "cost_usd": 0.01,
+        "llm_calls": 3,
+        "spans": [
+            llm("a", "ERROR"),
+            llm("b", "UNSET"),
+            llm("c", "OK", **{"gen_ai.usage.input_tokens": 3, "agentops.usage.cost_usd": 0.01}),
+        ],
+    }
+    assert session_cost_text(session).endswith("(no price for 1 of 3 LLM calls)")

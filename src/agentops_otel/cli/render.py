@@ -93,6 +93,15 @@ def _host_value(key: str, value: Any) -> str:
     return str(value)
 
 
+def _unpriced(span: Mapping[str, Any]) -> bool:
+    """The store's rule (store/calls.py): no cost, unless it failed and used no tokens."""
+    f = figures(span, True)
+    if f["cost_usd"] is not None:
+        return False
+    failed = span.get("status") == "ERROR"
+    return not (failed and not f["input_tokens"] and not f["output_tokens"])
+
+
 def session_cost_text(session: Mapping[str, Any]) -> str:
     """The session's cost, with the LLM calls that have no price: the store's count
     (``unpriced_llm_calls``), or, from a backend that does not give it, counted from the spans."""
@@ -101,7 +110,7 @@ def session_cost_text(session: Mapping[str, Any]) -> str:
     else:
         spans = [s for s in session.get("spans") or [] if is_work(s)]
         llm = llm_span_ids(spans)
-        unpriced = sum(1 for s in spans if s["span_id"] in llm and figures(s, True)["cost_usd"] is None)
+        unpriced = sum(1 for s in spans if s["span_id"] in llm and _unpriced(s))
         calls = max(int(session.get("llm_calls") or 0), len(llm))
     text = fmt.session_cost({**session, "llm_calls": calls, "unpriced_llm_calls": unpriced})
     if unpriced:

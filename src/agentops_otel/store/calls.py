@@ -26,16 +26,18 @@ _MAX_DEPTH = 64
 class Call:
     """One model call: a chain of model-call spans nested in one another (innermost first)."""
 
-    __slots__ = ("cost", "input_tokens", "members", "model", "names", "output_tokens")
+    __slots__ = ("cost", "failed", "input_tokens", "members", "model", "names", "output_tokens")
 
     def __init__(self, members: list[SpanRecord]) -> None:
         self.members = members
         self.input_tokens = self.output_tokens = 0
         self.cost: float | None = None
         self.names: set[str] = set()
+        self.failed = False
         response_model = request_model = None
         for record in members:
             a = record.attributes
+            self.failed = self.failed or record.status == "ERROR"
             tokens_in, tokens_out = genai.tokens(a)
             self.input_tokens = max(self.input_tokens, tokens_in)
             self.output_tokens = max(self.output_tokens, tokens_out)
@@ -50,6 +52,14 @@ class Call:
             request_model = request_model or request
         model = response_model or request_model
         self.model = model[:MAX_MODEL_NAME] if model else None
+
+    @property
+    def unpriced(self) -> bool:
+        """No cost known for tokens it used: a call that failed and used none has nothing to price (a
+        provider's error answer is not billed), so it is not unpriced."""
+        if self.cost is not None:
+            return False
+        return not (self.failed and self.input_tokens == 0 and self.output_tokens == 0)
 
 
 def calls_of(records: Sequence[SpanRecord]) -> tuple[list[Call], set[int]]:

@@ -9,8 +9,9 @@ rebuilt from its stored spans, so both give the same numbers. Rules (SPEC.md sec
   agent, an action, an error) is read by :func:`~agentops_otel.store.genai.classify`, from our kind or
   from the GenAI conventions and other instrumentations' names;
 - model calls: chains of nested model-call spans, each one call (:mod:`~agentops_otel.store.calls`);
-  a call with no cost is unpriced; ``models`` lists every request and response model named, and each
-  call's figures are also kept by model (the response model, else the request model);
+  a call with no cost is unpriced, unless it failed and used no tokens (nothing to price); ``models``
+  lists every request and response model named, and each call's figures are also kept by model (the
+  response model, else the request model);
 - ``cost_usd`` is the calls' costs plus ``agentops.usage.cost_usd`` of spans that are not model calls;
 - ``errors`` counts failures, not spans (:mod:`~agentops_otel.store.failures`);
 - start = first start; end = the root's end (None until the root arrives); duration = last end minus
@@ -187,7 +188,7 @@ class SessionFigures:
             return "its cost takes the session's total past the largest number the store keeps"
         self.llm_calls += 1
         self.prompt_tokens, self.completion_tokens, self.cost_usd = prompt, completion, cost
-        unpriced = 1 if call.cost is None else 0
+        unpriced = 1 if call.unpriced else 0
         self.unpriced_llm_calls += unpriced
         if call.model is not None:
             figures = self.model_figures.setdefault(call.model, [0, 0, 0, 0.0, 0])
