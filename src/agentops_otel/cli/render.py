@@ -12,6 +12,7 @@ from agentops_otel.cli import format as fmt
 from agentops_otel.cli.spans import figures, is_work, llm_span_ids, seconds_between, utc_time
 from agentops_otel.cli.term import BOLD, DIM, RED, STATE_STYLES, YELLOW, Cell, Column, Terminal, fit_line
 from agentops_otel.cli.term import table as _table
+from agentops_otel.store.calls import is_unpriced
 
 _BYTES_KEYS = ("memory.total", "disk.total")
 
@@ -94,12 +95,9 @@ def _host_value(key: str, value: Any) -> str:
 
 
 def _unpriced(span: Mapping[str, Any]) -> bool:
-    """The store's rule (store/calls.py): no cost, unless it failed and used no tokens."""
     f = figures(span, True)
-    if f["cost_usd"] is not None:
-        return False
     failed = span.get("status") == "ERROR"
-    return not (failed and not f["input_tokens"] and not f["output_tokens"])
+    return is_unpriced(f["cost_usd"], failed, f["input_tokens"] or 0, f["output_tokens"] or 0)
 
 
 def session_cost_text(session: Mapping[str, Any]) -> str:

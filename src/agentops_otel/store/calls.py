@@ -55,11 +55,15 @@ class Call:
 
     @property
     def unpriced(self) -> bool:
-        """No cost known for tokens it used: a call that failed and used none has nothing to price (a
-        provider's error answer is not billed), so it is not unpriced."""
-        if self.cost is not None:
-            return False
-        return not (self.failed and self.input_tokens == 0 and self.output_tokens == 0)
+        return is_unpriced(self.cost, self.failed, self.input_tokens, self.output_tokens)
+
+
+def is_unpriced(cost: float | None, failed: bool, input_tokens: int, output_tokens: int) -> bool:
+    """No cost known for tokens a call used. A call that failed and used none has nothing to price (a
+    provider's error answer is not billed), so it is not unpriced. The CLI counts by this rule too."""
+    if cost is not None:
+        return False
+    return not (failed and input_tokens == 0 and output_tokens == 0)
 
 
 def calls_of(records: Sequence[SpanRecord]) -> tuple[list[Call], set[int]]:
