@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import json
 import os
 import resource
@@ -279,49 +280,39 @@ class Ours(Contender):
         self.module.get_client().flush(10)
 
 
-class Contrib(Contender):
+class _PeerInstrumentor(Contender):
+    """A peer's ``OpenAIInstrumentor`` from ``module`` on the stock provider and exporter."""
+
+    module = ""
+
+    def setup(self) -> None:
+        t0 = time.perf_counter()
+        instrumentor = importlib.import_module(self.module).OpenAIInstrumentor
+        t1 = time.perf_counter()
+        self.provider = otel_provider()
+        instrumentor().instrument(tracer_provider=self.provider)
+        self.timings = {"import_s": t1 - t0, "init_s": time.perf_counter() - t1}
+
+
+class Contrib(_PeerInstrumentor):
     """OpenTelemetry contrib ``opentelemetry-instrumentation-openai-v2`` (content capture off: its default)."""
 
     name = "contrib"
-
-    def setup(self) -> None:
-        t0 = time.perf_counter()
-        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor  # type: ignore[import-not-found]
-
-        t1 = time.perf_counter()
-        self.provider = otel_provider()
-        OpenAIInstrumentor().instrument(tracer_provider=self.provider)
-        self.timings = {"import_s": t1 - t0, "init_s": time.perf_counter() - t1}
+    module = "opentelemetry.instrumentation.openai_v2"
 
 
-class OpenLLMetry(Contender):
+class OpenLLMetry(_PeerInstrumentor):
     """Traceloop's ``opentelemetry-instrumentation-openai`` (TRACELOOP_TRACE_CONTENT=false: content off)."""
 
     name = "openllmetry"
-
-    def setup(self) -> None:
-        t0 = time.perf_counter()
-        from opentelemetry.instrumentation.openai import OpenAIInstrumentor  # type: ignore[import-not-found]
-
-        t1 = time.perf_counter()
-        self.provider = otel_provider()
-        OpenAIInstrumentor().instrument(tracer_provider=self.provider)
-        self.timings = {"import_s": t1 - t0, "init_s": time.perf_counter() - t1}
+    module = "opentelemetry.instrumentation.openai"
 
 
-class OpenInference(Contender):
+class OpenInference(_PeerInstrumentor):
     """Arize's ``openinference-instrumentation-openai`` (OPENINFERENCE_HIDE_INPUTS/OUTPUTS: content off)."""
 
     name = "openinference"
-
-    def setup(self) -> None:
-        t0 = time.perf_counter()
-        from openinference.instrumentation.openai import OpenAIInstrumentor  # type: ignore[import-not-found]
-
-        t1 = time.perf_counter()
-        self.provider = otel_provider()
-        OpenAIInstrumentor().instrument(tracer_provider=self.provider)
-        self.timings = {"import_s": t1 - t0, "init_s": time.perf_counter() - t1}
+    module = "openinference.instrumentation.openai"
 
 
 class Logfire(Contender):
