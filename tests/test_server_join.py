@@ -258,3 +258,24 @@ def test_instrumentation_imported_after_init_gets_the_helper(tmp_path: Path) -> 
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"before": False, "asgi": True, "utils": True}
+
+
+def test_a_failing_replacement_does_not_reach_the_users_import(tmp_path: Path) -> None:
+    """The hook runs inside the user's ``import``: an object in ``sys.modules`` with no ``__dict__``
+    neither breaks that import nor stops the replacement."""
+    proc = run_script(
+        """
+        import sys
+        import agentops_otel
+        agentops_otel.init(api_key="00000000-0000-4000-8000-000000000000", endpoint="http://127.0.0.1:9",
+                           auto_start_session=False)
+        sys.modules["opentelemetry.instrumentation.not_a_module"] = 42  # vars(42) raises TypeError
+        from opentelemetry.instrumentation import utils
+        from agentops_otel._internal import servers
+        print("imported", utils._start_internal_or_server_span is servers.start_server_span)
+        """,
+        tmp_path,
+        env={"AGENTOPS_DB": str(tmp_path / "store.db")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "imported True"

@@ -132,9 +132,13 @@ def enable() -> bool:
 
 
 def _on_import(utils: Any) -> None:
-    with _lock:
-        if _wanted:
-            _replace(utils)
+    # Runs inside the user's import statement: nothing of ours may escape into it.
+    try:
+        with _lock:
+            if _wanted:
+                _replace(utils)
+    except Exception:
+        logger.debug("agentops_otel: could not replace %s.%s", _UTILS, _HELPER, exc_info=True)
 
 
 def _replace(utils: Any) -> bool:
@@ -152,7 +156,8 @@ def _replace(utils: Any) -> bool:
     for name, module in list(sys.modules.items()):
         if not name.startswith("opentelemetry.instrumentation.") or module is utils:
             continue
-        if vars(module).get(_HELPER) is current:
+        namespace = getattr(module, "__dict__", None)  # sys.modules may hold any object
+        if isinstance(namespace, dict) and namespace.get(_HELPER) is current:
             setattr(module, _HELPER, start_server_span)
             _replaced.append(module)
     return True
