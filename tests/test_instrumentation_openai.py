@@ -200,6 +200,18 @@ def test_hidden_usage_chunk_is_read_from_its_json_not_built_by_the_sdk(
     assert a["openai.response.service_tier"] == "flex"
 
 
+def test_a_tapped_streams_client_can_still_be_copied(rec: Recording) -> None:
+    """The stand-in for a stream's client copies like any object (copy makes it without __init__) and
+    still answers as the client does."""
+    import copy
+
+    client = openai_client(Server(sse_response(sse([*CHAT_CHUNKS, USAGE_CHUNK]))))
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    copied = copy.copy(stream._client)
+    assert copied is not client and copied.base_url == client.base_url
+    assert len(list(stream)) == len(CHAT_CHUNKS)
+
+
 def test_usage_chunk_of_a_wrapped_stream_stays_typed(rec: Recording) -> None:
     """A stream wrapped by another instrumentation below ours is not tapped: that wrapper reads the
     usage chunk as the SDK's typed chunk (here a wrapt proxy that checks each chunk's type)."""

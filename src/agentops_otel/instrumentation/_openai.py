@@ -261,6 +261,8 @@ class _UsageTap:
         self._tapped = client
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_tapped":  # a copy made without __init__: no recursion through ourselves
+            raise AttributeError(name)
         return getattr(self._tapped, name)
 
     def _process_response_data(self, *args: Any, **kwargs: Any) -> Any:
