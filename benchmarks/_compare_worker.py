@@ -301,6 +301,14 @@ class Contrib(_PeerInstrumentor):
     module = "opentelemetry.instrumentation.openai_v2"
 
 
+class ContribUsage(Contrib):
+    """contrib openai-v2 with its streams asking for the usage event, as ours and the same-attributes
+    floor do: the fair comparison for streams (contrib then records the token counts too)."""
+
+    name = "contrib-usage"
+    stream_request = {"stream_options": {"include_usage": True}}
+
+
 class OpenLLMetry(_PeerInstrumentor):
     """Traceloop's ``opentelemetry-instrumentation-openai`` (TRACELOOP_TRACE_CONTENT=false: content off)."""
 
@@ -375,7 +383,19 @@ class AgentOps(Contender):
 
 
 CONTENDERS: dict[str, type[Contender]] = {
-    c.name: c for c in (Contender, Bare, Same, Ours, Contrib, OpenLLMetry, OpenInference, Logfire, AgentOps)
+    c.name: c
+    for c in (
+        Contender,
+        Bare,
+        Same,
+        Ours,
+        Contrib,
+        ContribUsage,
+        OpenLLMetry,
+        OpenInference,
+        Logfire,
+        AgentOps,
+    )
 }
 
 

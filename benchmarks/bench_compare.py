@@ -13,6 +13,7 @@ under ``$XDG_CACHE_HOME/agentops-otel-bench``, never in the repository), on the 
   same attrs    the same, with the attributes ours writes (at start in one mapping, the rest at end)
   ours          ``agentops_otel.init()`` pointed at the backend (session, export thread, instrumentation)
   contrib       opentelemetry-instrumentation-openai-v2 on the stock provider
+  contrib + usage  the same, its streams asking for the usage event as ours do (the fair stream figure)
   OpenLLMetry   opentelemetry-instrumentation-openai (Traceloop) on the stock provider, content off
   OpenInference openinference-instrumentation-openai (Arize) on the stock provider, content hidden
   Logfire       ``logfire.configure(send_to_logfire=False)`` + ``instrument_openai()``, exporting by the
@@ -63,6 +64,7 @@ LINEUP: list[tuple[str, str, str]] = [
     ("same attrs", "same", "floor"),
     ("ours", "ours", "ours"),
     ("contrib openai-v2", "contrib", "contrib"),
+    ("contrib + usage", "contrib-usage", "contrib"),
     ("OpenLLMetry", "openllmetry", "openllmetry"),
     ("OpenInference", "openinference", "openinference"),
     ("Logfire", "logfire", "logfire"),
@@ -70,6 +72,7 @@ LINEUP: list[tuple[str, str, str]] = [
 ]
 NO_TOOL = {
     "contrib",
+    "contrib-usage",
     "openllmetry",
     "openinference",
 }  # instrumentations of the SDK only: no decorator to compare
@@ -234,6 +237,8 @@ def ratios(run: Run, phase_name: str, samples: dict[tuple[str, str], list[dict[s
         ("ours", "same attrs", "cpu", "ours / same attrs, caller CPU (target <= 1.15)", 1.15),
         ("ours", "contrib openai-v2", "wall", "ours / contrib, wall (target < 1)", 1.0),
         ("ours", "contrib openai-v2", "proc", "ours / contrib, CPU all threads (target < 1)", 1.0),
+        ("ours", "contrib + usage", "wall", "ours / contrib + usage, wall (target < 1)", 1.0),
+        ("ours", "contrib + usage", "proc", "ours / contrib + usage, CPU all threads (target < 1)", 1.0),
         ("ours", "bare span", "wall", "ours / bare span, wall", None),
         ("ours", "bare span", "proc", "ours / bare span, CPU all threads", None),
     ]

@@ -1,14 +1,14 @@
-"""What ours adds per LLM call, variants compared within one process, and ``init()`` over fresh processes.
+"""What ours adds per LLM call against the floors and contrib openai-v2, variants of one process, and
+``init()`` over fresh processes.
 
 Separate processes carry offsets of their own for their whole life, which on a shared machine can be
-as large as the differences between contenders (docs/performance.md, second round). Here the variants
-share one process: the real ``openai`` client on httpx's ``MockTransport``, ``init()`` with the backend
-down (``--transport server``: bench_compare's canned provider over loopback TCP), and the
-instrumentation switched on and off between samples (``Patcher.active``); rounds are
-interleaved in random order and each round's figures are paired. Caller-thread CPU per call.
+as large as the differences between contenders (docs/performance.md, second round). ``calls`` runs the
+contenders as variants of one process, switched between samples and paired per round (the variants are
+described in ``_inprocess_calls.py``); ``init`` alternates fresh processes of two releases.
 
-    python benchmarks/bench_inprocess.py calls [--rounds 20]     # sync, async, stream; usage tap on/off
-    python benchmarks/bench_inprocess.py init [--runs 14] [--baseline SRC]   # init() in fresh processes
+    python benchmarks/bench_inprocess.py calls [--rounds 20] [--backend up|down] [--transport server]
+    python benchmarks/bench_inprocess.py instructions [--calls 20]   # the same cells, counted by callgrind
+    python benchmarks/bench_inprocess.py init [--runs 14] [--baseline SRC]
 
 ``init --baseline /path/to/other/checkout/src`` alternates the two releases process by process.
 """
@@ -16,113 +16,25 @@ interleaved in random order and each round's figures are paired. Caller-thread C
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
+import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 KEY = "00000000-0000-4000-8000-000000000000"
-MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 def _quartiles(xs: list[float]) -> str:
     q = statistics.quantiles(xs, n=4)
     return f"{q[1]:7.1f} ({q[0]:.0f}..{q[2]:.0f})"
-
-
-def calls(rounds: int, per_sample: int, provider_url: str | None = None) -> None:
-    import agentops_otel
-    import agentops_otel.instrumentation._openai as openai_module
-    from agentops_otel.instrumentation._patching import OPENAI
-    from llm_fixtures import (
-        CHAT_COMPLETION,
-        USAGE_CHUNK,
-        Server,
-        chat_chunk,
-        json_response,
-        openai_client,
-        sse,
-        sse_response,
-    )
-
-    agentops_otel.init(api_key=KEY, endpoint="http://127.0.0.1:9")  # nothing listens: backend down
-    if provider_url is not None:  # bench_compare's canned provider, over loopback TCP
-        import openai
-
-        sync_client = stream_client = openai.OpenAI(base_url=f"{provider_url}/v1", api_key="sk-bench")
-        async_client = openai.AsyncOpenAI(base_url=f"{provider_url}/v1", api_key="sk-bench")
-    else:
-        chunks = [chat_chunk(f"w{i} ") for i in range(9)] + [chat_chunk(finish="stop")]
-        sync_client = openai_client(Server(json_response(CHAT_COMPLETION)))
-        async_client = openai_client(Server(json_response(CHAT_COMPLETION)), is_async=True)
-        stream_client = openai_client(Server(sse_response(sse([*chunks, USAGE_CHUNK]))))
-    loop = asyncio.new_event_loop()
-    tap = openai_module._tap_usage_chunk
-
-    async def async_calls(n: int) -> None:
-        for _ in range(n):
-            await async_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-
-    def stream_calls(n: int) -> None:
-        for _ in range(n):
-            for _chunk in stream_client.chat.completions.create(
-                model="gpt-4o-mini", messages=MESSAGES, stream=True
-            ):
-                pass
-
-    modes: dict[str, Callable[[int], Any]] = {
-        "sync": lambda n: [
-            sync_client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES) for _ in range(n)
-        ],
-        "async": lambda n: loop.run_until_complete(async_calls(n)),
-        "stream": stream_calls,
-    }
-    # (mode, variant): variant "off" = uninstrumented; "no tap" = a stream's usage chunk built by the SDK.
-    cells = [(m, v) for m in modes for v in ("on", "off")] + [("stream", "no tap")]
-    results: dict[tuple[str, str], list[float]] = {cell: [] for cell in cells}
-
-    def sample(mode: str, variant: str, n: int) -> float:
-        OPENAI.active = variant != "off"
-        openai_module._tap_usage_chunk = tap if variant != "no tap" else (lambda stream: None)
-        gc.collect()
-        start = time.thread_time()
-        modes[mode](n)
-        return (time.thread_time() - start) / n * 1e6
-
-    for cell in cells:
-        sample(*cell, n=5)
-    for r in range(rounds):
-        order = list(cells)
-        random.shuffle(order)
-        for cell in order:
-            results[cell].append(sample(*cell, n=per_sample))
-        print(f"  round {r + 1}/{rounds}", file=sys.stderr)
-    openai_module._tap_usage_chunk = tap
-    OPENAI.active = True
-    print(f"caller CPU per call, µs: {rounds} interleaved rounds x {per_sample} calls, median (25th..75th)")
-    print("| mode | uninstrumented | ours | added, paired per round |")
-    print("|---|---:|---:|---:|")
-    for mode in modes:
-        on, off = results[(mode, "on")], results[(mode, "off")]
-        added = [a - b for a, b in zip(on, off, strict=True)]
-        print(f"| {mode} | {_quartiles(off)} | {_quartiles(on)} | {_quartiles(added)} |")
-    no_tap = results[("stream", "no tap")]
-    paired = [a - b for a, b in zip(results[("stream", "on")], no_tap, strict=True)]
-    print(
-        f"stream, usage chunk built by the SDK (no tap): {_quartiles(no_tap)}; tap - no tap: {_quartiles(paired)}"
-    )
 
 
 INIT_SCRIPT = f"""
@@ -163,11 +75,120 @@ def init_times(runs: int, baseline: str | None) -> None:
         )
 
 
+def calls(args: argparse.Namespace) -> None:
+    from _compare_env import Backend, CannedProvider
+
+    tmp = tempfile.mkdtemp(prefix="agentops-bench-calls-")
+    os.environ["AGENTOPS_DB"] = str(Path(tmp) / "store.db")  # spooled spans stay out of the user's store
+    provider = CannedProvider() if args.transport == "server" else None
+    if provider is not None:
+        os.environ["BENCH_PROVIDER"] = provider.url  # read by _compare_worker.clients()
+    backend = Backend(args.backend)
+    try:
+        import _inprocess_calls
+
+        _inprocess_calls.calls(args.rounds, args.calls, backend.url, KEY)
+    finally:
+        backend.stop()
+        if provider is not None:
+            provider.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def instructions(args: argparse.Namespace) -> None:
+    """The cells of ``calls``, each run once in one process under Valgrind's callgrind, which counts
+    the instructions each cell's loop executes, per thread. Counts do not depend on what else the
+    machine runs (the method CodSpeed uses in CI), so they settle differences that time cannot on a
+    shared machine; they do not weigh cache misses or system calls."""
+    from _compare_env import Backend, CannedProvider
+
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        sys.exit("bench_inprocess: valgrind not found (Debian: apt-get install valgrind)")
+    tmp = Path(tempfile.mkdtemp(prefix="agentops-bench-instructions-"))
+    env = {**os.environ, "AGENTOPS_DB": str(tmp / "store.db"), "PYTHONHASHSEED": "0"}
+    provider = CannedProvider() if args.transport == "server" else None
+    if provider is not None:
+        env["BENCH_PROVIDER"] = provider.url
+    backend = Backend(args.backend)
+    cells_file = tmp / "cells.json"
+    command = [
+        valgrind,
+        "--tool=callgrind",
+        "--dump-before=os_getppid",  # the markers around each cell's loop
+        "--separate-threads=yes",
+        f"--callgrind-out-file={tmp / 'cg.out'}",
+        sys.executable,
+        str(Path(__file__).with_name("_inprocess_calls.py")),
+        backend.url,
+        KEY,
+        str(args.calls),
+        str(cells_file),
+    ]
+    print(
+        f"callgrind: {len(command)} arguments, {args.calls} calls per cell; several minutes", file=sys.stderr
+    )
+    try:
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=open(tmp / "log", "w"))  # noqa: SIM115
+        _report_instructions(tmp, json.loads(cells_file.read_text()))
+    finally:
+        backend.stop()
+        if provider is not None:
+            provider.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _report_instructions(tmp: Path, run: dict[str, Any]) -> None:
+    # cg.out.<dump>-<thread>: dump k holds what ran since marker k-1, so cell j's loop is dump 2j+2.
+    counts: dict[int, dict[int, int]] = {}
+    for path in tmp.glob("cg.out.*-*"):
+        dump, thread = (int(x) for x in path.name.removeprefix("cg.out.").split("-"))
+        totals = next(line for line in path.read_text().splitlines() if line.startswith("totals:"))
+        counts.setdefault(dump, {})[thread] = int(totals.split()[1])
+    n = run["calls"]
+    per_call: dict[tuple[str, str], tuple[float, float]] = {}
+    for j, (mode, variant) in enumerate(run["cells"]):
+        threads = counts.get(2 * j + 2, {})
+        per_call[(mode, variant)] = (threads.get(1, 0) / n, sum(threads.values()) / n)
+    variants = ["bare", "same", "ours", *run["peers"]]
+    print(
+        f"instructions per call (callgrind, {n} calls per cell), thousands: the caller's thread / all threads"
+    )
+    print("added over the uninstrumented call")
+    print("| mode | uninstrumented | " + " | ".join(variants) + " | ours / same | ours / contrib |")
+    print("|---|---:|" + "---:|" * (len(variants) + 2))
+    for mode in ("sync", "stream", "async", "tool"):
+        off = per_call[(mode, "off")]
+        added: dict[str, tuple[float, float]] = {}
+        for v in variants:
+            cell = per_call.get((mode, "contrib" if v == "contrib+u" and mode != "stream" else v))
+            if cell is not None:
+                added[v] = (cell[0] - off[0], cell[1] - off[1])
+        cells = [
+            f"{added[v][0] / 1e3:,.1f} / {added[v][1] / 1e3:,.1f}" if v in added else "n/a" for v in variants
+        ]
+        ratios = []
+        for peer in ("same", "contrib+u" if mode == "stream" else "contrib"):
+            if peer in added and added[peer][0] > 0:
+                ratios.append(
+                    f"{added['ours'][0] / added[peer][0]:.2f} / {added['ours'][1] / added[peer][1]:.2f}"
+                )
+            else:
+                ratios.append("n/a")
+        print(f"| {mode} | {off[0] / 1e3:,.1f} / {off[1] / 1e3:,.1f} | " + " | ".join(cells + ratios) + " |")
+    no_tap = per_call.get(("stream", "no tap"))
+    if no_tap is not None:
+        saved = (no_tap[0] - per_call[("stream", "ours")][0]) / 1e3
+        print(
+            f"the stream's usage tap saves {saved:,.1f} thousand instructions per stream on the caller's thread"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=("calls", "init"))
+    parser.add_argument("what", choices=("calls", "instructions", "init"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=100, help="calls per sample")
     parser.add_argument(
@@ -176,25 +197,18 @@ def main() -> None:
         default="mock",
         help="server: bench_compare's canned provider over TCP",
     )
+    parser.add_argument(
+        "--backend", choices=("up", "down"), default="down", help="calls: the backend's state"
+    )
     parser.add_argument("--runs", type=int, default=14, help="fresh processes per release (init)")
     parser.add_argument("--baseline", help="init: the src directory of another release to alternate with")
     args = parser.parse_args()
+    if args.what == "instructions":
+        instructions(args)
+        return
     if args.what == "calls":
-        tmp = tempfile.mkdtemp(prefix="agentops-bench-calls-")
-        os.environ["AGENTOPS_DB"] = str(Path(tmp) / "store.db")  # spooled spans stay out of the user's store
-        if args.transport == "server":
-            sys.path.insert(0, os.path.dirname(__file__))
-            from _compare_env import CannedProvider
-
-            provider = CannedProvider()
-            try:
-                calls(args.rounds, args.calls, provider.url)
-            finally:
-                provider.stop()
-        else:
-            calls(args.rounds, args.calls)
-        shutil.rmtree(tmp, ignore_errors=True)
-        os._exit(0)  # the backend is down: no exit flush to wait for
+        calls(args)
+        os._exit(0)  # no exit flush to wait for (the backend may be down)
     init_times(args.runs, args.baseline)
 
 

@@ -1,0 +1,309 @@
+"""``bench_inprocess.py calls``: ours, the floors and contrib openai-v2 as variants of one process.
+
+Every variant makes the same call through the same ``openai`` client (bench_compare's canned answers:
+on httpx's ``MockTransport``, or its canned provider over loopback TCP); between samples the variant is
+switched: our instrumentation on or off (``Patcher.active``), contrib's instrumentor instrumented or
+not, the floor's span around the call or not. Rounds run every (mode, variant) cell in a fresh random
+order, and each round's figures are paired with its uninstrumented sample. Caller-thread CPU per call.
+
+Variants, per mode (sync, a stream of 10 chunks, async, a decorated tool call):
+  off         nothing (our wrappers in place, passing through)
+  bare        one span around the call on a stock provider (BatchSpanProcessor + OTLP/HTTP exporter)
+  same        the same with the attributes ours writes: those it has at start in one mapping, the rest
+              in one ``set_attributes`` at the end; its streams ask for usage as ours do
+  ours        ``agentops_otel.init()`` (session, export thread, instrumentation)
+  contrib     opentelemetry-instrumentation-openai-v2 on the stock provider (when installed)
+  contrib+u   the same, its streams asking for the usage event (the fair stream comparison)
+  no tap      ours, with the stream's usage chunk built by the SDK (the tap of the second round off)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import _compare_worker as worker  # loopback-only sockets; the canned answers and clients
+from opentelemetry import context, trace
+from opentelemetry.sdk.trace import SpanProcessor
+
+MODES = ("sync", "stream", "async", "tool")
+USAGE = {"stream_options": {"include_usage": True}}
+_MISSING = object()
+
+
+def _quartiles(xs: list[float]) -> str:
+    q = statistics.quantiles(xs, n=4)
+    return f"{q[1]:7.1f} ({q[0]:.0f}..{q[2]:.0f})"
+
+
+def _stock_provider(backend: str) -> Any:
+    """A contrib user's setup, not made global: ours holds the global provider in this process."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    # A queue no run fills: once full, the stock processor logs a warning for every span it drops,
+    # and with the backend down the floors and contrib would be measuring that logging.
+    exporter = OTLPSpanExporter(endpoint=backend + "/v1/traces")
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=1_000_000))
+    return provider
+
+
+class _Contrib:
+    """contrib openai-v2's instrumentor on the stock provider, instrumented only for its samples."""
+
+    def __init__(self, provider: Any) -> None:
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+        self.instrumentor = OpenAIInstrumentor()
+        self.provider = provider
+        self.on = False
+
+    def switch(self, on: bool) -> None:
+        if on and not self.on:
+            self.instrumentor.instrument(tracer_provider=self.provider)
+        elif self.on and not on:
+            self.instrumentor.uninstrument()
+        self.on = on
+
+
+def _shapes(run_one: Callable[[str], Any], provider: Any) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Ours' span of each mode: its attributes once every ``on_start`` ran, and those its end added."""
+    from opentelemetry.sdk.trace import Span
+
+    started: dict[str, Any] = {}
+    ended: dict[str, Any] = {}
+
+    class Recorder(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            ended.clear()
+            ended.update(span.attributes or {})
+
+    original = Span.start
+
+    def start(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, *args, **kwargs)
+        started.clear()
+        started.update(self.attributes or {})
+        return out
+
+    processors = provider._active_span_processor  # benchmark only: the recorder is taken out after
+    before = processors._span_processors
+    provider.add_span_processor(Recorder())
+    Span.start = start  # type: ignore[method-assign]
+    shapes = {}
+    try:
+        for mode in MODES:
+            run_one(mode)
+            shapes[mode] = (dict(started), {k: v for k, v in ended.items() if started.get(k, _MISSING) != v})
+    finally:
+        Span.start = original  # type: ignore[method-assign]
+        processors._span_processors = before
+    return shapes
+
+
+class _Floors:
+    """The bare and same-attributes spans around a call, on the stock provider."""
+
+    def __init__(self, provider: Any, shapes: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        self.tracer = provider.get_tracer("bench")
+        self.shapes = shapes
+
+    def span(self, variant: str, mode: str) -> tuple[Any, Any, dict[str, Any]]:
+        if variant == "bare":
+            span = self.tracer.start_span(f"chat {worker.MODEL}")
+            end: dict[str, Any] = {}
+        else:
+            start, end = self.shapes[mode]
+            kind = trace.SpanKind.INTERNAL if mode == "tool" else trace.SpanKind.CLIENT
+            span = self.tracer.start_span(f"chat {worker.MODEL}", kind=kind, attributes=start)
+        return span, context.attach(trace.set_span_in_context(span)), end
+
+    @staticmethod
+    def close(span: Any, token: Any, end: dict[str, Any]) -> None:
+        context.detach(token)
+        if end:
+            span.set_attributes(end)
+        span.end()
+
+    def around(self, variant: str, mode: str, call: Callable[[], Any]) -> Any:
+        span, token, end = self.span(variant, mode)
+        try:
+            return call()
+        finally:
+            self.close(span, token, end)
+
+    async def around_async(self, variant: str, call: Callable[[], Any]) -> Any:
+        span, token, end = self.span(variant, "async")
+        try:
+            return await call()
+        finally:
+            self.close(span, token, end)
+
+    def tool(self, variant: str) -> Callable[[int, int], int]:
+        def work(a: int, b: int) -> int:
+            span, token, end = self.span(variant, "tool")
+            try:
+                return a + b
+            finally:
+                self.close(span, token, end)
+
+        return work
+
+
+def calls(rounds: int, per_sample: int, backend: str, key: str, segments: str | None = None) -> None:
+    """Interleaved rounds of every cell, reported as CPU time; or, with ``segments`` (a file to write
+    the cells' order to), each cell once, its loop between two ``os.getppid()`` calls: the markers at
+    which ``bench_inprocess.py instructions`` has callgrind count instructions."""
+    import agentops_otel
+    import agentops_otel.instrumentation._openai as openai_module
+    from agentops_otel.instrumentation._patching import OPENAI
+
+    agentops_otel.init(api_key=key, endpoint=backend)
+    ours_provider = trace.get_tracer_provider()
+    stock = _stock_provider(backend)
+    try:
+        contrib: _Contrib | None = _Contrib(stock)
+    except ImportError as exc:
+        print(f"contrib openai-v2 not measured: {exc}", file=sys.stderr)
+        contrib = None
+    sync_client, async_client = worker.clients()
+    loop = asyncio.new_event_loop()
+    tap = openai_module._tap_usage_chunk
+    ours_tool = agentops_otel.tool(worker._work)
+    floors: _Floors | None = None
+    marking = False  # segments: the measured loops only, not the warm-up
+
+    def request(variant: str) -> dict[str, Any]:
+        return USAGE if variant in ("same", "contrib+u") else {}
+
+    def llm(mode: str, variant: str, n: int) -> None:
+        wrap = floors is not None and variant in ("bare", "same")
+        if mode == "async":
+
+            async def many() -> None:
+                create = async_client.chat.completions.create
+                for _ in range(n):
+                    if wrap:
+                        assert floors is not None
+                        await floors.around_async(
+                            variant, lambda: create(model=worker.MODEL, messages=worker.MESSAGES)
+                        )
+                    else:
+                        await create(model=worker.MODEL, messages=worker.MESSAGES)
+
+            loop.run_until_complete(many())
+            return
+        extra = request(variant)
+        create = sync_client.chat.completions.create
+
+        def one() -> Any:
+            if mode == "sync":
+                return create(model=worker.MODEL, messages=worker.MESSAGES)
+            return sum(1 for _ in create(model=worker.MODEL, messages=worker.MESSAGES, stream=True, **extra))
+
+        for _ in range(n):
+            if wrap:
+                assert floors is not None
+                floors.around(variant, mode, one)
+            else:
+                one()
+
+    def sample(mode: str, variant: str, n: int) -> float:
+        OPENAI.active = variant in ("ours", "no tap")
+        openai_module._tap_usage_chunk = tap if variant != "no tap" else (lambda stream: None)
+        if contrib is not None:
+            contrib.switch(variant.startswith("contrib"))
+        if mode == "tool":
+            fn = {"ours": ours_tool, "off": worker._work}.get(variant) or floors.tool(variant)  # type: ignore[union-attr]
+        gc.collect()
+        if marking:
+            os.getppid()  # a marker: callgrind dumps its counts here
+        start = time.thread_time()
+        if mode == "tool":
+            for i in range(n):
+                fn(i, 1)
+        else:
+            llm(mode, variant, n)
+        if marking:
+            os.getppid()
+        return (time.thread_time() - start) / n * 1e6
+
+    shapes = _shapes(lambda mode: sample(mode, "ours", 1), ours_provider)
+    floors = _Floors(stock, shapes)
+    peers = ["contrib", "contrib+u"] if contrib is not None else []
+    cells = [(m, v) for m in MODES for v in ("off", "bare", "same", "ours")]
+    cells += [(m, p) for m in ("sync", "async", "stream") for p in peers if p == "contrib" or m == "stream"]
+    cells.append(("stream", "no tap"))
+    for cell in cells:
+        sample(*cell, n=5)
+    if segments is not None:
+        with open(segments, "w") as f:
+            json.dump({"cells": cells, "calls": per_sample, "peers": peers}, f)
+        marking = True
+        for cell in cells:
+            sample(*cell, n=per_sample)
+        return
+    results: dict[tuple[str, str], list[float]] = {cell: [] for cell in cells}
+    for r in range(rounds):
+        order = list(cells)
+        random.shuffle(order)
+        for cell in order:
+            results[cell].append(sample(*cell, n=per_sample))
+        print(f"  round {r + 1}/{rounds}", file=sys.stderr)
+    openai_module._tap_usage_chunk = tap
+    OPENAI.active = True
+    _report(results, rounds, per_sample, peers)
+
+
+def _report(
+    results: dict[tuple[str, str], list[float]], rounds: int, per_sample: int, peers: list[str]
+) -> None:
+    def added(mode: str, variant: str) -> list[float] | None:
+        on = results.get((mode, variant))
+        if on is None:
+            return None
+        return [a - b for a, b in zip(on, results[(mode, "off")], strict=True)]
+
+    variants = ["bare", "same", "ours", *peers]
+    print(f"caller CPU per call, µs: {rounds} interleaved rounds x {per_sample} calls, median (25th..75th)")
+    print("added over the uninstrumented call, paired per round")
+    print("| mode | uninstrumented | " + " | ".join(variants) + " |")
+    print("|---|---:|" + "---:|" * len(variants))
+    for mode in MODES:
+        cells = []
+        for v in variants:
+            xs = added(mode, "contrib" if v == "contrib+u" and mode != "stream" else v)
+            cells.append("n/a" if xs is None else _quartiles(xs))
+        print(f"| {mode} | {_quartiles(results[(mode, 'off')])} | " + " | ".join(cells) + " |")
+    print("\nratios of the medians of added cost (targets: ours / same <= 1.15; ours / contrib < 1)")
+    for mode in MODES:
+        ours = statistics.median(added(mode, "ours") or [0.0])
+        parts = []
+        for v in ("same", *peers):
+            xs = added(mode, "contrib" if v == "contrib+u" and mode != "stream" else v)
+            if xs is not None and statistics.median(xs) > 0:
+                parts.append(f"ours / {v} = {ours / statistics.median(xs):.2f}")
+        print(f"  {mode}: " + ", ".join(parts))
+    no_tap = added("stream", "no tap")
+    if no_tap is not None:
+        paired = [
+            a - b for a, b in zip(results[("stream", "ours")], results[("stream", "no tap")], strict=True)
+        ]
+        print(f"stream without the usage tap: added {_quartiles(no_tap)}; tap - no tap: {_quartiles(paired)}")
+
+
+if __name__ == "__main__":  # bench_inprocess.py instructions: this process runs under callgrind
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    backend_url, api_key, per_cell, cells_file = sys.argv[1:5]
+    calls(1, int(per_cell), backend_url, api_key, segments=cells_file)
+    os._exit(0)
