@@ -552,6 +552,58 @@ def test_agent_tool_action_chain_carries_agent_and_session(rec: Recorded) -> Non
     assert semconv.AGENT_NAME not in (root.attributes or {})
 
 
+def test_session_and_agent_are_given_at_start_and_written_once(
+    rec: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our spans carry the session and agent from their start, so the session processor (which
+    stamps every span) finds them there and writes nothing more; its work per span is the lookup."""
+    from opentelemetry.sdk.trace import Span
+
+    writes: list[Any] = []
+    real = Span.set_attributes
+
+    def counted(self: Span, attributes: Any) -> None:
+        writes.append((self.name, dict(attributes)))
+        real(self, attributes)
+
+    monkeypatch.setattr(Span, "set_attributes", counted)
+    monkeypatch.setattr(Span, "set_attribute", lambda self, k, v: counted(self, {k: v}))
+
+    @tool(name="use")
+    def use() -> None:
+        pass
+
+    @agent(name="boss")
+    def boss() -> None:
+        use()
+        use()
+
+    with rec.session() as sid:
+        writes.clear()
+        boss()
+        boss()
+    assert writes == []
+    for span in rec.named("execute_tool use"):
+        assert (span.attributes or {})[semconv.SESSION_ID] == sid
+        assert (span.attributes or {})[semconv.AGENT_NAME] == "boss"
+
+
+def test_the_session_processor_still_overwrites_a_different_session_or_agent(rec: Recorded) -> None:
+    @agent(name="boss")
+    def boss() -> None:
+        with rec.tracer.start_as_current_span(
+            "user span", attributes={semconv.SESSION_ID: "stale", semconv.AGENT_ID: "someone else"}
+        ):
+            pass
+
+    with rec.session() as sid:
+        boss()
+    span, agent_span = rec.one("user span"), rec.one("invoke_agent boss")
+    assert (span.attributes or {})[semconv.SESSION_ID] == sid
+    assert (span.attributes or {})[semconv.AGENT_ID] == (agent_span.attributes or {})[semconv.AGENT_ID]
+    assert (span.attributes or {})[semconv.AGENT_NAME] == "boss"
+
+
 def test_inner_agent_replaces_outer_for_its_own_spans(rec: Recorded) -> None:
     @tool(name="t")
     def t() -> None:

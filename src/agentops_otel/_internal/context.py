@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from agentops_otel import _runtime, semconv
+from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel.instrumentation._keys import HELD_SESSION
 
 SESSION_KEY = otel_context.create_key("agentops-session-id")
@@ -152,7 +152,10 @@ def parent_context(ctx: Context | None = None) -> Context:
     """
     if ctx is None:
         ctx = otel_context.get_current()
-    if trace.get_current_span(ctx).get_span_context().is_valid:
+    # ``trace.get_current_span`` with its ABC isinstance check is most of this function's cost, and
+    # nothing but ``set_span_in_context`` (which takes a Span) writes the key.
+    current: Any = ctx.get(_sdk_compat.SPAN_KEY)
+    if current is not None and current.get_span_context().is_valid:
         return ctx
     sid = otel_context.get_value(SESSION_KEY, ctx) or _runtime.session_id()
     if not isinstance(sid, str):

@@ -40,12 +40,14 @@ class SessionSpanProcessor(SpanProcessor):
             if session_id is None:
                 trace_id = span.get_span_context().trace_id
                 session_id = session_id_for(ctx, trace_id, self.trust_inbound_session)
-            if session_id is not None:
+            # Our own spans carry these from their start (``start_attributes``): setting them again
+            # would cost a locked, validated write each for nothing.
+            attributes: Any = span.attributes
+            if session_id is not None and attributes.get(semconv.SESSION_ID) != session_id:
                 span.set_attribute(semconv.SESSION_ID, session_id)
             agent = ctx.get(AGENT_KEY)
-            if isinstance(agent, AgentRef):
-                span.set_attribute(semconv.AGENT_NAME, agent.name)
-                span.set_attribute(semconv.AGENT_ID, agent.id)
+            if isinstance(agent, AgentRef) and attributes.get(semconv.AGENT_ID) != agent.id:
+                span.set_attributes({semconv.AGENT_NAME: agent.name, semconv.AGENT_ID: agent.id})
             call = ctx.get(IN_LLM_CALL)
             if call is None:
                 call = TAIL_CALL.get()

@@ -88,6 +88,7 @@ class Recipe:
         "skip_first",
         "span_kind",
         "span_name",
+        "stamped",
         "static_attributes",
     )
 
@@ -139,6 +140,28 @@ class Recipe:
         static.update(attributes or {})
         self.static_attributes = static
         self.agent_ref = _ctx.AgentRef(name, self.agent_id)
+        #: (attributes, session id, agent, attributes with both): the last call's, reused while equal.
+        self.stamped: tuple[Any, Any, Any, dict[str, Any]] | None = None
+
+    def with_stamp(self, attributes: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        """``attributes`` plus the session id and agent the session span processor would stamp on a
+        span started in ``ctx``. Given at start in one mapping, the processor finds them there and
+        writes nothing (a locked, validated write each); a new dict only when they change."""
+        sid = ctx.get(_ctx.SESSION_KEY)
+        agent = ctx.get(_ctx.AGENT_KEY)
+        if sid is None and agent is None:
+            return attributes
+        last = self.stamped
+        if last is not None and last[0] is attributes and last[1] == sid and last[2] is agent:
+            return last[3]
+        out = dict(attributes)
+        if isinstance(sid, str):
+            out[semconv.SESSION_ID] = sid
+        if isinstance(agent, _ctx.AgentRef):
+            out[semconv.AGENT_NAME] = agent.name
+            out[semconv.AGENT_ID] = agent.id
+        self.stamped = (attributes, sid, agent, out)
+        return out
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if self.skip_first:
@@ -173,7 +196,7 @@ class Recipe:
                         attributes[semconv.AGENT_NAME] = name
             ctx = otel_context.set_value(_ctx.AGENT_KEY, ref, ctx)
         span = _runtime.tracer().start_span(
-            span_name, context=ctx, kind=self.span_kind, attributes=attributes
+            span_name, context=ctx, kind=self.span_kind, attributes=self.with_stamp(attributes, ctx)
         )
         if _runtime.content_capture_enabled():
             try:
