@@ -7,6 +7,10 @@ It speaks enough of three APIs to drive real clients: OpenAI (``/chat/completion
 a tool call to make or a text to say, answered in order (the last one repeats); every request body is
 recorded. Run as ``python tests/canned_http.py SCRIPT.json`` it serves in a child process and prints
 its base URL (the examples use that).
+
+:class:`ChatServer` is a chat completions endpoint alone, its answers computed from each request (and
+:func:`chat_server` one made from an assistant message and a finish reason): the OpenAI SDK in child
+processes talks to it (tests/canned_openai.py, the CLI and dashboard fixtures).
 """
 
 from __future__ import annotations
@@ -282,49 +286,78 @@ class CannedLLM:
 
 
 Reply = Callable[[dict[str, Any]], tuple[dict[str, Any], str]]
+Events = Callable[[dict[str, Any]], list[dict[str, Any]]]
+
+
+class ChatServer:
+    """A chat completions endpoint (``url`` ends in ``/v1``): each request is answered with the
+    completion ``completion(request body)``, or, when the body asks for a stream and ``events`` is
+    given, with the SSE stream of ``events(request body)``. Request bodies and headers (lower-case
+    names) are kept. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, completion: Callable[[dict[str, Any]], dict[str, Any]], events: Events | None = None):
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                owner.bodies.append(body)
+                owner.headers.append({k.lower(): v for k, v in self.headers.items()})
+                if body.get("stream") and events is not None:
+                    sse = "".join(f"data: {json.dumps(e)}\n\n" for e in events(body)) + "data: [DONE]\n\n"
+                    payload, kind = sse.encode(), "text/event-stream"
+                else:
+                    payload, kind = json.dumps(completion(body)).encode(), "application/json"
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def env(self) -> dict[str, str]:
+        """What points the OpenAI SDK of a child process here."""
+        return {"OPENAI_BASE_URL": self.url, "OPENAI_API_KEY": "sk-test"}
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> ChatServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 @contextmanager
 def chat_server(reply: Reply, usage: tuple[int, int] = (1200, 300)) -> Iterator[str]:
-    """A chat completions endpoint whose answer to each request is ``reply(request body)``: the
-    assistant message and its finish reason. Yields the base URL (``.../v1``)."""
+    """A :class:`ChatServer` whose answer to each request is ``reply(request body)``: the assistant
+    message and its finish reason. Yields the base URL (``.../v1``)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def completion(request: dict[str, Any]) -> dict[str, Any]:
+        message, finish = reply(request)
+        return {
+            "id": f"chatcmpl-{time.time_ns()}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+        }
 
-        def do_POST(self) -> None:
-            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-            message, finish = reply(request)
-            body = {
-                "id": f"chatcmpl-{time.time_ns()}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": "gpt-4o-mini-2024-07-18",
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": {
-                    "prompt_tokens": usage[0],
-                    "completion_tokens": usage[1],
-                    "total_tokens": sum(usage),
-                },
-            }
-            payload = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with ChatServer(completion) as server:
+        yield server.url
 
 
 if __name__ == "__main__":  # a child process serving a script: prints its URL, serves until killed

@@ -1,66 +1,33 @@
-"""A canned OpenAI server on 127.0.0.1 for child processes: ``POST /v1/chat/completions`` answers with
-a fixed completion, or with an SSE stream when the request asks for one (a usage chunk last only when
-``stream_options.include_usage`` is set, as OpenAI does). Request bodies and headers are kept."""
+"""The canned OpenAI server of the child-process tests: ``POST /v1/chat/completions`` answers with
+llm_fixtures' fixed completion, or with its chunks as an SSE stream when the request asks for one (a
+usage chunk last only when ``stream_options.include_usage`` is set, as OpenAI does). The server is
+canned_http's :class:`ChatServer`: request bodies and headers are kept."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from llm_fixtures import CHAT_CHUNKS, CHAT_COMPLETION, USAGE_CHUNK, sse
+from canned_http import ChatServer
+from llm_fixtures import CHAT_CHUNKS, CHAT_COMPLETION, USAGE_CHUNK
 
 
-class CannedChat:
+def _events(body: dict[str, Any]) -> list[dict[str, Any]]:
+    usage = (body.get("stream_options") or {}).get("include_usage")
+    return [*CHAT_CHUNKS, *([USAGE_CHUNK] if usage else [])]
+
+
+class CannedChat(ChatServer):
     def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        canned = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                canned.bodies.append(body)
-                canned.headers.append({k.lower(): v for k, v in self.headers.items()})
-                if body.get("stream"):
-                    usage = (body.get("stream_options") or {}).get("include_usage")
-                    data = sse([*CHAT_CHUNKS, *([USAGE_CHUNK] if usage else [])])
-                    kind = "text/event-stream"
-                else:
-                    data = json.dumps(CHAT_COMPLETION).encode()
-                    kind = "application/json"
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def env(self) -> dict[str, str]:
-        return {"OPENAI_BASE_URL": self.url, "OPENAI_API_KEY": "sk-test"}
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda body: CHAT_COMPLETION, _events)
 
 
 @pytest.fixture
 def canned_chat() -> Iterator[CannedChat]:
-    server = CannedChat()
-    yield server
-    server.close()
+    with CannedChat() as server:
+        yield server
 
 
 # A child-process prelude: the user's own provider, exporting to a JSON-lines file (SPANS_FILE).

@@ -5,12 +5,14 @@ on 127.0.0.1. CrewAI needs openai < 3: CI runs this file in a venv of its own (`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 
 crewai = pytest.importorskip("crewai")
 
@@ -138,3 +140,20 @@ def test_uninstrumented_crews_record_nothing(llm: CannedLLM) -> None:
         uninstrument_all()
         _crew(llm).kickoff()
         assert run.spans() == []
+
+
+def test_native_async_crews_record_the_same_spans(llm: CannedLLM, run: Run) -> None:
+    """``akickoff`` goes through the async methods (``_aexecute_core``, ``aexecute_task``, ...)."""
+    result = asyncio.run(_crew(llm).akickoff())
+    assert "sunny" in str(result.raw).lower()
+    tree = run.tree()
+    (task,) = [s for s in run.kind("action") if attrs(s)["agentops.action.type"] == "task"]
+    assert task.name == "task forecast", tree
+    (agent,) = run.kind("agent")
+    assert agent.name == "invoke_agent Forecaster" and run.parent(agent) is task, tree
+    (tool_span,) = run.kind("tool")
+    assert "invoke_agent Forecaster" in run.ancestors(tool_span), tree
+    assert attrs(tool_span)["gen_ai.tool.call.result"] == "sunny in Paris"
+    llm_spans = run.kind("llm")
+    assert len(llm_spans) == 2 and all("invoke_agent Forecaster" in run.ancestors(s) for s in llm_spans), tree
+    assert trace.get_current_span() is run.root

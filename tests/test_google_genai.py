@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
+
+from agentops_otel.instrumentation import uninstrument_all
 
 genai = pytest.importorskip("google.genai")
 
@@ -136,3 +139,40 @@ def test_errors_are_recorded_and_reach_the_caller(run: Run) -> None:
     (span,) = run.kind("llm")
     assert span.status.status_code.name == "ERROR"
     assert attrs(span)["error.type"].endswith(type(raised.value).__qualname__)
+
+
+def test_async_errors_are_recorded_and_the_next_call_is_too(llm: CannedLLM, run: Run) -> None:
+    """A failed call leaves the caller's context as it was: the calls after it, sync and async, are
+    recorded in the session (not skipped as if still inside the failed call)."""
+    dead = genai.Client(api_key="k", http_options=types.HttpOptions(base_url="http://127.0.0.1:9"))
+    client = _client(llm)
+
+    async def main() -> BaseException:
+        with pytest.raises(Exception) as raised:
+            await dead.aio.models.generate_content(model="gemini-2.5-flash", contents="Say hi")
+        assert trace.get_current_span() is run.root
+        await client.aio.models.generate_content(model="gemini-2.5-flash", contents="Say hi")
+        return raised.value
+
+    error = asyncio.run(main())
+    with pytest.raises(Exception) as sync_error:
+        dead.models.generate_content(model="gemini-2.5-flash", contents="Say hi")
+    assert trace.get_current_span() is run.root
+    client.models.generate_content(model="gemini-2.5-flash", contents="Say hi")
+    failed, async_ok, sync_failed, sync_ok = sorted(run.kind("llm"), key=lambda s: s.start_time or 0)
+    assert [s.status.status_code.name for s in (failed, sync_failed)] == ["ERROR", "ERROR"]
+    assert attrs(failed)["error.type"].endswith(type(error).__qualname__)
+    assert attrs(sync_failed)["error.type"].endswith(type(sync_error.value).__qualname__)
+    assert attrs(async_ok)["gen_ai.usage.input_tokens"] == attrs(sync_ok)["gen_ai.usage.input_tokens"] == 120
+    assert all(run.parent(s) is run.root for s in (failed, async_ok, sync_failed, sync_ok)), run.tree()
+
+
+def test_a_bound_method_kept_past_uninstrument_passes_through(llm: CannedLLM) -> None:
+    with instrumented_session() as run:
+        client = _client(llm)
+        generate, agenerate = client.models.generate_content, client.aio.models.generate_content
+        uninstrument_all()
+        assert generate(model="gemini-2.5-flash", contents="Say hi").text == "Bonjour from Gemini"
+        response = asyncio.run(agenerate(model="gemini-2.5-flash", contents="Say hi"))
+        assert response.text == "Bonjour from Gemini"
+        assert run.spans() == []

@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
+
+from agentops_otel.instrumentation import uninstrument_all
 
 litellm = pytest.importorskip("litellm")
 
@@ -186,3 +189,40 @@ def test_litellm_otel_callback_writes_its_own_span_not_ours(llm: CannedLLM, run:
     assert attrs(theirs)["session.id"] == run.session_id
     assert "agentops.span.kind" not in attrs(theirs) and "gen_ai.usage.total_tokens" not in attrs(span)
     assert attrs(span)["gen_ai.usage.input_tokens"] == 120
+
+
+def test_async_errors_are_recorded_and_the_next_call_is_too(llm: CannedLLM, run: Run) -> None:
+    """A failed call leaves the caller's context as it was: the calls after it, sync and async, are
+    recorded in the session (not skipped as if still inside the failed call)."""
+    dead = {"api_base": "http://127.0.0.1:9/v1", "max_retries": 0}
+
+    async def main() -> BaseException:
+        with pytest.raises(Exception) as raised:
+            await litellm.acompletion(**_call(llm, **dead))
+        assert trace.get_current_span() is run.root
+        await litellm.acompletion(**_call(llm))
+        return raised.value
+
+    error = asyncio.run(main())
+    with pytest.raises(Exception) as sync_error:
+        litellm.completion(**_call(llm, **dead))
+    assert trace.get_current_span() is run.root
+    litellm.completion(**_call(llm))
+    spans = sorted(run.kind("llm"), key=lambda s: s.start_time or 0)
+    assert len(spans) == 4, run.tree()
+    failed, async_ok, sync_failed, sync_ok = spans
+    assert [s.status.status_code.name for s in (failed, sync_failed)] == ["ERROR", "ERROR"]
+    assert attrs(failed)["error.type"] == f"litellm.{type(error).__qualname__}"
+    assert attrs(sync_failed)["error.type"] == f"litellm.{type(sync_error.value).__qualname__}"
+    assert attrs(async_ok)["gen_ai.usage.input_tokens"] == attrs(sync_ok)["gen_ai.usage.input_tokens"] == 120
+    assert all(run.parent(s) is run.root for s in spans), run.tree()
+
+
+def test_a_function_imported_before_uninstrument_passes_through(llm: CannedLLM) -> None:
+    """``from litellm import completion`` keeps our wrapper after ``uninstrument``: it passes through."""
+    with instrumented_session() as run:
+        completion, acompletion = litellm.completion, litellm.acompletion
+        uninstrument_all()
+        assert completion(**_call(llm)).choices[0].message.content == "Hello from the canned model"
+        assert asyncio.run(acompletion(**_call(llm))).choices[0].message.content
+        assert len(llm.bodies) == 2 and run.spans() == []

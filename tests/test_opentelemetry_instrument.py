@@ -8,15 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backend_fixtures import ApiClient, BackendServer
+from canned_openai import CannedChat, canned_chat  # noqa: F401  (fixture)
 from llm_fixtures import CHAT_COMPLETION
 from process_fixtures import assert_one_trace, backend_env, wait_for_session
 from tests.core_helpers import REPO
@@ -30,43 +28,6 @@ client = OpenAI()  # OPENAI_BASE_URL and OPENAI_API_KEY from the environment
 reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
 print(reply.choices[0].message.content)
 """
-
-
-class CannedOpenAI:
-    """``POST /v1/chat/completions`` answered with a fixed completion; request headers are kept."""
-
-    def __init__(self) -> None:
-        self.headers: list[dict[str, str]] = []
-        canned = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                canned.headers.append({k.lower(): v for k, v in self.headers.items()})
-                body = json.dumps(CHAT_COMPLETION).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def openai_server() -> Iterator[CannedOpenAI]:
-    server = CannedOpenAI()
-    yield server
-    server.close()
 
 
 def instrument(tmp_path: Path, app: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -89,10 +50,6 @@ def only_session(api: ApiClient, project: dict[str, str]) -> dict[str, Any]:
     return sessions[0]
 
 
-def llm_env(server: CannedOpenAI) -> dict[str, str]:
-    return {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-test"}
-
-
 def check_llm_session(session: dict[str, Any]) -> None:
     assert_one_trace(session)
     assert session["llm_calls"] == 1
@@ -111,11 +68,11 @@ def test_agentops_distro_and_configurator(
     backend: BackendServer,
     api: ApiClient,
     project: dict[str, str],
-    openai_server: CannedOpenAI,
+    canned_chat: CannedChat,  # noqa: F811
 ) -> None:
     env = {
         **backend_env(backend, project),
-        **llm_env(openai_server),
+        **canned_chat.env(),
         "OTEL_PYTHON_DISTRO": "agentops",
         "OTEL_PYTHON_CONFIGURATOR": "agentops",
         "AGENTOPS_TAGS": "auto",
@@ -129,8 +86,8 @@ def test_agentops_distro_and_configurator(
     check_llm_session(session)
     assert session["tags"] == ["auto"]
     # the provider request carried no trace headers of ours, though the httpx instrumentation is loaded
-    assert openai_server.headers and all("baggage" not in h for h in openai_server.headers)
-    assert all("traceparent" not in h for h in openai_server.headers)
+    assert canned_chat.headers and all("baggage" not in h for h in canned_chat.headers)
+    assert all("traceparent" not in h for h in canned_chat.headers)
 
 
 def test_disabled_instrumentation_is_honoured(
@@ -138,11 +95,11 @@ def test_disabled_instrumentation_is_honoured(
     backend: BackendServer,
     api: ApiClient,
     project: dict[str, str],
-    openai_server: CannedOpenAI,
+    canned_chat: CannedChat,  # noqa: F811
 ) -> None:
     env = {
         **backend_env(backend, project),
-        **llm_env(openai_server),
+        **canned_chat.env(),
         "OTEL_PYTHON_DISTRO": "agentops",
         "OTEL_PYTHON_CONFIGURATOR": "agentops",
         # ours, and contrib openai-v2 (entry point "openai") where it is installed
@@ -162,7 +119,7 @@ def test_stock_distro_with_the_agentops_exporter(
     backend: BackendServer,
     api: ApiClient,
     project: dict[str, str],
-    openai_server: CannedOpenAI,
+    canned_chat: CannedChat,  # noqa: F811
 ) -> None:
     pytest.importorskip("opentelemetry.distro")
     # The app prints which processors export, to show spans leave once (the backend would hide a
@@ -178,7 +135,7 @@ print(sorted(type(p).__name__ for p in trace.get_tracer_provider()._active_span_
     )
     env = {
         **backend_env(backend, project),
-        **llm_env(openai_server),
+        **canned_chat.env(),
         "OTEL_PYTHON_DISTRO": "distro",
         "OTEL_PYTHON_CONFIGURATOR": "configurator",
         "OTEL_TRACES_EXPORTER": "agentops",
@@ -197,7 +154,8 @@ print(sorted(type(p).__name__ for p in trace.get_tracer_provider()._active_span_
 
 
 def test_broken_settings_never_stop_other_instrumentation(
-    tmp_path: Path, openai_server: CannedOpenAI
+    tmp_path: Path,
+    canned_chat: CannedChat,  # noqa: F811
 ) -> None:
     """An unreachable backend and a bad exporter name: the app runs, the requests instrumentor still works."""
     app = """

@@ -21,9 +21,10 @@ import pytest
 import requests
 
 from backend_fixtures import ApiClient, BackendServer, free_port
+from canned_openai import CannedChat
 from llm_fixtures import CHAT_COMPLETION
 from process_fixtures import assert_one_trace, backend_env, wait_for_session
-from test_opentelemetry_instrument import INSTRUMENT, CannedOpenAI
+from test_opentelemetry_instrument import INSTRUMENT
 from tests.core_helpers import REPO
 
 pytest.importorskip("fastapi")
@@ -183,10 +184,9 @@ class Service:
 
 
 @pytest.fixture
-def openai_server() -> Iterator[CannedOpenAI]:
-    server = CannedOpenAI()
-    yield server
-    server.close()
+def openai_server() -> Iterator[CannedChat]:
+    with CannedChat() as server:
+        yield server
 
 
 def _sessions_tagged(api: ApiClient, project: dict[str, str], tag: str) -> list[dict[str, Any]]:
@@ -203,7 +203,7 @@ def test_services_join_the_callers_session(
     backend: BackendServer,
     api: ApiClient,
     project: dict[str, str],
-    openai_server: CannedOpenAI,
+    openai_server: CannedChat,
     zero_code: bool,
 ) -> None:
     common = {

@@ -34,6 +34,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agentops_otel import _runtime, semconv
 from agentops_otel._errors import error_type
+from agentops_otel.instrumentation._around import wrapper
 from agentops_otel.instrumentation._core import debug_failure
 from agentops_otel.instrumentation._framework import (
     action_attributes,
@@ -110,11 +111,20 @@ def _output(kind: str, result: Any) -> dict[str, Any]:
 
 
 class _Call:
-    """One wrapped call's span, current (with the tool marker for tools) until :meth:`end`."""
+    """One wrapped call's span, current (with the tool marker for tools) until it returns or raises."""
 
-    __slots__ = ("kind", "span", "token")
+    __slots__ = ("args", "kind", "kwargs", "span", "token")
 
-    def __init__(self, patcher: Patcher, name: str, attributes: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        patcher: Patcher,
+        name: str,
+        attributes: dict[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.args = args
+        self.kwargs = kwargs
         self.kind = attributes.get(semconv.SPAN_KIND)
         tracer = patcher.telemetry.tracer()  # type: ignore[union-attr]
         title = span_name(attributes, name)
@@ -124,7 +134,14 @@ class _Call:
             ctx = otel_context.set_value(_IN_TOOL, True, ctx)
         self.token = otel_context.attach(ctx)
 
-    def end(self, result: Any = None, error: BaseException | None = None) -> None:
+    def failed(self, error: BaseException) -> None:
+        self._end(None, error)
+
+    def returned(self, result: Any) -> Any:
+        self._end(result, None)
+        return result
+
+    def _end(self, result: Any, error: BaseException | None) -> None:
         otel_context.detach(self.token)  # type: ignore[arg-type]
         try:
             span = self.span
@@ -142,47 +159,25 @@ class _Call:
                 self.span.end()
 
 
-def _begin(patcher: Patcher, describe: Describe, instance: Any, args: Any, kwargs: Any) -> _Call | None:
-    if not patcher.active or patcher.telemetry is None:
-        return None
-    try:
-        found = describe(instance, args, kwargs)
-        return None if found is None else _Call(patcher, *found)
-    except Exception:
-        debug_failure("starting a CrewAI span")
-        return None
+class _Target:
+    """One wrapped method and how its calls are named and described."""
 
+    __slots__ = ("describe", "patcher")
 
-def _wrapper(patcher: Patcher, describe: Describe, is_async: bool) -> Callable[..., Any]:
-    if is_async:
+    def __init__(self, patcher: Patcher, describe: Describe) -> None:
+        self.patcher = patcher
+        self.describe = describe
 
-        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            call = _begin(patcher, describe, instance, args, kwargs)
-            if call is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                call.end(error=exc)
-                raise
-            call.end(result)
-            return result
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = _begin(patcher, describe, instance, args, kwargs)
-        if call is None:
-            return wrapped(*args, **kwargs)
+    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+        patcher = self.patcher
+        if patcher.telemetry is None:
+            return None
         try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.end(error=exc)
-            raise
-        call.end(result)
-        return result
-
-    return wrapper
+            found = self.describe(instance, args, kwargs)
+            return None if found is None else _Call(patcher, *found, args, kwargs)
+        except Exception:
+            debug_failure("starting a CrewAI span")
+            return None
 
 
 _TARGETS: dict[str, list[tuple[str, Describe, bool]]] = {
@@ -208,4 +203,4 @@ def patch(patcher: Patcher, module: ModuleType) -> None:
     # a class reached again through another module.
     for targets in _TARGETS.values():
         for path, describe, is_async in targets:
-            patcher.wrap(module, path, _wrapper(patcher, describe, is_async))
+            patcher.wrap(module, path, wrapper(patcher, _Target(patcher, describe).begin, is_async))

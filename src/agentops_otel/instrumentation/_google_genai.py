@@ -12,7 +12,6 @@ the usage).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from agentops_otel import semconv
 from agentops_otel._content import text as bounded
 from agentops_otel._content import to_json
 from agentops_otel.instrumentation import _messages as m
+from agentops_otel.instrumentation._around import LLMAround, wrapper
 from agentops_otel.instrumentation._core import (
     LLMCall,
     call_context,
@@ -227,21 +227,6 @@ def _read(call: LLMCall, result: Any, operation: str) -> None:
     found.finish(call)
 
 
-def _prepare(
-    patcher: Patcher, instance: Any, kwargs: dict[str, Any], operation: str
-) -> tuple[LLMCall, object] | None:
-    if not patcher.active or unsuppressed_context() is None:
-        return None
-    try:
-        call = _begin(patcher, instance, kwargs, operation)
-        if call is None:
-            return None
-        return call, otel_context.attach(call_context(call))
-    except Exception:
-        debug_failure("starting a Google Gen AI span")
-        return None
-
-
 def _steps(inner: Any, call: LLMCall) -> Any:
     """A sync stream whose request is made on its first ``next``: each step runs in the call's context
     (no session baggage or trace headers to the provider, no second HTTP span)."""
@@ -268,51 +253,39 @@ async def _async_steps(inner: Any, call: LLMCall) -> Any:
         yield item
 
 
-def _wrapper(patcher: Patcher, operation: str, stream: bool, is_async: bool) -> Callable[..., Any]:
-    def done(call: LLMCall, result: Any) -> Any:
+class _Target:
+    """One wrapped method: its operation, whether it streams, sync or async."""
+
+    __slots__ = ("is_async", "operation", "patcher", "stream")
+
+    def __init__(self, patcher: Patcher, operation: str, stream: bool, is_async: bool) -> None:
+        self.patcher = patcher
+        self.operation = operation
+        self.stream = stream
+        self.is_async = is_async
+
+    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMAround | None:
+        ctx = unsuppressed_context()
+        if ctx is None:
+            return None
         try:
-            if stream:
-                steps = _async_steps(result, call) if is_async else _steps(result, call)
-                return wrap_stream(steps, call, _Result(call.capture), is_async)
-            _read(call, result, operation)
+            call = _begin(self.patcher, instance, kwargs, self.operation)
+            return None if call is None else LLMAround(self, call, ctx, args, kwargs)
+        except Exception:
+            debug_failure("starting a Google Gen AI span")
+            return None
+
+    def finish(self, around: LLMAround, result: Any) -> Any:
+        call = around.call
+        try:
+            if self.stream:
+                steps = _async_steps(result, call) if self.is_async else _steps(result, call)
+                return wrap_stream(steps, call, _Result(call.capture), self.is_async)
+            _read(call, result, self.operation)
         except Exception:
             debug_failure("reading a Google Gen AI response")
         call.end()
         return result
-
-    if is_async:
-
-        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            begun = _prepare(patcher, instance, kwargs, operation)
-            if begun is None:
-                return await wrapped(*args, **kwargs)
-            call, token = begun
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                otel_context.detach(token)  # type: ignore[arg-type]
-                call.end(exc)
-                raise
-            otel_context.detach(token)  # type: ignore[arg-type]
-            return done(call, result)
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        begun = _prepare(patcher, instance, kwargs, operation)
-        if begun is None:
-            return wrapped(*args, **kwargs)
-        call, token = begun
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            otel_context.detach(token)  # type: ignore[arg-type]
-            call.end(exc)
-            raise
-        otel_context.detach(token)  # type: ignore[arg-type]
-        return done(call, result)
-
-    return wrapper
 
 
 def patch(patcher: Patcher, module: ModuleType) -> None:
@@ -320,6 +293,10 @@ def patch(patcher: Patcher, module: ModuleType) -> None:
         return
     gen, emb = semconv.OP_GENERATE_CONTENT, semconv.OP_EMBEDDINGS
     for cls, is_async in (("Models", False), ("AsyncModels", True)):
-        patcher.wrap(module, f"{cls}.generate_content", _wrapper(patcher, gen, False, is_async))
-        patcher.wrap(module, f"{cls}.generate_content_stream", _wrapper(patcher, gen, True, is_async))
-        patcher.wrap(module, f"{cls}.embed_content", _wrapper(patcher, emb, False, is_async))
+        for method, operation, stream in (
+            ("generate_content", gen, False),
+            ("generate_content_stream", gen, True),
+            ("embed_content", emb, False),
+        ):
+            target = _Target(patcher, operation, stream, is_async)
+            patcher.wrap(module, f"{cls}.{method}", wrapper(patcher, target.begin, is_async))

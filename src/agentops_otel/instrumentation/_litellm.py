@@ -20,18 +20,15 @@ is patched so it makes its own child span instead, and our spans keep our figure
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
-
-from opentelemetry import context as otel_context
 
 from agentops_otel import semconv
 from agentops_otel._content import to_json
 from agentops_otel.instrumentation import _messages as m
+from agentops_otel.instrumentation._around import LLMAround, wrapper
 from agentops_otel.instrumentation._core import (
     LLMCall,
-    call_context,
     debug_failure,
     get,
     start_call,
@@ -152,78 +149,50 @@ def _read(call: LLMCall, result: Any, embedding: bool) -> None:
         call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(messages))
 
 
-def _finish(call: LLMCall, result: Any, kwargs: dict[str, Any], hide: bool, is_async: bool, emb: bool) -> Any:
-    """The result to hand back: a stream proxy that ends the span with the stream, else ``result``."""
-    try:
-        if kwargs.get("stream") is True and hasattr(type(result), "__next__"):
-            return wrap_stream(result, call, _ChatAccumulator(hide, call.capture), is_async)
-        _read(call, result, emb)
-    except Exception:
-        debug_failure("reading a LiteLLM response")
-    call.end()
-    return result
+class _Target:
+    """One wrapped function: ``completion``, ``acompletion``, ``embedding`` or ``aembedding``."""
 
+    __slots__ = ("embedding", "is_async", "module", "name", "patcher")
 
-def _prepare(
-    patcher: Patcher, module: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[LLMCall, dict[str, Any], bool, Any] | None:
-    """(call, kwargs to call with, hide usage chunk, context token), or None to pass through."""
-    if not patcher.active or unsuppressed_context() is None:
-        return None
-    try:
-        merged = dict(zip(_POSITIONAL[name], args, strict=False))
-        if len(args) > len(merged):
-            return None  # more positional arguments than we know: leave the call alone
-        merged.update(kwargs)
-        call = begin_call(patcher, module, merged, name.endswith("embedding"))
-        if call is None:
+    def __init__(self, patcher: Patcher, module: Any, name: str) -> None:
+        self.patcher = patcher
+        self.module = module
+        self.name = name
+        self.embedding = name.endswith("embedding")
+        self.is_async = name.startswith("a")
+
+    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMAround | None:
+        """The call made with keywords only (positional arguments named), asking a stream for usage."""
+        ctx = unsuppressed_context()
+        if ctx is None:
             return None
-        asked = _usage_request(merged)
-        token = otel_context.attach(call_context(call))
-        return call, asked or merged, asked is not None, token
-    except Exception:
-        debug_failure("starting a LiteLLM span")
-        return None
-
-
-def _sync(patcher: Patcher, module: Any, name: str) -> Callable[..., Any]:
-    emb = name.endswith("embedding")
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        begun = _prepare(patcher, module, name, args, kwargs)
-        if begun is None:
-            return wrapped(*args, **kwargs)
-        call, call_kwargs, hide, token = begun
         try:
-            result = wrapped(**call_kwargs)
-        except BaseException as exc:
-            otel_context.detach(token)
-            call.end(exc)
-            raise
-        otel_context.detach(token)
-        return _finish(call, result, call_kwargs, hide, False, emb)
+            merged = dict(zip(_POSITIONAL[self.name], args, strict=False))
+            if len(args) > len(merged):
+                return None  # more positional arguments than we know: leave the call alone
+            merged.update(kwargs)
+            call = begin_call(self.patcher, self.module, merged, self.embedding)
+            if call is None:
+                return None
+            asked = _usage_request(merged)
+            # state: the usage-only chunk is ours to hide from the caller
+            return LLMAround(self, call, ctx, (), asked or merged, asked is not None)
+        except Exception:
+            debug_failure("starting a LiteLLM span")
+            return None
 
-    return wrapper
-
-
-def _async(patcher: Patcher, module: Any, name: str) -> Callable[..., Any]:
-    emb = name.endswith("embedding")
-
-    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        begun = _prepare(patcher, module, name, args, kwargs)
-        if begun is None:
-            return await wrapped(*args, **kwargs)
-        call, call_kwargs, hide, token = begun
+    def finish(self, around: LLMAround, result: Any) -> Any:
+        """A stream proxy that ends the span with the stream, else ``result`` read, the span ended."""
+        call = around.call
         try:
-            result = await wrapped(**call_kwargs)
-        except BaseException as exc:
-            otel_context.detach(token)
-            call.end(exc)
-            raise
-        otel_context.detach(token)
-        return _finish(call, result, call_kwargs, hide, True, emb)
-
-    return wrapper
+            if around.kwargs.get("stream") is True and hasattr(type(result), "__next__"):
+                accumulator = _ChatAccumulator(around.state, call.capture)
+                return wrap_stream(result, call, accumulator, self.is_async)
+            _read(call, result, self.embedding)
+        except Exception:
+            debug_failure("reading a LiteLLM response")
+        call.end()
+        return result
 
 
 def _own_span(span: Any) -> bool:
@@ -246,11 +215,12 @@ def patch(patcher: Patcher, module: ModuleType) -> None:
     if module.__name__ == MAIN:
         main = getattr(module, "main", None)
         for name in _POSITIONAL:
-            make = _async if name.startswith("a") else _sync
+            target = _Target(patcher, module, name)
+            wrap = wrapper(patcher, target.begin, target.is_async)
             # ``litellm.completion`` (what users call) and ``litellm.main.completion`` (what LiteLLM's
             # own async functions and Router call) are bound separately.
-            patcher.wrap(module, name, make(patcher, module, name))
+            patcher.wrap(module, name, wrap)
             if main is not None:
-                patcher.wrap(main, name, make(patcher, module, name))
+                patcher.wrap(main, name, wrap)
     elif module.__name__ == OTEL_CALLBACK:
         patcher.wrap(module, "OpenTelemetry._get_span_context", _span_context)
