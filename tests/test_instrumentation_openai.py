@@ -565,3 +565,29 @@ def test_server_attributes_follow_the_clients_base_url(rec: Recording) -> None:
     ports = [(s.attributes or {}).get("server.port") for s in rec.llm_spans()]
     assert seen == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
     assert ports[1:] == [8443, 9443]
+
+
+def test_the_llm_span_starts_with_its_session_and_agent(rec: Recording) -> None:
+    """The session and the enclosing agent are in the span's start attributes, so the session span
+    processor, which stamps every span, has nothing to write (one locked write less per call)."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from agentops_otel._internal.context import AGENT_KEY, AgentRef
+
+    at_start: list[dict[str, Any]] = []
+
+    class AtStart(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            at_start.append(dict(span.attributes or {}))
+
+    rec.provider.add_span_processor(AtStart())
+    server = Server(json_response(CHAT_COMPLETION))
+    ctx = otel_context.set_value(AGENT_KEY, AgentRef("planner", "agent-1"), with_session(None, SESSION))
+    token = otel_context.attach(ctx)
+    try:
+        openai_client(server).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    finally:
+        otel_context.detach(token)
+    assert at_start[0]["session.id"] == SESSION
+    assert at_start[0]["gen_ai.agent.name"] == "planner" and at_start[0]["gen_ai.agent.id"] == "agent-1"
+    assert attrs(rec.one_llm_span())["session.id"] == SESSION

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any, NamedTuple
+from typing import Any
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
@@ -21,19 +21,15 @@ from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from agentops_otel import _runtime, _sdk_compat, semconv
+from agentops_otel.instrumentation._keys import AGENT_KEY as AGENT_KEY
 from agentops_otel.instrumentation._keys import HELD_SESSION
+from agentops_otel.instrumentation._keys import SESSION_KEY as SESSION_KEY
+from agentops_otel.instrumentation._keys import AgentRef as AgentRef
 
-SESSION_KEY = otel_context.create_key("agentops-session-id")
-AGENT_KEY = otel_context.create_key("agentops-agent")
 #: W3C Trace Context level 2's "random" flag (0x02): a session's trace id is a random UUID4.
 #: opentelemetry-api names it from 1.42 on; older releases (this package supports >=1.32) carry the bit.
 _RANDOM_TRACE_ID = getattr(TraceFlags, "RANDOM_TRACE_ID", 0x02)
 _ROOT_FLAGS = TraceFlags(TraceFlags.SAMPLED | _RANDOM_TRACE_ID)
-
-
-class AgentRef(NamedTuple):
-    name: str
-    id: str
 
 
 class _Rejected:

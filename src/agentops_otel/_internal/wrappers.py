@@ -27,6 +27,7 @@ from agentops_otel import _runtime, semconv
 from agentops_otel._content import Walker, serialize
 from agentops_otel._errors import is_error, record_error
 from agentops_otel._internal import context as _ctx
+from agentops_otel.instrumentation._keys import stamp
 
 logger = logging.getLogger("agentops_otel.decorators")
 
@@ -144,9 +145,8 @@ class Recipe:
         self.stamped: tuple[Any, Any, Any, dict[str, Any]] | None = None
 
     def with_stamp(self, attributes: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        """``attributes`` plus the session id and agent the session span processor would stamp on a
-        span started in ``ctx``. Given at start in one mapping, the processor finds them there and
-        writes nothing (a locked, validated write each); a new dict only when they change."""
+        """``attributes`` plus the session id and agent of ``ctx`` (:func:`stamp`): a new dict only
+        when they change."""
         sid = ctx.get(_ctx.SESSION_KEY)
         agent = ctx.get(_ctx.AGENT_KEY)
         if sid is None and agent is None:
@@ -155,11 +155,7 @@ class Recipe:
         if last is not None and last[0] is attributes and last[1] == sid and last[2] is agent:
             return last[3]
         out = dict(attributes)
-        if isinstance(sid, str):
-            out[semconv.SESSION_ID] = sid
-        if isinstance(agent, _ctx.AgentRef):
-            out[semconv.AGENT_NAME] = agent.name
-            out[semconv.AGENT_ID] = agent.id
+        stamp(out, ctx)
         self.stamped = (attributes, sid, agent, out)
         return out
 

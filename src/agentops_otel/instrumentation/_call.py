@@ -14,7 +14,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel._errors import error_type
-from agentops_otel.instrumentation._keys import LLM_WATCH
+from agentops_otel.instrumentation._keys import LLM_WATCH, stamp
 from agentops_otel.instrumentation._telemetry import Telemetry, debug_failure
 from agentops_otel.pricing import cost_usd
 
@@ -318,8 +318,10 @@ def start_call(
     attributes[semconv.PROVIDER_NAME] = provider
     if model_name:
         attributes[semconv.REQUEST_MODEL] = model_name
-    call = LLMCall(telemetry, operation, provider, model_name, attributes, parent, tracer)
-    watch = (parent if parent is not None else otel_context.get_current()).get(LLM_WATCH)
+    ctx = parent if parent is not None else otel_context.get_current()
+    stamp(attributes, ctx)
+    call = LLMCall(telemetry, operation, provider, model_name, attributes, ctx, tracer)
+    watch = ctx.get(LLM_WATCH)
     if watch is not None:
         watch.append(call)  # type: ignore[attr-defined]
     return call

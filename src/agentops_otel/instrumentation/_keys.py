@@ -5,11 +5,35 @@ wrappers' module loads only once an LLM SDK is imported)."""
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 
 from agentops_otel import semconv
+
+#: The id of the session spans started in a context belong to (set by ``start_session``, carried into
+#: threads and tasks with the context); and the enclosing ``@agent`` call's :class:`AgentRef`.
+SESSION_KEY = otel_context.create_key("agentops-session-id")
+AGENT_KEY = otel_context.create_key("agentops-agent")
+
+
+class AgentRef(NamedTuple):
+    name: str
+    id: str
+
+
+def stamp(attributes: dict[str, Any], ctx: Any) -> None:
+    """Add to ``attributes`` (of a span about to start in ``ctx``) the session id and agent that the
+    session span processor stamps from our context keys. Given at start in one mapping, the processor
+    finds them there and writes nothing: it writes only what a span lacks or has differently."""
+    sid = ctx.get(SESSION_KEY)
+    if isinstance(sid, str):
+        attributes[semconv.SESSION_ID] = sid
+    agent = ctx.get(AGENT_KEY)
+    if isinstance(agent, AgentRef):
+        attributes[semconv.AGENT_NAME] = agent.name
+        attributes[semconv.AGENT_ID] = agent.id
+
 
 #: The ``LLMCall`` in progress while one of our wrappers runs a provider call: nested wrappers pass
 #: through, the anthropic SDK's own tracing stands down, and another instrumentation's LLM span
