@@ -89,3 +89,47 @@ def test_the_canned_server_answers_a_completion_and_a_stream_with_usage(provider
         )
     )
     assert len(chunks) == 12 and chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 21
+
+
+def test_the_in_process_benchmark_runs_every_cell_and_reports_them(tmp_path: Path) -> None:
+    """``bench_inprocess.py calls`` (tiny counts): ours, both floors and contrib openai-v2 as variants
+    of one process; every mode's row is printed, with ratios to the floor and to contrib."""
+    import os
+    import subprocess
+
+    pytest.importorskip("opentelemetry.instrumentation.openai_v2")
+    env_vars = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
+    env_vars["PYTHONPATH"] = str(BENCH.parent / "src")
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_inprocess.py"), "calls", "--rounds", "2", "--calls", "2"],
+        env=env_vars,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert "| mode | uninstrumented | bare | same | ours | contrib | contrib+u |" in out, out
+    for mode in ("sync", "stream", "async", "tool"):
+        assert f"| {mode} |" in out
+        assert f"  {mode}: ours / same = " in out
+    assert "ours / contrib+u = " in out
+
+
+def test_instruction_counts_are_read_per_cell_from_callgrind_dumps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cell j's loop is callgrind dump 2j+2 (dumped at the markers around it); the caller's thread is
+    thread 1. Synthetic dump files, as callgrind writes them with --separate-threads=yes."""
+    import bench_inprocess
+
+    cells = [[m, v] for m in ("sync", "stream", "async", "tool") for v in ("off", "bare", "same", "ours")]
+    for j, (_mode, variant) in enumerate(cells):
+        per_call = {"off": 1000, "bare": 1100, "same": 1200, "ours": 1300}[variant]
+        (tmp_path / f"cg.out.{2 * j + 2}-01").write_text(f"events: Ir\ntotals: {per_call * 10}\n")
+        (tmp_path / f"cg.out.{2 * j + 2}-02").write_text("events: Ir\ntotals: 5000\n")
+        (tmp_path / f"cg.out.{2 * j + 3}-01").write_text("events: Ir\ntotals: 99999999\n")  # between cells
+    bench_inprocess._report_instructions(tmp_path, {"cells": cells, "calls": 10, "peers": []})
+    out = capsys.readouterr().out
+    # added over off: bare 100, same 200, ours 300 instructions (0.1, 0.2, 0.3 thousand) on the caller;
+    # all threads add thread 2's 500 per call to each cell, which cancels against off
+    assert "| sync | 1.0 / 1.5 | 0.1 / 0.1 | 0.2 / 0.2 | 0.3 / 0.3 | 1.50 / 1.50 | n/a |" in out, out
