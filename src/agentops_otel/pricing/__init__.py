@@ -257,13 +257,6 @@ def _flatten(price: Price) -> tuple[float, float, float, float] | None:
 _UNFLATTENED: Any = object()
 
 
-def _count(tokens: int | None) -> int:
-    """A token count as a non-negative int (None and negatives are 0)."""
-    if type(tokens) is int:  # the common case: what the wrappers read
-        return tokens if tokens > 0 else 0
-    return max(int(tokens or 0), 0)
-
-
 def cost_usd(
     model: str | None,
     input_tokens: int | None,
@@ -282,10 +275,10 @@ def cost_usd(
     price = price_of(model, provider)
     if price is None or (input_tokens is None and output_tokens is None):
         return None
-    inp = _count(input_tokens)
-    out = _count(output_tokens)
-    cached = min(_count(cached_input_tokens), inp)
-    written = min(_count(cache_write_input_tokens), inp - cached)
+    inp = max(int(input_tokens or 0), 0)
+    out = max(int(output_tokens or 0), 0)
+    cached = min(max(int(cached_input_tokens or 0), 0), inp)
+    written = min(max(int(cache_write_input_tokens or 0), 0), inp - cached)
     key = (provider, model or "")
     flat = _flat.get(key, _UNFLATTENED)
     if flat is _UNFLATTENED:
