@@ -138,48 +138,36 @@ def instructions(args: argparse.Namespace) -> None:
 
 def _report_instructions(tmp: Path, run: dict[str, Any]) -> None:
     # cg.out.<dump>-<thread>: dump k holds what ran since marker k-1, so cell j's loop is dump 2j+2.
-    counts: dict[int, dict[int, int]] = {}
-    for path in tmp.glob("cg.out.*-*"):
-        dump, thread = (int(x) for x in path.name.removeprefix("cg.out.").split("-"))
+    # A marker dumps the thread that reaches it, the caller's (thread 1): the export thread's work is
+    # not in these counts (bench_export.py measures it).
+    counts: dict[int, int] = {}
+    for path in tmp.glob("cg.out.*-01"):
+        dump = int(path.name.removeprefix("cg.out.").split("-")[0])
         totals = next(line for line in path.read_text().splitlines() if line.startswith("totals:"))
-        counts.setdefault(dump, {})[thread] = int(totals.split()[1])
+        counts[dump] = int(totals.split()[1])
     n = run["calls"]
-    per_call: dict[tuple[str, str], tuple[float, float]] = {}
-    for j, (mode, variant) in enumerate(run["cells"]):
-        threads = counts.get(2 * j + 2, {})
-        per_call[(mode, variant)] = (threads.get(1, 0) / n, sum(threads.values()) / n)
+    per_call = {(m, v): counts.get(2 * j + 2, 0) / n for j, (m, v) in enumerate(run["cells"])}
     variants = ["bare", "same", "ours", *run["peers"]]
-    print(
-        f"instructions per call (callgrind, {n} calls per cell), thousands: the caller's thread / all threads"
-    )
+    print(f"instructions per call on the caller's thread (callgrind, {n} calls per cell), thousands")
     print("added over the uninstrumented call")
     print("| mode | uninstrumented | " + " | ".join(variants) + " | ours / same | ours / contrib |")
     print("|---|---:|" + "---:|" * (len(variants) + 2))
     for mode in ("sync", "stream", "async", "tool"):
         off = per_call[(mode, "off")]
-        added: dict[str, tuple[float, float]] = {}
+        added: dict[str, float] = {}
         for v in variants:
             cell = per_call.get((mode, "contrib" if v == "contrib+u" and mode != "stream" else v))
             if cell is not None:
-                added[v] = (cell[0] - off[0], cell[1] - off[1])
-        cells = [
-            f"{added[v][0] / 1e3:,.1f} / {added[v][1] / 1e3:,.1f}" if v in added else "n/a" for v in variants
-        ]
-        ratios = []
+                added[v] = cell - off
+        cells = [f"{added[v] / 1e3:,.1f}" if v in added else "n/a" for v in variants]
         for peer in ("same", "contrib+u" if mode == "stream" else "contrib"):
-            if peer in added and added[peer][0] > 0:
-                ratios.append(
-                    f"{added['ours'][0] / added[peer][0]:.2f} / {added['ours'][1] / added[peer][1]:.2f}"
-                )
-            else:
-                ratios.append("n/a")
-        print(f"| {mode} | {off[0] / 1e3:,.1f} / {off[1] / 1e3:,.1f} | " + " | ".join(cells + ratios) + " |")
+            ok = peer in added and added[peer] > 0
+            cells.append(f"{added['ours'] / added[peer]:.2f}" if ok else "n/a")
+        print(f"| {mode} | {off / 1e3:,.1f} | " + " | ".join(cells) + " |")
     no_tap = per_call.get(("stream", "no tap"))
     if no_tap is not None:
-        saved = (no_tap[0] - per_call[("stream", "ours")][0]) / 1e3
-        print(
-            f"the stream's usage tap saves {saved:,.1f} thousand instructions per stream on the caller's thread"
-        )
+        saved = (no_tap - per_call[("stream", "ours")]) / 1e3
+        print(f"the stream's usage tap saves {saved:,.1f} thousand instructions per stream")
 
 
 def main() -> None:
