@@ -1,11 +1,15 @@
 """Ingest speed of ``agentops-otel serve`` and the latency of ``GET /api/sessions``.
 
-Starts a real server on 127.0.0.1 with a temporary store, posts OTLP protobuf batches of 512 spans
-over loopback (plain and gzip, one client and several at once), and compares with the bare cost of
-decoding the same batches in this process (protobuf parse; parse + conversion to records) and of
-storing them without HTTP. Then fills the store to 10,000 sessions and times ``GET /api/sessions``.
+Starts a real server on 127.0.0.1 with a temporary store (a SQLite file, or with ``--store postgresql``
+a database of a throwaway PostgreSQL cluster, fsync on), posts OTLP protobuf batches of 512 spans over
+loopback (plain and gzip, one client and several at once), and compares with the bare cost of decoding
+the same batches in this process (protobuf parse; parse + conversion to records) and of storing them
+without HTTP. Then fills the store through the server (``_fill.py``, the filler ``bench_load.py``
+uses) to ``--sessions`` sessions or ``--spans`` spans, with the rate over the first and the last tenth
+of the fill, and times ``GET /api/sessions``.
 
-Prints figures only (no assertions): ``python benchmarks/bench_ingest.py [--batches N]``.
+Prints figures only (no assertions): ``python benchmarks/bench_ingest.py [--batches N] [--store
+postgresql] [--spans 1000000 --spans-per-session 100]``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import gzip
 import http.client
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -24,7 +29,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
+from _fill import fill, otlp_body
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -33,8 +41,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from agentops_otel.store import open_store
 from agentops_otel.store.records import from_otlp_protobuf
-from agentops_otel.store.sqlite import Store
 
 BATCH = 512
 
@@ -172,19 +180,138 @@ def _post_all(port: int, token: str, bodies: Sequence[bytes], clients: int, gzip
     return elapsed
 
 
+def _start(db: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "agentops_otel.cli", "serve", "--port", str(port), "--db", db,
+         "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return server, port
+
+
+def _wait_ready(port: int, token: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _Client(port, token).get("/api/sessions?limit=1")
+            return
+        except (OSError, RuntimeError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _baselines(base: Sequence[bytes], spans_base: int, location: str, engine: str) -> tuple[float, float]:
+    """Decode and store in this process (no HTTP); returns the seconds of decode and of store."""
+
+    def parse(body: bytes) -> None:
+        ExportTraceServiceRequest().ParseFromString(body)
+
+    parse_s = min(_time_per_batch(base, parse) for _ in range(3))
+    decode_s = min(_time_per_batch(base, from_otlp_protobuf) for _ in range(3))
+    records = [from_otlp_protobuf(b) for b in base]
+    with open_store(location) as direct:
+        project = direct.ensure_project("bench")
+        started = time.perf_counter()
+        for batch in records:
+            direct.ingest(project, batch)
+        store_s = time.perf_counter() - started
+    print("\nbaseline, in this process (no HTTP):")
+    print(f"  protobuf parse only            {spans_base / parse_s:>10,.0f} spans/s")
+    print(f"  decode (parse + records)       {spans_base / decode_s:>10,.0f} spans/s")
+    print(f"  store only ({engine}, figures) {spans_base / store_s:>10,.0f} spans/s")
+    print(f"  decode + store                 {spans_base / (decode_s + store_s):>10,.0f} spans/s")
+    return decode_s, store_s
+
+
+def _fill_to(client: _Client, args: argparse.Namespace, stored_spans: int) -> None:
+    """Fill the server's store (``--sessions`` sessions, or ``--spans`` spans) with the shared filler's
+    sessions over one connection; the rate of the sends over the first and last tenth."""
+    have = json.loads(client.get("/api/sessions?limit=1"))["total"]
+    per_session = args.spans_per_session
+    if args.spans:
+        missing = -(-max(0, args.spans - stored_spans) // per_session)
+    else:
+        missing = max(0, args.sessions - have)
+    load = os.getloadavg()[0]
+    filled = fill(lambda body: client.post(body, False), missing, per_session, prepare=otlp_body, tag="small")
+    total = json.loads(client.get("/api/sessions?limit=1"))["total"]
+    print(
+        f"\nfilled to {total:,} sessions and {stored_spans + filled.spans:,} spans: {missing:,} sessions of"
+        f" {per_session} spans, POST /v1/traces in batches of 512 over 1 connection, {filled.seconds:.1f} s"
+        f" of sends: {filled.rate:,.0f} spans/s (first tenth {filled.first:,.0f}, last tenth"
+        f" {filled.last:,.0f}); load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    print("  spans/s over each tenth of the fill: " + ", ".join(f"{r:,.0f}" for r in filled.tenths))
+
+
+def _reads(client: _Client) -> None:
+    total = json.loads(client.get("/api/sessions?limit=1"))["total"]
+    print(f"\nGET /api/sessions over {total:,} sessions (median of 30, keep-alive connection):")
+    for label, path in (
+        ("default page (limit 100)", "/api/sessions"),
+        ("limit=1000", "/api/sessions?limit=1000"),
+        ("tag filter (limit 100)", "/api/sessions?tag=plain-1"),
+        ("end_state=Success, offset 5000", "/api/sessions?end_state=Success&offset=5000"),
+        ("limit=10000", "/api/sessions?limit=10000"),
+    ):
+        times = []
+        for _ in range(30):
+            started = time.perf_counter()
+            client.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"  {label:<32} median {statistics.median(times):7.1f} ms   best {min(times):7.1f} ms")
+    sid = json.loads(client.get("/api/sessions?limit=1&tag=plain-1"))["sessions"][0]["session_id"]
+    times = []
+    for _ in range(30):
+        started = time.perf_counter()
+        client.get(f"/api/sessions/{sid}")
+        times.append((time.perf_counter() - started) * 1000)
+    print(f"  {'GET /api/sessions/{id} (64 spans)':<32} median {statistics.median(times):7.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=40, help="batches of 512 spans per ingest scenario")
-    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the store: a SQLite file, or a throwaway PostgreSQL cluster (fsync on)")  # fmt: skip
+    parser.add_argument("--sessions", type=int, default=10_000, help="fill the store to this many sessions")
+    parser.add_argument("--spans", type=int, help="fill the store to this many spans instead")
+    parser.add_argument("--spans-per-session", type=int, default=3, help="sessions of the fill (default 3)")
     args = parser.parse_args()
+    cluster = None
+    if args.store == "postgresql":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from pg_cluster import PostgresCluster, find_bindir
 
+        bindir = find_bindir()
+        if bindir is None:
+            sys.exit("PostgreSQL not found (apt-get install postgresql, or set AGENTOPS_TEST_PG_BINDIR)")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the cluster is stopped
+        cluster = PostgresCluster(bindir, durable=True).start()
+    try:
+        _run(args, cluster)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _run(args: argparse.Namespace, cluster: Any) -> None:
     tmp = tempfile.mkdtemp(prefix="bench-ingest-")
-    db = os.path.join(tmp, "store.db")
-    with Store(db) as store:
+
+    def new(name: str) -> str:
+        return str(cluster.new_database(migrated=False)) if cluster is not None else os.path.join(tmp, name)
+
+    db = new("store.db")
+    with open_store(db) as store:
         _, api_key, _ = store.create_project("bench")
         token, _ = store.issue_token(api_key) or ("", "")
 
-    print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}; store {db}")
+    engine = "SQLite" if cluster is None else "PostgreSQL"
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; python"
+          f" {sys.version.split()[0]}; store {engine}")  # fmt: skip
     maker = _Maker()
     t0 = time.perf_counter()
     # Sessions of 64 spans (marker + root + 62): 8 sessions per batch of 512.
@@ -201,58 +328,12 @@ def main() -> None:
         f" batch of 512 = {len(scenarios['plain-1'][0]) / 1024:.0f} KiB protobuf,"
         f" {len(gzipped[0]) / 1024:.0f} KiB gzip"
     )
-
-    # -- baselines in this process -------------------------------------------------------------------
-    base = scenarios["baseline"]
     spans_base = n_spans["baseline"]
+    decode_s, store_s = _baselines(scenarios["baseline"], spans_base, new("direct.db"), engine)
 
-    def parse(body: bytes) -> None:
-        ExportTraceServiceRequest().ParseFromString(body)
-
-    parse_s = min(_time_per_batch(base, parse) for _ in range(3))
-    decode_s = min(_time_per_batch(base, from_otlp_protobuf) for _ in range(3))
-    records = [from_otlp_protobuf(b) for b in base]
-    with Store(os.path.join(tmp, "direct.db")) as direct:
-        project = direct.ensure_project("bench")
-        started = time.perf_counter()
-        for batch in records:
-            direct.ingest(project, batch)
-        store_s = time.perf_counter() - started
-    print("\nbaseline, in this process (no HTTP):")
-    print(f"  protobuf parse only            {spans_base / parse_s:>10,.0f} spans/s")
-    print(f"  decode (parse + records)       {spans_base / decode_s:>10,.0f} spans/s")
-    print(f"  store only (SQLite, figures)   {spans_base / store_s:>10,.0f} spans/s")
-    print(f"  decode + store                 {spans_base / (decode_s + store_s):>10,.0f} spans/s")
-
-    # -- through the server ----------------------------------------------------------------------------
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agentops_otel.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            db,
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, port = _start(db)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _Client(port, token).get("/api/sessions?limit=1")
-                break
-            except (OSError, RuntimeError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
+        _wait_ready(port, token)
         print("\nPOST /v1/traces over loopback, batches of 512 spans (decode + store + HTTP):")
         rate_plain = n_spans["plain-1"] / _post_all(port, token, scenarios["plain-1"], 1, False)
         print(f"  protobuf, 1 client             {rate_plain:>10,.0f} spans/s")
@@ -264,42 +345,9 @@ def main() -> None:
             f"  ratio server / in-process decode+store: {rate_plain * (decode_s + store_s) / spans_base:.2f};"
             f" server / decode only: {rate_plain * decode_s / spans_base:.2f}"
         )
-
-        # -- 10,000 sessions ---------------------------------------------------------------------------
         client = _Client(port, token)
-        have = len(json.loads(client.get("/api/sessions?limit=10000"))["sessions"])
-        missing = max(0, args.sessions - have)
-        t0 = time.perf_counter()
-        small = _batches(maker.sessions(missing, 1, "small"))  # marker + root + 1 span each
-        prepared = time.perf_counter() - t0
-        fill = _post_all(port, token, small, 1, False)
-        total = len(json.loads(client.get("/api/sessions?limit=10000"))["sessions"])
-        print(
-            f"\nfilled to {total} sessions: {missing} sessions of 3 spans in {fill:.1f}s"
-            f" ({missing * 3 / fill:,.0f} spans/s, {missing / fill:,.0f} new sessions/s; prepared in {prepared:.1f}s)"
-        )
-
-        print(f"\nGET /api/sessions over {total} sessions (median of 30, keep-alive connection):")
-        for label, path in (
-            ("default page (limit 100)", "/api/sessions"),
-            ("limit=1000", "/api/sessions?limit=1000"),
-            ("tag filter (limit 100)", "/api/sessions?tag=plain-1"),
-            ("end_state=Success, offset 5000", "/api/sessions?end_state=Success&offset=5000"),
-            ("all 10,000 (limit=10000)", "/api/sessions?limit=10000"),
-        ):
-            times = []
-            for _ in range(30):
-                started = time.perf_counter()
-                client.get(path)
-                times.append((time.perf_counter() - started) * 1000)
-            print(f"  {label:<32} median {statistics.median(times):7.1f} ms   best {min(times):7.1f} ms")
-        sid = json.loads(client.get("/api/sessions?limit=1&tag=plain-1"))["sessions"][0]["session_id"]
-        times = []
-        for _ in range(30):
-            started = time.perf_counter()
-            client.get(f"/api/sessions/{sid}")
-            times.append((time.perf_counter() - started) * 1000)
-        print(f"  {'GET /api/sessions/{id} (64 spans)':<32} median {statistics.median(times):7.1f} ms")
+        _fill_to(client, args, n_spans["plain-1"] + n_spans["gzip-1"] + n_spans["plain-4"])
+        _reads(client)
     finally:
         server.terminate()
         server.wait(10)

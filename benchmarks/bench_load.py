@@ -7,8 +7,8 @@ sent by the SDK's real exporter from several processes; then the session list an
   HTTP) on pre-built SDK spans (sessions of 64 spans, batches of 512), sender ``i`` to server ``i % N``
   (what a Collector's load-balancing exporter does in front of N servers). All start at one signal; the
   rate is all spans over the time until the last batch was acknowledged.
-- The read store is filled in-process (``store.ingest``, the same code the server runs), then read
-  through a server over HTTP.
+- The read store is filled in-process (``store.ingest``, the same code the server runs; ``_fill.py``,
+  which times the ingest calls alone), then read through a server over HTTP.
 - CPU seconds of servers, PostgreSQL and senders are summed per scenario: on this 2-core machine they
   show where growth stops.
 
@@ -31,7 +31,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _fill import fill, otlp_body, records  # noqa: E402
+
 from agentops_otel.store import open_store  # noqa: E402
-from agentops_otel.store.records import SpanRecord  # noqa: E402
 from pg_cluster import PostgresCluster, find_bindir  # noqa: E402
 
 #: The source tree of the ``agentops_otel`` this run measures (``PYTHONPATH=<other checkout>/src`` measures
@@ -226,70 +226,6 @@ def ingest_scenario(
         _stop(procs)
 
 
-def _records(n_sessions: int, per_session: int, tag: str) -> list[list[SpanRecord]]:
-    """Sessions of a root, a start marker and LLM spans, with random span and response ids as real
-    ones have (ids are what compresses least, on the wire and at rest)."""
-    now = time.time_ns() - 3600 * 10**9
-    out = []
-    for s in range(n_sessions):
-        sid = uuid.uuid4()
-        trace, start = sid.hex, now + s * 1_000_000
-        base = {"session.id": str(sid)}
-        root_id = os.urandom(8).hex()
-        recs = [
-            SpanRecord(trace, root_id, None, "agentops.session", start, start + 10**9, "OK", "",
-                       {**base, "agentops.span.kind": "session", "agentops.session.tags": [tag, f"t{s % 10}"]}),
-            SpanRecord(trace, os.urandom(8).hex(), root_id, "agentops.session.start", start, start,
-                       "UNSET", "", {**base, "agentops.span.kind": "session.start", "host.name": "box"}),
-        ]  # fmt: skip
-        for i in range(per_session - 2):
-            attrs = {**base, "agentops.span.kind": "llm", "gen_ai.operation.name": "chat",
-                     "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-                     "gen_ai.response.id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-                     "gen_ai.usage.input_tokens": 100 + i, "gen_ai.usage.output_tokens": 20 + i % 7,
-                     "agentops.usage.cost_usd": 0.0001 + i * 1e-6}  # fmt: skip
-            t = start + i * 1_000_003
-            recs.append(
-                SpanRecord(trace, os.urandom(8).hex(), root_id, "chat gpt-4o-mini", t, t + 5_000_017 + i * 997,
-                           "OK", "", attrs, {"service.name": "bench"})
-            )  # fmt: skip
-        out.append(recs)
-    return out
-
-
-def _wire_bytes(records: list[SpanRecord]) -> int:
-    """The size on the wire of ``records``: OTLP protobuf, gzip'd, as the SDK's exporter sends them."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
-    def value(v: Any) -> AnyValue:
-        if isinstance(v, bool):
-            return AnyValue(bool_value=v)
-        if isinstance(v, int):
-            return AnyValue(int_value=v)
-        if isinstance(v, float):
-            return AnyValue(double_value=v)
-        if isinstance(v, list):
-            out = AnyValue()
-            out.array_value.values.extend(value(x) for x in v)
-            return out
-        return AnyValue(string_value=str(v))
-
-    request = ExportTraceServiceRequest()
-    resource_spans = request.resource_spans.add()
-    resource_spans.resource.attributes.append(KeyValue(key="service.name", value=value("bench")))
-    scope = resource_spans.scope_spans.add()
-    scope.scope.name = "agentops_otel"
-    for r in records:
-        span = scope.spans.add()
-        span.trace_id, span.span_id = bytes.fromhex(r.trace_id), bytes.fromhex(r.span_id)
-        if r.parent_span_id:
-            span.parent_span_id = bytes.fromhex(r.parent_span_id)
-        span.name, span.start_time_unix_nano, span.end_time_unix_nano = r.name, r.start_ns, r.end_ns
-        span.attributes.extend(KeyValue(key=k, value=value(v)) for k, v in r.attributes.items())
-    return len(gzip.compress(request.SerializeToString()))
-
-
 def _store_bytes(db: str, cluster: PostgresCluster | None) -> int:
     """What the store takes on disk: the SQLite file and its WAL after a checkpoint, or the PostgreSQL
     database (tables, indexes, TOAST) after a VACUUM ANALYZE."""
@@ -310,37 +246,16 @@ def _store_bytes(db: str, cluster: PostgresCluster | None) -> int:
 
 
 def _fill(db: str, sessions: int, per_session: int) -> dict[str, Any]:
-    """The store filled in-process, in batches of 512; the rate overall and over its first and last
-    tenth (does ingest slow down as the store grows?)."""
+    """The store filled in-process (``store.ingest``, what the server runs), by the shared filler."""
     with open_store(db) as store:
         project, key, _ = store.create_project("reads")
-        started = time.perf_counter()
-        done, marks = 0, []
-        for chunk_start in range(0, sessions, 500):
-            chunk = _records(min(500, sessions - chunk_start), per_session, "bench")
-            batch: list[SpanRecord] = []
-            for record in (r for recs in chunk for r in recs):
-                batch.append(record)
-                if len(batch) >= 512:
-                    store.ingest(project, batch)
-                    done += len(batch)
-                    marks.append((time.perf_counter(), done))
-                    batch = []
-            if batch:
-                store.ingest(project, batch)
-                done += len(batch)
-                marks.append((time.perf_counter(), done))
-        fill = time.perf_counter() - started
-        tenth = max(1, len(marks) // 10)
-        marks.insert(0, (started, 0))
-        first = marks[tenth][1] / (marks[tenth][0] - started)
-        last = (marks[-1][1] - marks[-tenth - 1][1]) / (marks[-1][0] - marks[-tenth - 1][0])
+        filled = fill(lambda batch: store.ingest(project, batch), sessions, per_session)
         token = store.issue_token(key)
         assert token is not None
         return {
-            "fill_rate": done / fill,
-            "fill_first": first,
-            "fill_last": last,
+            "fill_rate": filled.rate,
+            "fill_first": filled.first,
+            "fill_last": filled.last,
             "spans": store.count_spans(project),
             "token": token[0],
         }
@@ -377,7 +292,7 @@ def read_scenario(
     spans, fill_rate = filled["spans"], filled["fill_rate"]
     token = (filled["token"],)
     size = _store_bytes(db, cluster)
-    wire = _wire_bytes(_records(1, per_session, "bench")[0])
+    wire = len(gzip.compress(otlp_body(records(1, per_session, "bench")[0])))
     proc, url = _start_server(db)
     try:
         port = int(url.rsplit(":", 1)[1])

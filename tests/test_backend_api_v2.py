@@ -454,10 +454,12 @@ def test_overview_totals_equal_the_sum_of_the_sessions(v2: Api, tags: list[str])
     listed = v2.everything(**params)
     overview = v2.ok("/api/overview", **params)
     assert overview["bucket"] == "hour" and overview["since"].startswith(since[:-1])
-    # The shape the dashboard is built against (/work/notes/api_v2.md), exactly.
+    # The shape the dashboard is built against (/work/notes/api_v2.md), exactly, with the unpriced
+    # calls of the totals and of each tag (schema 0005).
     assert set(overview) == {"since", "until", "bucket", "totals", "series", "by_model", "by_tag"}
     assert set(overview["totals"]) == {"sessions", "failed", "fail_rate", "llm_calls", "tool_calls",
-                                       "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "errors"}  # fmt: skip
+                                       "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "errors",
+                                       "unpriced_llm_calls"}  # fmt: skip
     assert {frozenset(b) for b in overview["series"]} == {
         frozenset({"start", "sessions", "failed", "llm_calls", "total_tokens", "cost_usd", "errors"})
     }
@@ -467,13 +469,17 @@ def test_overview_totals_equal_the_sum_of_the_sessions(v2: Api, tags: list[str])
         )
     }
     assert {frozenset(t) for t in overview["by_tag"]} == {
-        frozenset({"tag", "sessions", "failed", "cost_usd", "total_tokens"})
+        frozenset(
+            {"tag", "sessions", "failed", "cost_usd", "total_tokens", "llm_calls", "unpriced_llm_calls"}
+        )
     }
     totals = overview["totals"]
     assert totals["sessions"] == len(listed) > 0
     assert totals["failed"] == sum(1 for s in listed if s["end_state"] == "Fail")
-    for field in ("llm_calls", "tool_calls", "prompt_tokens", "completion_tokens", "total_tokens", "errors"):
+    figures = ("llm_calls", "tool_calls", "prompt_tokens", "completion_tokens", "total_tokens", "errors")
+    for field in (*figures, "unpriced_llm_calls"):
         assert totals[field] == _sum(listed, field), field
+    assert totals["unpriced_llm_calls"] > 0  # sessions 0, 5, 10, ... have calls with no cost
     assert totals["cost_usd"] == pytest.approx(_sum(listed, "cost_usd"))
     assert totals["fail_rate"] == pytest.approx(totals["failed"] / totals["sessions"], abs=1e-6)
     series = overview["series"]
@@ -495,6 +501,9 @@ def test_overview_totals_equal_the_sum_of_the_sessions(v2: Api, tags: list[str])
         if with_tag:
             assert by_tag[tag]["sessions"] == len(with_tag)
             assert by_tag[tag]["cost_usd"] == pytest.approx(_sum(with_tag, "cost_usd"))
+            assert by_tag[tag]["failed"] == sum(s["end_state"] == "Fail" for s in with_tag)
+            for field in ("total_tokens", "llm_calls", "unpriced_llm_calls"):
+                assert by_tag[tag][field] == _sum(with_tag, field), (tag, field)
         else:
             assert tag not in by_tag
 

@@ -1,6 +1,7 @@
 """The overview page in Debian's Chromium: its figures equal the API's (``GET /api/overview`` where the
 server has it, else the same sums over ``GET /api/sessions``), one uPlot chart per figure, and the
-per-tag (and, from the server, per-model) breakdown."""
+per-tag (and, from the server, per-model) breakdown, costs with the part of unpriced calls shown as
+unknown (the recorded world has a call of a model no price table knows, in the "i18n" session)."""
 
 from __future__ import annotations
 
@@ -38,19 +39,26 @@ def api_overview(world: World, days: int) -> dict[str, Any]:
         return body
     sessions = world.get("/api/sessions", limit=1000)["sessions"]
     totals = {key: 0.0 for key in KEYS}
-    by_tag: dict[str, int] = {}
-    for s in sessions:
+    by_tag: dict[str, dict[str, Any]] = {}
+    for s in sessions:  # (no unpriced counts: a server without /api/overview shows the sums alone)
         totals["sessions"] += 1
         totals["failed"] += s["end_state"] == "Fail"
         for key in KEYS[2:]:
             totals[key] += s[key]
         for tag in s["tags"]:
-            by_tag[tag] = by_tag.get(tag, 0) + 1
+            row = by_tag.setdefault(tag, {"tag": tag, "sessions": 0, "cost_usd": 0.0})
+            row["sessions"] += 1
+            row["cost_usd"] += s["cost_usd"]
     return {
         "totals": totals,
-        "by_tag": [{"tag": t, "sessions": n} for t, n in by_tag.items()],
+        "by_tag": list(by_tag.values()),
         "by_model": None,
     }
+
+
+def cost_of(row: dict[str, Any]) -> str:
+    """A cost as the page shows it: with "+ unknown" where the server counts unpriced calls."""
+    return fmt.session_cost(row) if "unpriced_llm_calls" in row else fmt.cost(row["cost_usd"])
 
 
 def figure(page: Any, key: str) -> str:
@@ -68,7 +76,9 @@ def test_the_overview_shows_the_apis_figures_as_charts(world: World, page: Any) 
     assert figure(page, "llm_calls") == fmt.count(totals["llm_calls"])
     assert figure(page, "tool_calls") == fmt.count(totals["tool_calls"])
     assert figure(page, "total_tokens") == fmt.tokens(totals["total_tokens"])
-    assert figure(page, "cost_usd") == fmt.cost(totals["cost_usd"])
+    assert figure(page, "cost_usd") == cost_of(totals)
+    if "unpriced_llm_calls" in totals:  # the server's overview: a priced part and an unpriced call
+        assert totals["unpriced_llm_calls"] >= 1 and figure(page, "cost_usd").endswith(" + unknown")
     assert figure(page, "errors") == fmt.count(totals["errors"])
     assert figure(page, "failed").startswith(fmt.count(totals["failed"]) + " · ")
 
@@ -97,6 +107,13 @@ def test_the_overview_shows_the_apis_figures_as_charts(world: World, page: Any) 
     assert {r.get_attribute("data-tag"): int(r.locator("td").first.inner_text()) for r in rows.all()} == {
         t["tag"]: t["sessions"] for t in expected["by_tag"]
     }
+    shown = {r.get_attribute("data-tag"): r.locator("td").last.inner_text() for r in rows.all()}
+    assert shown == {t["tag"]: cost_of(t) for t in expected["by_tag"]}
+    if expected.get("by_model") is not None:  # the server's overview: each tag's unpriced calls
+        i18n = next(t for t in expected["by_tag"] if t["tag"] == "i18n")
+        assert i18n["unpriced_llm_calls"] == i18n["llm_calls"] == 1 and shown["i18n"] == "unknown"
+        support = next(t for t in expected["by_tag"] if t["tag"] == "support")
+        assert support["unpriced_llm_calls"] == 0 and shown["support"] == fmt.cost(support["cost_usd"])
     if expected.get("by_model") is not None:
         models = page.locator("#by-model tbody tr")
         assert {m.get_attribute("data-model") for m in models.all()} == {

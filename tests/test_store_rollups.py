@@ -1,7 +1,7 @@
-"""The overview's hourly rollups (and the list totals read from them) on both stores stay equal to the sums over the session tables (what
-migration 0004 builds them from) through new sessions, late batches that re-fold a session, a root that
-moves a session to another hour and fails it, heartbeats, and retention; and the overview read from them
-gives the figures of the sessions."""
+"""The overview's hourly rollups (and the list totals read from them) on both stores stay equal to the
+sums over the session tables (what migrations 0004 and 0005 build them from) through new sessions, late
+batches that re-fold a session, a root that moves a session to another hour and fails it, unpriced
+calls, heartbeats, and retention; and the overview read from them gives the figures of the sessions."""
 
 from __future__ import annotations
 
@@ -78,11 +78,13 @@ class Session:
     def marker(self) -> SpanRecord:
         return self.span("session.start", None, 0, **{"agentops.session.tags": self.tags})
 
-    def llm(self, parent: str | None, model: str, tokens: int, at: int = 10) -> SpanRecord:
+    def llm(
+        self, parent: str | None, model: str, tokens: int, at: int = 10, priced: bool = True, **more: Any
+    ) -> SpanRecord:
         return self.span("llm", parent, at, **{
             "gen_ai.operation.name": "chat", "gen_ai.request.model": model, "gen_ai.response.model": model,
-            "gen_ai.usage.input_tokens": tokens, "gen_ai.usage.output_tokens": 7,
-            "agentops.usage.cost_usd": tokens * 1e-6})  # fmt: skip
+            "gen_ai.usage.input_tokens": tokens, "gen_ai.usage.output_tokens": 7 if tokens else 0,
+            **({"agentops.usage.cost_usd": tokens * 1e-6} if priced else {}), **more})  # fmt: skip
 
     def root(self, at: int, status: str = "OK") -> SpanRecord:
         return self.span("session", None, at, status=status, **{"agentops.session.tags": self.tags})
@@ -134,6 +136,40 @@ def test_rollups_follow_ingest_refolds_moves_and_retention(any_store: BaseStore)
     assert totals(any_store, project) == (0, 4)
 
 
+def test_unpriced_calls_in_the_totals_and_per_tag(any_store: BaseStore) -> None:
+    """A call with no cost that used tokens is unpriced (``store.calls.is_unpriced``); a failed call that
+    used none is not. The rollups count them per hour and tag through a late call, a move to another
+    hour and retention, and the overview gives them in the totals and each tag, from the rollups and
+    from the tables alike."""
+    project = any_store.ensure_project("unpriced")
+    now = time.time_ns()
+    hour_ago = now - now % HOUR - HOUR
+    priced, unpriced = Session(hour_ago, ["all", "p"]), Session(hour_ago + 30 * 60 * 10**9, ["all", "u"])
+    any_store.ingest(project, [priced.marker(), priced.llm(None, "gpt-4o", 100)])
+    any_store.ingest(project, [unpriced.marker(), unpriced.llm(None, "local-llm", 40, priced=False),
+                               unpriced.llm(None, "local-llm", 0, at=30, priced=False, status="ERROR")])  # fmt: skip
+    assert_rollups_right(any_store, project)
+    any_store.ingest(project, [unpriced.llm(None, "local-llm", 9, at=40, priced=False)])  # a late call
+    assert_rollups_right(any_store, project)
+
+    def figures(**query: Any) -> tuple[tuple[int, int], dict[str, tuple[int, int, float]]]:
+        found = any_store.overview(project, **query)
+        t = found["totals"]
+        tags = {r["tag"]: (r["llm_calls"], r["unpriced_llm_calls"], r["cost_usd"]) for r in found["by_tag"]}
+        return (t["llm_calls"], t["unpriced_llm_calls"]), tags
+
+    totals, tags = figures()
+    assert totals == (4, 2)
+    assert tags == {"all": (4, 2, 100e-6), "p": (1, 0, 100e-6), "u": (3, 2, 0.0)}
+    assert figures(tags=["u"]) == ((3, 2), {"all": (3, 2, 0.0), "u": (3, 2, 0.0)})  # from the tables
+    any_store.ingest(project, [unpriced.root(-2 * HOUR)])  # the session moves to an earlier hour
+    assert_rollups_right(any_store, project)
+    assert figures() == (totals, tags)
+    assert any_store.prune(60, now_ns=time.time_ns() + 2 * DAY) == 2
+    assert_rollups_right(any_store, project)
+    assert rows_of(any_store)["overview_tags"] == [] and figures() == ((0, 0), {})
+
+
 def test_an_overview_of_whole_hours_equals_one_with_edges(any_store: BaseStore) -> None:
     """Whole hours come from the rollups, the ends of a range from the tables: any split gives the
     sessions of the range."""
@@ -156,4 +192,5 @@ def test_an_overview_of_whole_hours_equals_one_with_edges(any_store: BaseStore) 
         assert sum(b["sessions"] for b in found["series"]) == expected
         assert found["by_tag"] == ([{"tag": "x", "sessions": expected, "failed": 0,
                                      "cost_usd": round(expected * 10e-6, 10),
-                                     "total_tokens": expected * 17}] if expected else [])  # fmt: skip
+                                     "total_tokens": expected * 17, "llm_calls": expected,
+                                     "unpriced_llm_calls": 0}] if expected else [])  # fmt: skip

@@ -146,7 +146,7 @@ _OVERVIEW_TOTALS = {
     k: count() if k not in ("fail_rate", "cost_usd") else {"type": "number"}
     for k in (
         "sessions", "failed", "fail_rate", "llm_calls", "tool_calls", "prompt_tokens", "completion_tokens",
-        "total_tokens", "cost_usd", "errors",
+        "total_tokens", "cost_usd", "errors", "unpriced_llm_calls",
     )
 }  # fmt: skip
 
@@ -242,6 +242,10 @@ SCHEMAS: dict[str, Any] = {
                         "failed": count(),
                         "cost_usd": {"type": "number"},
                         "total_tokens": count(),
+                        "llm_calls": count(),
+                        "unpriced_llm_calls": count(
+                            description="LLM calls with no known price: cost_usd is the priced part"
+                        ),
                     }
                 ),
             },

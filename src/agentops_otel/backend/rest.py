@@ -9,8 +9,10 @@ that names the parameter.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -107,91 +109,90 @@ def _path_id(value: str) -> bool:
     return "\0" not in value and len(value) <= 4096
 
 
-async def sessions(backend: Backend, request: Request) -> Response:
-    try:
-        project_id = await backend.project_of(request)
-        params = list_params(request.query_params)
-        body = await _store_call(backend.store.list_sessions_json, project_id, **params)
-    except Refused as refused:
-        return rest_error(refused)
+def _read(
+    handler: Callable[[Backend, Request, str], Awaitable[Response]],
+) -> Callable[[Backend, Request], Awaitable[Response]]:
+    """A read route: the caller's project first (401 without a valid credential, whatever else is
+    wrong), then ``handler(backend, request, project_id)``; a :class:`Refused` from either is its error
+    answer."""
+
+    @functools.wraps(handler)
+    async def read(backend: Backend, request: Request) -> Response:
+        try:
+            project_id = await backend.project_of(request)
+            return await handler(backend, request, project_id)
+        except Refused as refused:
+            return rest_error(refused)
+
+    return read
+
+
+@_read
+async def sessions(backend: Backend, request: Request, project_id: str) -> Response:
+    params = list_params(request.query_params)
+    body = await _store_call(backend.store.list_sessions_json, project_id, **params)
     return Response(body, media_type="application/json")
 
 
-async def session(backend: Backend, request: Request) -> Response:
+@_read
+async def session(backend: Backend, request: Request, project_id: str) -> Response:
     session_id: str = request.path_params["session_id"]
-    try:
-        project_id = await backend.project_of(request)
-        page = span_page_params(request.query_params)
-        found = None
-        if _path_id(session_id):
-            found = await _store_call(
-                backend.store.session_json,
-                session_id,
-                project_id,
-                if_none_match=request.headers.get("if-none-match"),
-                **page,
-            )
-        return _read_answer(found, f"no session {session_id[:200]} in this project")
-    except Refused as refused:
-        return rest_error(refused)
-
-
-async def span(backend: Backend, request: Request) -> Response:
-    session_id: str = request.path_params["session_id"]
-    span_id: str = request.path_params["span_id"]
-    try:
-        project_id = await backend.project_of(request)
-        found = None
-        if _path_id(session_id):
-            found = await _store_call(backend.store.get_span, project_id, session_id, span_id)
-        if found is None:
-            raise Refused(404, f"no span {span_id[:40]} in session {session_id[:200]} of this project")
-    except Refused as refused:
-        return rest_error(refused)
-    return JSONResponse(found)
-
-
-async def traces(backend: Backend, request: Request) -> Response:
-    try:
-        project_id = await backend.project_of(request)
-        params = list_params(request.query_params, traces=True)
-        body = await _store_call(backend.store.list_traces_json, project_id, **params)
-    except Refused as refused:
-        return rest_error(refused)
-    return Response(body, media_type="application/json")
-
-
-async def trace(backend: Backend, request: Request) -> Response:
-    trace_id: str = request.path_params["trace_id"]
-    try:
-        project_id = await backend.project_of(request)
-        page = span_page_params(request.query_params)
-        key = trace_key(trace_id)
-        if key is None:
-            raise Refused(404, f"no trace {trace_id[:40]}: a trace id is 32 hex digits")
+    page = span_page_params(request.query_params)
+    found = None
+    if _path_id(session_id):
         found = await _store_call(
             backend.store.session_json,
-            key,
+            session_id,
             project_id,
-            traces=True,
             if_none_match=request.headers.get("if-none-match"),
             **page,
         )
-        if found is None and await _store_call(backend.store.get_session, key, project_id, with_spans=False):
-            raise Refused(404, f"trace {trace_id} is the trace of session {key}: GET /api/sessions/{key}")
-        return _read_answer(found, f"no trace {trace_id} without a session in this project")
-    except Refused as refused:
-        return rest_error(refused)
+    return _read_answer(found, f"no session {session_id[:200]} in this project")
 
 
-async def overview(backend: Backend, request: Request) -> Response:
-    try:
-        project_id = await backend.project_of(request)
-        params = overview_params(request.query_params)
-        found = await _store_call(backend.store.overview, project_id, **params)
-    except Refused as refused:
-        return rest_error(refused)
+@_read
+async def span(backend: Backend, request: Request, project_id: str) -> Response:
+    session_id: str = request.path_params["session_id"]
+    span_id: str = request.path_params["span_id"]
+    found = None
+    if _path_id(session_id):
+        found = await _store_call(backend.store.get_span, project_id, session_id, span_id)
+    if found is None:
+        raise Refused(404, f"no span {span_id[:40]} in session {session_id[:200]} of this project")
     return JSONResponse(found)
+
+
+@_read
+async def traces(backend: Backend, request: Request, project_id: str) -> Response:
+    params = list_params(request.query_params, traces=True)
+    body = await _store_call(backend.store.list_traces_json, project_id, **params)
+    return Response(body, media_type="application/json")
+
+
+@_read
+async def trace(backend: Backend, request: Request, project_id: str) -> Response:
+    trace_id: str = request.path_params["trace_id"]
+    page = span_page_params(request.query_params)
+    key = trace_key(trace_id)
+    if key is None:
+        raise Refused(404, f"no trace {trace_id[:40]}: a trace id is 32 hex digits")
+    found = await _store_call(
+        backend.store.session_json,
+        key,
+        project_id,
+        traces=True,
+        if_none_match=request.headers.get("if-none-match"),
+        **page,
+    )
+    if found is None and await _store_call(backend.store.get_session, key, project_id, with_spans=False):
+        raise Refused(404, f"trace {trace_id} is the trace of session {key}: GET /api/sessions/{key}")
+    return _read_answer(found, f"no trace {trace_id} without a session in this project")
+
+
+@_read
+async def overview(backend: Backend, request: Request, project_id: str) -> Response:
+    params = overview_params(request.query_params)
+    return JSONResponse(await _store_call(backend.store.overview, project_id, **params))
 
 
 async def index(backend: Backend, request: Request) -> Response:

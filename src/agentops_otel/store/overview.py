@@ -45,7 +45,7 @@ def _series(
     the totals and cost summed over them."""
     by_bucket = {int(r[0]): r for r in rows}
     names = ("sessions", "failed", "llm_calls", "tool_calls", "prompt_tokens", "completion_tokens")
-    totals: dict[str, Any] = dict.fromkeys((*names, "errors"), 0)
+    totals: dict[str, Any] = dict.fromkeys((*names, "errors", "unpriced_llm_calls"), 0)
     cost = 0.0
     series = []
     for index in range(first, last + 1):
@@ -54,6 +54,7 @@ def _series(
             dict(zip(names, (int(v or 0) for v in r[1:7]), strict=True)) if r else dict.fromkeys(names, 0)
         )
         counts["errors"] = int(r[8] or 0) if r else 0
+        totals["unpriced_llm_calls"] += int(r[9] or 0) if r else 0
         bucket_cost = float(r[7] or 0.0) if r else 0.0
         for name, value in counts.items():
             totals[name] += value
@@ -139,15 +140,16 @@ class OverviewMixin:
         parts = _Parts(project_id, since, until, tags)
         union, params = parts.union(
             f"SELECT hour / {size // HOUR_NS} AS b, sessions AS n, failed, llm_calls, tool_calls,"
-            " prompt_tokens, completion_tokens, cost_usd, errors FROM overview_hours",
+            " prompt_tokens, completion_tokens, cost_usd, errors, unpriced_llm_calls FROM overview_hours",
             f"SELECT s.start_ns / {size} AS b, 1 AS n, CASE WHEN s.end_state = 'Fail' THEN 1 ELSE 0 END"
             " AS failed, s.llm_calls, s.tool_calls, s.prompt_tokens, s.completion_tokens, s.cost_usd,"
-            " s.errors FROM sessions s WHERE s.is_trace = 0",
+            " s.errors, s.unpriced_llm_calls FROM sessions s WHERE s.is_trace = 0",
             "s",
         )
         rows = self._read(
             "SELECT b, SUM(n), SUM(failed), SUM(llm_calls), SUM(tool_calls), SUM(prompt_tokens),"
-            f" SUM(completion_tokens), SUM(cost_usd), SUM(errors) FROM ({union}) u GROUP BY b",
+            f" SUM(completion_tokens), SUM(cost_usd), SUM(errors), SUM(unpriced_llm_calls) FROM ({union}) u"
+            " GROUP BY b",
             params,
         )
         series, totals, cost = _series(rows, first, last, size)
@@ -196,14 +198,17 @@ class OverviewMixin:
         # A session's tag rows carry its start and exist only for sessions (not traces): the rows of
         # a range are found from its sessions.
         union, params = parts.union(
-            "SELECT tag, sessions AS n, failed, cost_usd, total_tokens FROM overview_tags",
+            "SELECT tag, sessions AS n, failed, cost_usd, total_tokens, llm_calls, unpriced_llm_calls"
+            " FROM overview_tags",
             "SELECT t.tag, 1 AS n, CASE WHEN s.end_state = 'Fail' THEN 1 ELSE 0 END AS failed, s.cost_usd,"
-            " s.prompt_tokens + s.completion_tokens AS total_tokens FROM sessions s CROSS JOIN session_tags t"
+            " s.prompt_tokens + s.completion_tokens AS total_tokens, s.llm_calls, s.unpriced_llm_calls"
+            " FROM sessions s CROSS JOIN session_tags t"
             " WHERE s.is_trace = 0 AND t.project_id = s.project_id AND t.session_id = s.session_id",
             "s",
         )
         rows = self._read(
-            "SELECT tag, SUM(n), SUM(failed), SUM(cost_usd), SUM(total_tokens)"
+            "SELECT tag, SUM(n), SUM(failed), SUM(cost_usd), SUM(total_tokens), SUM(llm_calls),"
+            " SUM(unpriced_llm_calls)"
             f" FROM ({union}) u GROUP BY tag HAVING SUM(n) > 0 ORDER BY SUM(n) DESC, tag LIMIT {MAX_GROUPS}",
             params,
         )
@@ -214,6 +219,8 @@ class OverviewMixin:
                 "failed": int(r[2]),
                 "cost_usd": round(float(r[3] or 0.0), 10),
                 "total_tokens": int(r[4] or 0),
+                "llm_calls": int(r[5] or 0),
+                "unpriced_llm_calls": int(r[6] or 0),
             }
             for r in rows
         ]

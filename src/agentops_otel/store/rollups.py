@@ -6,8 +6,9 @@ session start, the sums the overview's aggregate queries would compute over ``se
 adds what the session now contributes and takes away what it contributed before (``previous``: its row
 as stored, read under the session's lock), and retention takes away what a deleted session contributed.
 So a late batch that re-folds a session, a root that moves its start to another hour or turns it to
-Fail, and a deleted session all leave the rollups equal to the sums over the tables (migration 0004
-builds them from those sums; ``tests/test_store_rollups.py`` compares both).
+Fail, and a deleted session all leave the rollups equal to the sums over the tables (migrations 0004
+and 0005 build them from those sums, :func:`backfill_sql`; ``tests/test_store_rollups.py`` compares
+both).
 
 The deltas of one transaction are summed per row and written at its end in key order (so concurrent
 transactions on PostgreSQL lock rollup rows in the same order). Standard library only.
@@ -23,23 +24,42 @@ from agentops_otel.store.queries import Tx
 from agentops_otel.store.writes import model_rows, tag_names
 
 HOUR_NS = 3_600 * 10**9
-_HOURS = (
-    "sessions",
-    "failed",
-    "llm_calls",
-    "tool_calls",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "errors",
-)
-_MODELS = ("llm_calls", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_llm_calls")
-_TAGS = ("sessions", "failed", "cost_usd", "total_tokens")
+_FAILED = "SUM(CASE WHEN end_state = 'Fail' THEN 1 ELSE 0 END)"
+#: table -> each summed column and the SQL of its sum over the session-level tables (what the rebuild
+#: of a migration writes), in column order.
+SUMS: dict[str, dict[str, str]] = {
+    "overview_hours": {
+        "sessions": "COUNT(*)",
+        "failed": _FAILED,
+        "llm_calls": "SUM(llm_calls)",
+        "tool_calls": "SUM(tool_calls)",
+        "prompt_tokens": "SUM(prompt_tokens)",
+        "completion_tokens": "SUM(completion_tokens)",
+        "cost_usd": "SUM(cost_usd)",
+        "errors": "SUM(errors)",
+        "unpriced_llm_calls": "SUM(unpriced_llm_calls)",  # schema 0005
+    },
+    "overview_models": {
+        "llm_calls": "SUM(llm_calls)",
+        "prompt_tokens": "SUM(prompt_tokens)",
+        "completion_tokens": "SUM(completion_tokens)",
+        "cost_usd": "SUM(cost_usd)",
+        "unpriced_llm_calls": "SUM(unpriced_llm_calls)",
+    },
+    "overview_tags": {
+        "sessions": "COUNT(*)",
+        "failed": _FAILED,
+        "cost_usd": "SUM(cost_usd)",
+        "total_tokens": "SUM(prompt_tokens + completion_tokens)",
+        "llm_calls": "SUM(llm_calls)",  # schema 0005
+        "unpriced_llm_calls": "SUM(unpriced_llm_calls)",  # schema 0005
+    },
+}
 #: table -> (its key columns after project_id and hour, its summed columns)
 TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "overview_hours": ((), _HOURS),
-    "overview_models": (("model",), _MODELS),
-    "overview_tags": (("tag",), _TAGS),
+    "overview_hours": ((), tuple(SUMS["overview_hours"])),
+    "overview_models": (("model",), tuple(SUMS["overview_models"])),
+    "overview_tags": (("tag",), tuple(SUMS["overview_tags"])),
 }
 
 
@@ -76,6 +96,7 @@ def contributions(figures: SessionFigures) -> Iterable[tuple[str, tuple[Any, ...
             figures.completion_tokens,
             figures.cost_usd,
             figures.errors,
+            figures.unpriced_llm_calls,
         ),
     )
     for row in model_rows(figures):
@@ -83,7 +104,11 @@ def contributions(figures: SessionFigures) -> Iterable[tuple[str, tuple[Any, ...
             yield "overview_models", (p, hour, row[2]), tuple(row[4:])
     tokens = figures.prompt_tokens + figures.completion_tokens
     for tag in tag_names(figures):
-        yield "overview_tags", (p, hour, tag), (1, failed, figures.cost_usd, tokens)
+        yield (
+            "overview_tags",
+            (p, hour, tag),
+            (1, failed, figures.cost_usd, tokens, figures.llm_calls, figures.unpriced_llm_calls),
+        )
 
 
 class Deltas:
@@ -132,23 +157,31 @@ class Deltas:
             )
 
 
-def backfill_sql() -> list[str]:
-    """SQL that builds the rollups from the tables (migration 0004; the same sums as the overview's
-    queries, grouped by project and hour)."""
+def backfill_sql(columns: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    """SQL that builds the rollups from the tables (the same sums as the overview's queries, grouped by
+    project and hour): of every table, or of the tables in ``columns`` with those summed columns (a
+    migration builds the tables as its revision has them)."""
     hour = f"start_ns / {HOUR_NS}"
-    return [
-        "INSERT INTO overview_hours (project_id, hour, " + ", ".join(_HOURS) + ")"
-        f" SELECT project_id, {hour}, COUNT(*), SUM(CASE WHEN end_state = 'Fail' THEN 1 ELSE 0 END),"
-        " SUM(llm_calls), SUM(tool_calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd),"
-        f" SUM(errors) FROM sessions WHERE is_trace = 0 GROUP BY project_id, {hour}",
-        "INSERT INTO overview_models (project_id, hour, model, " + ", ".join(_MODELS) + ")"
-        f" SELECT project_id, {hour}, model, SUM(llm_calls), SUM(prompt_tokens), SUM(completion_tokens),"
-        f" SUM(cost_usd), SUM(unpriced_llm_calls) FROM session_models GROUP BY project_id, {hour}, model"
-        " HAVING SUM(llm_calls) > 0",
-        "INSERT INTO overview_tags (project_id, hour, tag, " + ", ".join(_TAGS) + ")"
-        f" SELECT t.project_id, t.start_ns / {HOUR_NS}, t.tag, COUNT(*),"
-        " SUM(CASE WHEN s.end_state = 'Fail' THEN 1 ELSE 0 END), SUM(s.cost_usd),"
-        " SUM(s.prompt_tokens + s.completion_tokens) FROM session_tags t CROSS JOIN sessions s"
-        " WHERE s.project_id = t.project_id AND s.session_id = t.session_id"
-        f" GROUP BY t.project_id, t.start_ns / {HOUR_NS}, t.tag",
-    ]
+    wanted = columns if columns is not None else {table: TABLES[table][1] for table in TABLES}
+    # A tag row carries its session's start (so its hour); the figures are its session's.
+    tagged = (
+        "(SELECT t.project_id, t.start_ns, t.tag, s.end_state, s.llm_calls, s.prompt_tokens,"
+        " s.completion_tokens, s.cost_usd, s.unpriced_llm_calls FROM session_tags t CROSS JOIN sessions s"
+        " WHERE s.project_id = t.project_id AND s.session_id = t.session_id) tagged"
+    )
+    sources = {
+        "overview_hours": f"FROM sessions WHERE is_trace = 0 GROUP BY project_id, {hour}",
+        "overview_models": (
+            f"FROM session_models GROUP BY project_id, {hour}, model HAVING SUM(llm_calls) > 0"
+        ),
+        "overview_tags": f"FROM {tagged} GROUP BY project_id, {hour}, tag",
+    }
+    statements = []
+    for table, names in wanted.items():
+        keys = "".join(f"{k}, " for k in TABLES[table][0])
+        sums = ", ".join(SUMS[table][n] for n in names)
+        statements.append(
+            f"INSERT INTO {table} (project_id, hour, {keys}{', '.join(names)})"
+            f" SELECT project_id, {hour}, {keys}{sums} {sources[table]}"
+        )
+    return statements

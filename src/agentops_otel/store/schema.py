@@ -11,7 +11,7 @@ statements that test prints. Standard library only.
 from __future__ import annotations
 
 #: The Alembic head revision: the schema version this code reads and writes.
-REVISION = "0004"
+REVISION = "0005"
 #: SQLite's ``PRAGMA user_version`` at :data:`REVISION` (0.1.0 wrote 1; a release reading a higher value
 #: refuses the file instead of misreading it).
 USER_VERSION = int(REVISION)
@@ -170,21 +170,6 @@ SQLITE_SCHEMA: tuple[str, ...] = (
     ),
     ("CREATE INDEX span_blocks_by_session ON span_blocks (project_id, session_id, start_ns)"),
     (
-        "CREATE TABLE overview_hours (\n"
-        "\tproject_id TEXT NOT NULL, \n"
-        "\thour BIGINT NOT NULL, \n"
-        "\tsessions BIGINT NOT NULL, \n"
-        "\tfailed BIGINT NOT NULL, \n"
-        "\tllm_calls BIGINT NOT NULL, \n"
-        "\ttool_calls BIGINT NOT NULL, \n"
-        "\tprompt_tokens BIGINT NOT NULL, \n"
-        "\tcompletion_tokens BIGINT NOT NULL, \n"
-        "\tcost_usd DOUBLE NOT NULL, \n"
-        "\terrors BIGINT NOT NULL, \n"
-        "\tPRIMARY KEY (project_id, hour)\n"
-        ")"
-    ),
-    (
         "CREATE TABLE overview_models (\n"
         "\tproject_id TEXT NOT NULL, \n"
         "\thour BIGINT NOT NULL, \n"
@@ -198,6 +183,22 @@ SQLITE_SCHEMA: tuple[str, ...] = (
         ")"
     ),
     (
+        "CREATE TABLE overview_hours (\n"
+        "\tproject_id TEXT NOT NULL, \n"
+        "\thour BIGINT NOT NULL, \n"
+        "\tsessions BIGINT NOT NULL, \n"
+        "\tfailed BIGINT NOT NULL, \n"
+        "\tllm_calls BIGINT NOT NULL, \n"
+        "\ttool_calls BIGINT NOT NULL, \n"
+        "\tprompt_tokens BIGINT NOT NULL, \n"
+        "\tcompletion_tokens BIGINT NOT NULL, \n"
+        "\tcost_usd DOUBLE NOT NULL, \n"
+        "\terrors BIGINT NOT NULL, \n"
+        "\tunpriced_llm_calls BIGINT NOT NULL, \n"
+        "\tPRIMARY KEY (project_id, hour)\n"
+        ")"
+    ),
+    (
         "CREATE TABLE overview_tags (\n"
         "\tproject_id TEXT NOT NULL, \n"
         "\thour BIGINT NOT NULL, \n"
@@ -206,6 +207,8 @@ SQLITE_SCHEMA: tuple[str, ...] = (
         "\tfailed BIGINT NOT NULL, \n"
         "\tcost_usd DOUBLE NOT NULL, \n"
         "\ttotal_tokens BIGINT NOT NULL, \n"
+        "\tllm_calls BIGINT NOT NULL, \n"
+        "\tunpriced_llm_calls BIGINT NOT NULL, \n"
         "\tPRIMARY KEY (project_id, hour, tag)\n"
         ")"
     ),

@@ -42,8 +42,23 @@ function size(box) {
   return { width: Math.max(240, (box && box.clientWidth) || 400), height: 180 };
 }
 
+// A cost with the part no price is known for ("$1.20 + unknown"), where the server counts unpriced
+// calls (totals, tags and models of /api/overview); else the sum alone, as older servers gave it.
+function costOf(row) {
+  if (typeof row.unpriced_llm_calls !== "number") return fmt.cost(row.cost_usd);
+  return fmt.sessionCost({ cost_usd: row.cost_usd, llm_calls: row.llm_calls, unpriced_llm_calls: row.unpriced_llm_calls });
+}
+
 function total(label, value, key, title) {
   return el("li", { className: "stat", dataset: { figure: key }, title: title || null }, el("span", { className: "stat-value" }, value), el("span", { className: "stat-label" }, label));
+}
+
+// The total cost: "+ unknown" smaller, on a line of its own where the card is too narrow for both.
+function totalCost(t) {
+  const text = costOf(t);
+  const cut = text.indexOf(" + ");
+  if (cut < 0) return text;
+  return [el("span", {}, text.slice(0, cut)), el("span", { className: "stat-more" }, text.slice(cut))];
 }
 
 export async function loadOverview(query, isCurrent) {
@@ -65,7 +80,7 @@ export async function loadOverview(query, isCurrent) {
     total("LLM calls", fmt.count(t.llm_calls), "llm_calls"),
     total("Tool calls", fmt.count(t.tool_calls), "tool_calls"),
     total("Tokens", fmt.tokens(t.total_tokens), "total_tokens", `${fmt.tokens(t.prompt_tokens)} prompt + ${fmt.tokens(t.completion_tokens)} completion`),
-    total("Cost", fmt.cost(t.cost_usd), "cost_usd"),
+    total("Cost", totalCost(t), "cost_usd", t.unpriced_llm_calls ? `no price for ${fmt.count(t.unpriced_llm_calls)} of ${fmt.count(t.llm_calls)} LLM calls` : null),
     total("Errors", fmt.count(t.errors), "errors"),
   );
   drawCharts(answer);
@@ -146,7 +161,7 @@ function drawBreakdowns(answer, query) {
             el("td", { className: "num" }, fmt.count(m.llm_calls)),
             el("td", { className: "num" }, fmt.tokens(m.prompt_tokens)),
             el("td", { className: "num" }, fmt.tokens(m.completion_tokens)),
-            el("td", { className: "num" }, fmt.sessionCost({ cost_usd: m.cost_usd, llm_calls: m.llm_calls, unpriced_llm_calls: m.unpriced_llm_calls })),
+            el("td", { className: "num" }, costOf(m)),
           ),
         ),
       ),
@@ -164,7 +179,7 @@ function drawBreakdowns(answer, query) {
           el("td", { className: "num" }, fmt.count(t.sessions)),
           el("td", { className: "num" }, fmt.count(t.failed)),
           el("td", { className: "num" }, fmt.tokens(t.total_tokens)),
-          el("td", { className: "num" }, fmt.cost(t.cost_usd)),
+          el("td", { className: "num", title: t.unpriced_llm_calls ? `no price for ${fmt.count(t.unpriced_llm_calls)} of ${fmt.count(t.llm_calls)} LLM calls` : null }, costOf(t)),
         ),
       ),
     ),
