@@ -254,9 +254,6 @@ def _flatten(price: Price) -> tuple[float, float, float, float] | None:
     )
 
 
-_UNFLATTENED: Any = object()
-
-
 def cost_usd(
     model: str | None,
     input_tokens: int | None,
@@ -280,8 +277,9 @@ def cost_usd(
     cached = min(max(int(cached_input_tokens or 0), 0), inp)
     written = min(max(int(cache_write_input_tokens or 0), 0), inp - cached)
     key = (provider, model or "")
-    flat = _flat.get(key, _UNFLATTENED)
-    if flat is _UNFLATTENED:
+    try:
+        flat = _flat[key]
+    except KeyError:
         flat = _flatten(price)
         if len(_flat) < 4096:
             _flat[key] = flat
