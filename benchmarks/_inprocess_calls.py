@@ -160,51 +160,80 @@ class _Floors:
         return work
 
 
-def calls(rounds: int, per_sample: int, backend: str, key: str, segments: str | None = None) -> None:
-    """Interleaved rounds of every cell, reported as CPU time; or, with ``segments`` (a file to write
-    the cells' order to), each cell once, its loop between two ``os.getppid()`` calls: the markers at
-    which ``bench_inprocess.py instructions`` has callgrind count instructions."""
-    import agentops_otel
-    import agentops_otel.instrumentation._openai as openai_module
-    from agentops_otel.instrumentation._patching import OPENAI
+class _Lab:
+    """One process with every contender in it, and the variant switched between samples."""
 
-    agentops_otel.init(api_key=key, endpoint=backend)
-    ours_provider = trace.get_tracer_provider()
-    stock = _stock_provider(backend)
-    try:
-        contrib: _Contrib | None = _Contrib(stock)
-    except ImportError as exc:
-        print(f"contrib openai-v2 not measured: {exc}", file=sys.stderr)
-        contrib = None
-    sync_client, async_client = worker.clients()
-    loop = asyncio.new_event_loop()
-    tap = openai_module._tap_usage_chunk
-    ours_tool = agentops_otel.tool(worker._work)
-    floors: _Floors | None = None
-    marking = False  # segments: the measured loops only, not the warm-up
+    def __init__(self, backend: str, key: str) -> None:
+        import agentops_otel
+        import agentops_otel.instrumentation._openai as openai_module
+        from agentops_otel.instrumentation._patching import OPENAI
 
-    def request(variant: str) -> dict[str, Any]:
-        return USAGE if variant in ("same", "contrib+u") else {}
+        agentops_otel.init(api_key=key, endpoint=backend)
+        self.patcher, self.openai_module = OPENAI, openai_module
+        self.tap = openai_module._tap_usage_chunk
+        self.stock = _stock_provider(backend)
+        try:
+            self.contrib: _Contrib | None = _Contrib(self.stock)
+        except ImportError as exc:
+            print(f"contrib openai-v2 not measured: {exc}", file=sys.stderr)
+            self.contrib = None
+        self.sync_client, self.async_client = worker.clients()
+        self.loop = asyncio.new_event_loop()
+        self.ours_tool = agentops_otel.tool(worker._work)
+        self.marking = False  # callgrind's markers around the measured loops, not the warm-up
+        # Ours' own spans give the same-attributes floor its attributes (ours first: the first call
+        # made with our instrumentation off would leave a lazily imported SDK module unpatched).
+        self.floors = _Floors(
+            self.stock, _shapes(lambda mode: self.sample(mode, "ours", 1), trace.get_tracer_provider())
+        )
+        self.peers = ["contrib", "contrib+u"] if self.contrib is not None else []
+        self.cells = [(m, v) for m in MODES for v in ("off", "bare", "same", "ours")]
+        self.cells += [
+            (m, p) for m in ("sync", "async", "stream") for p in self.peers if p == "contrib" or m == "stream"
+        ]
+        self.cells.append(("stream", "no tap"))
 
-    def llm(mode: str, variant: str, n: int) -> None:
-        wrap = floors is not None and variant in ("bare", "same")
-        if mode == "async":
+    def switch(self, variant: str) -> None:
+        self.patcher.active = variant in ("ours", "no tap")
+        self.openai_module._tap_usage_chunk = self.tap if variant != "no tap" else (lambda stream: None)
+        if self.contrib is not None:
+            self.contrib.switch(variant.startswith("contrib"))
 
-            async def many() -> None:
-                create = async_client.chat.completions.create
-                for _ in range(n):
-                    if wrap:
-                        assert floors is not None
-                        await floors.around_async(
-                            variant, lambda: create(model=worker.MODEL, messages=worker.MESSAGES)
-                        )
-                    else:
-                        await create(model=worker.MODEL, messages=worker.MESSAGES)
+    def sample(self, mode: str, variant: str, n: int) -> float:
+        """Caller CPU per call of ``n`` calls of one cell, in µs."""
+        self.switch(variant)
+        gc.collect()
+        if self.marking:
+            os.getppid()  # a marker: callgrind dumps its counts here
+        start = time.thread_time()
+        if mode == "tool":
+            self.tools(variant, n)
+        elif mode == "async":
+            self.loop.run_until_complete(self.async_calls(variant, n))
+        else:
+            self.sync_calls(mode, variant, n)
+        if self.marking:
+            os.getppid()
+        return (time.thread_time() - start) / n * 1e6
 
-            loop.run_until_complete(many())
-            return
-        extra = request(variant)
-        create = sync_client.chat.completions.create
+    def tools(self, variant: str, n: int) -> None:
+        fn = {"ours": self.ours_tool, "off": worker._work}.get(variant) or self.floors.tool(variant)
+        for i in range(n):
+            fn(i, 1)
+
+    async def async_calls(self, variant: str, n: int) -> None:
+        create = self.async_client.chat.completions.create
+        for _ in range(n):
+            if variant in ("bare", "same"):
+                await self.floors.around_async(
+                    variant, lambda: create(model=worker.MODEL, messages=worker.MESSAGES)
+                )
+            else:
+                await create(model=worker.MODEL, messages=worker.MESSAGES)
+
+    def sync_calls(self, mode: str, variant: str, n: int) -> None:
+        extra = USAGE if variant in ("same", "contrib+u") else {}
+        create = self.sync_client.chat.completions.create
 
         def one() -> Any:
             if mode == "sync":
@@ -212,57 +241,35 @@ def calls(rounds: int, per_sample: int, backend: str, key: str, segments: str | 
             return sum(1 for _ in create(model=worker.MODEL, messages=worker.MESSAGES, stream=True, **extra))
 
         for _ in range(n):
-            if wrap:
-                assert floors is not None
-                floors.around(variant, mode, one)
+            if variant in ("bare", "same"):
+                self.floors.around(variant, mode, one)
             else:
                 one()
 
-    def sample(mode: str, variant: str, n: int) -> float:
-        OPENAI.active = variant in ("ours", "no tap")
-        openai_module._tap_usage_chunk = tap if variant != "no tap" else (lambda stream: None)
-        if contrib is not None:
-            contrib.switch(variant.startswith("contrib"))
-        if mode == "tool":
-            fn = {"ours": ours_tool, "off": worker._work}.get(variant) or floors.tool(variant)  # type: ignore[union-attr]
-        gc.collect()
-        if marking:
-            os.getppid()  # a marker: callgrind dumps its counts here
-        start = time.thread_time()
-        if mode == "tool":
-            for i in range(n):
-                fn(i, 1)
-        else:
-            llm(mode, variant, n)
-        if marking:
-            os.getppid()
-        return (time.thread_time() - start) / n * 1e6
 
-    shapes = _shapes(lambda mode: sample(mode, "ours", 1), ours_provider)
-    floors = _Floors(stock, shapes)
-    peers = ["contrib", "contrib+u"] if contrib is not None else []
-    cells = [(m, v) for m in MODES for v in ("off", "bare", "same", "ours")]
-    cells += [(m, p) for m in ("sync", "async", "stream") for p in peers if p == "contrib" or m == "stream"]
-    cells.append(("stream", "no tap"))
-    for cell in cells:
-        sample(*cell, n=5)
+def calls(rounds: int, per_sample: int, backend: str, key: str, segments: str | None = None) -> None:
+    """Interleaved rounds of every cell, reported as CPU time; or, with ``segments`` (a file to write
+    the cells' order to), each cell once, its loop between two ``os.getppid()`` calls: the markers at
+    which ``bench_inprocess.py instructions`` has callgrind count instructions."""
+    lab = _Lab(backend, key)
+    for cell in lab.cells:
+        lab.sample(*cell, n=5)
     if segments is not None:
         with open(segments, "w") as f:
-            json.dump({"cells": cells, "calls": per_sample, "peers": peers}, f)
-        marking = True
-        for cell in cells:
-            sample(*cell, n=per_sample)
+            json.dump({"cells": lab.cells, "calls": per_sample, "peers": lab.peers}, f)
+        lab.marking = True
+        for cell in lab.cells:
+            lab.sample(*cell, n=per_sample)
         return
-    results: dict[tuple[str, str], list[float]] = {cell: [] for cell in cells}
+    results: dict[tuple[str, str], list[float]] = {cell: [] for cell in lab.cells}
     for r in range(rounds):
-        order = list(cells)
+        order = list(lab.cells)
         random.shuffle(order)
         for cell in order:
-            results[cell].append(sample(*cell, n=per_sample))
+            results[cell].append(lab.sample(*cell, n=per_sample))
         print(f"  round {r + 1}/{rounds}", file=sys.stderr)
-    openai_module._tap_usage_chunk = tap
-    OPENAI.active = True
-    _report(results, rounds, per_sample, peers)
+    lab.switch("ours")
+    _report(results, rounds, per_sample, lab.peers)
 
 
 def _report(
