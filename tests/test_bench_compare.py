@@ -111,8 +111,11 @@ def test_the_in_process_benchmark_runs_every_cell_and_reports_them(tmp_path: Pat
     assert "| mode | uninstrumented | bare | same | ours | contrib | contrib+u |" in out, out
     for mode in ("sync", "stream", "async", "tool"):
         assert f"| {mode} |" in out
-        assert f"  {mode}: ours / same = " in out
-    assert "ours / contrib+u = " in out
+        assert f"\n  {mode}: " in out
+    # A ratio is printed only where its floor's median added cost is above zero: with two calls a
+    # sample that holds for the tool call alone (no SDK call whose own spread can swamp the floor).
+    assert "\n  tool: ours / same = " in out, out
+    assert "stream without the usage tap: added " in out
 
 
 def test_instruction_counts_are_read_per_cell_from_callgrind_dumps(
