@@ -40,8 +40,8 @@ class SessionSpanProcessor(SpanProcessor):
             if session_id is None:
                 trace_id = span.get_span_context().trace_id
                 session_id = session_id_for(ctx, trace_id, self.trust_inbound_session)
-            # Our own spans carry these from their start (``start_attributes``): setting them again
-            # would cost a locked, validated write each for nothing.
+            # Our own spans carry these from their start (``instrumentation._keys.stamp``): setting
+            # them again would cost a locked, validated write each for nothing.
             attributes: Any = span.attributes
             if session_id is not None and attributes.get(semconv.SESSION_ID) != session_id:
                 span.set_attribute(semconv.SESSION_ID, session_id)

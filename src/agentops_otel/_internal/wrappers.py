@@ -89,7 +89,6 @@ class Recipe:
         "skip_first",
         "span_kind",
         "span_name",
-        "stamped",
         "static_attributes",
     )
 
@@ -141,23 +140,6 @@ class Recipe:
         static.update(attributes or {})
         self.static_attributes = static
         self.agent_ref = _ctx.AgentRef(name, self.agent_id)
-        #: (attributes, session id, agent, attributes with both): the last call's, reused while equal.
-        self.stamped: tuple[Any, Any, Any, dict[str, Any]] | None = None
-
-    def with_stamp(self, attributes: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        """``attributes`` plus the session id and agent of ``ctx`` (:func:`stamp`): a new dict only
-        when they change."""
-        sid = ctx.get(_ctx.SESSION_KEY)
-        agent = ctx.get(_ctx.AGENT_KEY)
-        if sid is None and agent is None:
-            return attributes
-        last = self.stamped
-        if last is not None and last[0] is attributes and last[1] == sid and last[2] is agent:
-            return last[3]
-        out = dict(attributes)
-        stamp(out, ctx)
-        self.stamped = (attributes, sid, agent, out)
-        return out
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if self.skip_first:
@@ -175,7 +157,6 @@ class Recipe:
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Span, Context]:
         """Start the span in the current context; return it and the context it is current in."""
         ctx = _ctx.parent_context()
-        attributes = self.static_attributes
         span_name = self.span_name
         if self.kind == semconv.KIND_AGENT:
             ref = self.agent_ref
@@ -186,13 +167,15 @@ class Recipe:
                     own = getattr(args[0], INSTANCE_NAME_ATTRIBUTE, None)
                     name = own if isinstance(own, str) and own else self.name
                     ref = _ctx.AgentRef(name, instance_id)
-                    attributes = {**attributes, semconv.AGENT_ID: instance_id}
                     if name != self.name:
                         span_name = f"invoke_agent {name}"
-                        attributes[semconv.AGENT_NAME] = name
             ctx = otel_context.set_value(_ctx.AGENT_KEY, ref, ctx)
+        # The session and the agent (for an agent's own span, its own name and id) go in at start,
+        # so the session span processor has nothing to write.
+        attributes = dict(self.static_attributes)
+        stamp(attributes, ctx)
         span = _runtime.tracer().start_span(
-            span_name, context=ctx, kind=self.span_kind, attributes=self.with_stamp(attributes, ctx)
+            span_name, context=ctx, kind=self.span_kind, attributes=attributes
         )
         if _runtime.content_capture_enabled():
             try:
