@@ -443,36 +443,22 @@ def run(c: Contender, loop: asyncio.AbstractEventLoop, mode: str, calls: int) ->
     return {"wall": (t1 - t0) / calls, "cpu": (c1 - c0) / calls, "proc": (p1 - p0) / calls}
 
 
-class _Recorder:
-    """A span processor that keeps the attributes of the last span at its start and at its end."""
-
-    def __init__(self) -> None:
-        self.start: dict[str, Any] = {}
-        self.end: dict[str, Any] = {}
-
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
-
-    def _on_ending(self, span: Any) -> None:
-        pass
-
-    def on_end(self, span: Any) -> None:
-        self.end = dict(span.attributes or {})
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-def probe(c: Contender, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
-    """Ours only: which attributes its span of each mode has at start (after every on_start) and at end."""
-    recorder = _Recorder()
-    c.provider.add_span_processor(recorder)
-    from opentelemetry.sdk.trace import Span
+def attribute_shapes(
+    provider: Any, run_one: Callable[[str], Any], modes: tuple[str, ...] = ("sync", "stream", "async", "tool")
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Ours' span of each mode: its attributes once every ``on_start`` ran, and those its end added
+    (what the same-attributes floor gives at start and sets at end). ``run_one(mode)`` makes one call.
+    The recorder is taken out of ``provider`` again, so later samples do not pay for it."""
+    from opentelemetry.sdk.trace import Span, SpanProcessor
 
     started: dict[str, Any] = {}
+    ended: dict[str, Any] = {}
+
+    class Recorder(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            ended.clear()
+            ended.update(span.attributes or {})
+
     original = Span.start
 
     def start(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -481,16 +467,28 @@ def probe(c: Contender, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
         started.update(self.attributes or {})
         return out
 
+    processors = provider._active_span_processor  # benchmark only: restored below
+    before = processors._span_processors
+    provider.add_span_processor(Recorder())
     Span.start = start  # type: ignore[method-assign]
-    shapes: dict[str, Any] = {}
+    shapes = {}
     try:
-        for mode in ("sync", "stream", "async", "tool"):
-            run(c, loop, mode, 1)
-            end = {k: v for k, v in recorder.end.items() if k not in started or started[k] != v}
-            shapes[mode] = {"start": dict(started), "end": end}
+        for mode in modes:
+            run_one(mode)
+            shapes[mode] = (
+                dict(started),
+                {k: v for k, v in ended.items() if k not in started or started[k] != v},
+            )
     finally:
         Span.start = original  # type: ignore[method-assign]
+        processors._span_processors = before
     return shapes
+
+
+def probe(c: Contender, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+    """Ours only: which attributes its span of each mode has at start (after every on_start) and at end."""
+    shapes = attribute_shapes(c.provider, lambda mode: run(c, loop, mode, 1))
+    return {mode: {"start": start, "end": end} for mode, (start, end) in shapes.items()}
 
 
 def rss() -> dict[str, float]:

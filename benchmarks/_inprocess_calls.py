@@ -32,11 +32,9 @@ from typing import Any
 
 import _compare_worker as worker  # loopback-only sockets; the canned answers and clients
 from opentelemetry import context, trace
-from opentelemetry.sdk.trace import SpanProcessor
 
 MODES = ("sync", "stream", "async", "tool")
 USAGE = {"stream_options": {"include_usage": True}}
-_MISSING = object()
 
 
 def _quartiles(xs: list[float]) -> str:
@@ -74,41 +72,6 @@ class _Contrib:
         elif self.on and not on:
             self.instrumentor.uninstrument()
         self.on = on
-
-
-def _shapes(run_one: Callable[[str], Any], provider: Any) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Ours' span of each mode: its attributes once every ``on_start`` ran, and those its end added."""
-    from opentelemetry.sdk.trace import Span
-
-    started: dict[str, Any] = {}
-    ended: dict[str, Any] = {}
-
-    class Recorder(SpanProcessor):
-        def on_end(self, span: Any) -> None:
-            ended.clear()
-            ended.update(span.attributes or {})
-
-    original = Span.start
-
-    def start(self: Any, *args: Any, **kwargs: Any) -> Any:
-        out = original(self, *args, **kwargs)
-        started.clear()
-        started.update(self.attributes or {})
-        return out
-
-    processors = provider._active_span_processor  # benchmark only: the recorder is taken out after
-    before = processors._span_processors
-    provider.add_span_processor(Recorder())
-    Span.start = start  # type: ignore[method-assign]
-    shapes = {}
-    try:
-        for mode in MODES:
-            run_one(mode)
-            shapes[mode] = (dict(started), {k: v for k, v in ended.items() if started.get(k, _MISSING) != v})
-    finally:
-        Span.start = original  # type: ignore[method-assign]
-        processors._span_processors = before
-    return shapes
 
 
 class _Floors:
@@ -184,7 +147,10 @@ class _Lab:
         # Ours' own spans give the same-attributes floor its attributes (ours first: the first call
         # made with our instrumentation off would leave a lazily imported SDK module unpatched).
         self.floors = _Floors(
-            self.stock, _shapes(lambda mode: self.sample(mode, "ours", 1), trace.get_tracer_provider())
+            self.stock,
+            worker.attribute_shapes(
+                trace.get_tracer_provider(), lambda mode: self.sample(mode, "ours", 1), MODES
+            ),
         )
         self.peers = ["contrib", "contrib+u"] if self.contrib is not None else []
         self.cells = [(m, v) for m in MODES for v in ("off", "bare", "same", "ours")]
