@@ -168,6 +168,47 @@ def test_cost_formula() -> None:
     assert cost_usd("gpt-4o", None, None, provider="openai") is None
 
 
+@pytest.mark.parametrize(
+    ("response_model", "request_model", "provider", "counts"),
+    [
+        ("gpt-4o-2024-11-20", "gpt-4o", "openai", (1200, 300, 200, 0)),
+        (None, "gpt-4o", "openai", (1200, 300, 0, 0)),
+        ("no-such-snapshot", "gpt-4o-mini", "openai", (10, 5, 0, 0)),  # the requested model's price
+        ("claude-sonnet-4-20250514", "claude-sonnet-4", "anthropic", (100, 10, 20, 30)),
+        ("gpt-4o", "gpt-4o", "openai", (10, 0, 50, 0)),  # more cached than input: clamped
+        ("gpt-4o", "gpt-4o", "openai", (-5, 7, 0, 0)),  # a negative count: clamped
+        ("no-such-model", "", "openai", (10, 5, 0, 0)),
+        ("llama3.1:8b", "llama3.1:8b", "ollama", (10, 5, 0, 0)),
+    ],
+)
+def test_call_cost_is_cost_usd_of_the_model_that_has_a_price(
+    response_model: str | None, request_model: str, provider: str, counts: tuple[int, int, int, int]
+) -> None:
+    expected = cost_usd(response_model, *counts, provider=provider) if response_model else None
+    if expected is None:
+        expected = cost_usd(request_model, *counts, provider=provider)
+    assert pricing.call_cost(response_model, request_model, provider, *counts) == expected
+
+
+def test_call_cost_of_a_tiered_price() -> None:
+    set_prices({"tiered-model": {"input": 1.0, "output": 2.0}})
+    flat = pricing.call_cost("tiered-model", "", "openai", 1000, 10, 0, 0)
+    assert flat == cost_usd("tiered-model", 1000, 10, provider="openai") == pytest.approx((1000 + 20) / 1e6)
+    table = _table.shipped()
+    pid, model = next(
+        (pid, m)
+        for pid, p in table.providers.items()
+        for m in p["models"]
+        if isinstance(m["prices"].get("input"), dict) and m["prices"]["input"].get("tiers")
+    )
+    provider = next(k for k, v in pricing.PROVIDER_IDS.items() if v == pid)
+    start = model["prices"]["input"]["tiers"][0][0]
+    for tokens in (1000, start + 1):
+        expected = cost_usd(model["id"], tokens, 7, provider=provider)
+        assert expected is not None
+        assert pricing.call_cost(model["id"], model["id"], provider, tokens, 7, 0, 0) == expected
+
+
 def test_configuration_and_explicit_overrides() -> None:
     _runtime.set_config(_runtime.config().replace(pricing={"my-model": {"input": 1.0, "output": 2.0}}))
     assert cost_usd("my-model-2025-01-01", 1_000_000, 1_000_000) == pytest.approx(3.0)

@@ -25,7 +25,7 @@ from typing import Any
 from agentops_otel import _daemon, _runtime
 from agentops_otel.pricing import _table
 
-__all__ = ["PROVIDER_IDS", "Price", "cost_usd", "price_of", "set_prices", "source", "warm_up"]
+__all__ = ["PROVIDER_IDS", "Price", "call_cost", "cost_usd", "price_of", "set_prices", "source", "warm_up"]
 
 logger = logging.getLogger("agentops_otel.pricing")
 
@@ -64,13 +64,15 @@ _table_now: _table.Table | None = None
 _origin = "prices.json"
 _loading: threading.Thread | None = None
 _explicit: dict[str, Price] = {}
-# Resolved prices per (provider, model), valid for one (config pricing, explicit, table) triple.
-_cache: dict[tuple[str | None, str], Price | None] = {}
-# The same prices as four plain floats (input, cache read, cache write, output) where none is tiered,
-# so the cost of a call after a model's first is one dict hit and arithmetic; None: tiered.
-_flat: dict[tuple[str | None, str], tuple[float, float, float, float] | None] = {}
-_cache_key: tuple[int, int, int] = (0, 0, 0)
 _explicit_version = 0
+#: A price as four plain floats (input, cache read, cache write, output), where none is tiered: the
+#: cost of a call after a model's first is then one dict hit and arithmetic.
+_Flat = tuple[float, float, float, float]
+# Resolved (price, flat price or None when tiered) per (provider, model), valid for the
+# (configured prices, explicit version, table) seen last.
+_cache: dict[tuple[str | None, str], tuple[Price | None, _Flat | None]] = {}
+_seen: tuple[Any, int, Any] = (None, -1, None)
+_UNPRICED: tuple[None, None] = (None, None)
 
 
 def _clean(table: Mapping[str, Any], origin: str) -> dict[str, Price]:
@@ -111,7 +113,6 @@ def set_prices(prices: Mapping[str, Mapping[str, float]] | None) -> None:
         _explicit = _clean(prices or {}, "set_prices")
         _explicit_version += 1
         _cache.clear()
-        _flat.clear()
 
 
 def _override(table: Mapping[str, Price], model: str) -> Price | None:
@@ -146,7 +147,6 @@ def _load_installed() -> None:
             _table_now = newer
             _origin = "installed package"
             _cache.clear()
-            _flat.clear()
         logger.debug("agentops_otel: prices from genai-prices %s", installed)
     except Exception:
         logger.debug("agentops_otel: could not read genai-prices; using prices.json", exc_info=True)
@@ -188,25 +188,30 @@ def source() -> str:
 
 def price_of(model: str | None, provider: str | None = None) -> Price | None:
     """Prices of ``model`` (served by ``provider``, a ``gen_ai.provider.name``), or None when unknown."""
-    global _cache_key
     if not model:
         return None
+    return _entry(model, provider)[0]
+
+
+def _entry(model: str, provider: str | None) -> tuple[Price | None, _Flat | None]:
+    """The cached (price, flat price) of a (provider, model) pair; the caches are emptied whenever the
+    configured prices, the explicit ones or the table changed (held, so a reused id cannot hide it)."""
+    global _seen
     configured = _runtime.config().pricing
-    table = _table_now
-    key = (id(configured), _explicit_version, id(table))
-    if key != _cache_key:
+    seen = _seen
+    if seen[0] is not configured or seen[1] != _explicit_version or seen[2] is not _table_now:
         with _lock:
             _cache.clear()
-            _flat.clear()
-            _cache_key = key
+            _seen = (configured, _explicit_version, _table_now)
     try:
         return _cache[(provider, model)]
     except KeyError:
         pass
     price = _resolve(model.strip().lower(), provider, configured)
+    entry = (price, _flatten(price) if price is not None else None)
     if len(_cache) < 4096:
-        _cache[(provider, model)] = price
-    return price
+        _cache[(provider, model)] = entry
+    return entry
 
 
 def _resolve(model: str, provider: str | None, configured: Mapping[str, Any]) -> Price | None:
@@ -239,7 +244,7 @@ def _at(price: Any, total_input: int) -> float:
     return float(price)
 
 
-def _flatten(price: Price) -> tuple[float, float, float, float] | None:
+def _flatten(price: Price) -> _Flat | None:
     """``price`` as (input, cache read, cache write, output) floats, or None when a price is tiered."""
     values = [price.get("input"), price.get("cached_input"), price.get("cache_write"), price.get("output")]
     if any(isinstance(v, dict) for v in values):
@@ -269,20 +274,50 @@ def cost_usd(
     differently. Missing cached prices fall back to the input price. Tiered prices (by prompt size)
     apply the tier the input reaches to all tokens, as genai-prices does.
     """
-    price = price_of(model, provider)
-    if price is None or (input_tokens is None and output_tokens is None):
+    if not model or (input_tokens is None and output_tokens is None):
+        return None
+    price, flat = _entry(model, provider)
+    if price is None:
         return None
     inp = max(int(input_tokens or 0), 0)
     out = max(int(output_tokens or 0), 0)
     cached = min(max(int(cached_input_tokens or 0), 0), inp)
     written = min(max(int(cache_write_input_tokens or 0), 0), inp - cached)
-    key = (provider, model or "")
-    try:
-        flat = _flat[key]
-    except KeyError:
-        flat = _flatten(price)
-        if len(_flat) < 4096:
-            _flat[key] = flat
+    return _priced(price, flat, inp, out, cached, written)
+
+
+def call_cost(
+    response_model: str | None,
+    request_model: str,
+    provider: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int,
+    cache_write_input_tokens: int,
+) -> float | None:
+    """:func:`cost_usd` of one recorded call: priced by the response's model (a dated snapshot), else by
+    the requested one. The counts are ints as the instrumentation records them; the clamping of
+    ``cost_usd`` (a few builtin calls per count, most of a call's pricing) runs only when one is out of
+    range."""
+    model = response_model
+    price, flat = _entry(model, provider) if model else _UNPRICED
+    if price is None:
+        model = request_model
+        if not model:
+            return None
+        price, flat = _entry(model, provider)
+        if price is None:
+            return None
+    inp, out, cached, written = input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens
+    if inp < 0 or out < 0 or cached < 0 or written < 0 or cached + written > inp:
+        return cost_usd(model, inp, out, cached, written, provider)
+    if flat is not None:
+        in_p, cached_p, write_p, out_p = flat
+        return ((inp - cached - written) * in_p + cached * cached_p + written * write_p + out * out_p) / 1e6
+    return _priced(price, flat, inp, out, cached, written)
+
+
+def _priced(price: Price, flat: _Flat | None, inp: int, out: int, cached: int, written: int) -> float:
     if flat is not None:
         in_p, cached_p, write_p, out_p = flat
         return ((inp - cached - written) * in_p + cached * cached_p + written * write_p + out * out_p) / 1e6
