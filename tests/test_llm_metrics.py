@@ -81,3 +81,50 @@ def test_token_usage_and_duration(rec: Recording) -> None:
             "error.type",
         }
     assert semconv.METRIC_TIME_TO_FIRST_CHUNK in metrics
+
+
+_GLOBAL_METER_SCRIPT = """
+import json, sys
+import openai
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from agentops_otel.instrumentation.openai import OpenAIInstrumentor
+
+OpenAIInstrumentor().instrument(tracer_provider=TracerProvider())  # no meter provider: the global one
+client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-test")
+ask = lambda: client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+ask()  # no global meter provider yet: nothing is recorded, and nothing fails
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+ask()
+ask()
+points = {}
+for rm in reader.get_metrics_data().resource_metrics:
+    for sm in rm.scope_metrics:
+        for m in sm.metrics:
+            points[m.name] = [(dict(p.attributes), p.count, p.sum) for p in m.data.data_points]
+print(json.dumps(points))
+"""
+
+
+def test_metrics_reach_a_global_meter_provider_set_after_instrumenting(tmp_path: Any) -> None:
+    """Instrumented without a meter provider, calls record into the global one from when it is set:
+    the calls before it (whose records the global meter would drop) are skipped, not the ones after."""
+    import json
+    import subprocess
+    import sys
+
+    from canned_http import chat_server
+
+    with chat_server(lambda request: ({"role": "assistant", "content": "hello"}, "stop")) as url:
+        out = subprocess.run(
+            [sys.executable, "-c", _GLOBAL_METER_SCRIPT, url], capture_output=True, text=True, timeout=120
+        )
+    assert out.returncode == 0, out.stderr
+    points = json.loads(out.stdout)
+    (duration,) = points[semconv.METRIC_OPERATION_DURATION]
+    assert duration[1] == 2  # the two calls made after the provider was set
+    tokens = {p[0]["gen_ai.token.type"]: p[2] for p in points[semconv.METRIC_TOKEN_USAGE]}
+    assert tokens == {"input": 2400, "output": 600}

@@ -89,3 +89,30 @@ def test_keyboard_interrupt_exit_status_is_restored_after_source_is_evaluated_at
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
     assert done.returncode in (130, -2), done
+
+
+def test_attributes_of_reads_what_the_public_attributes_hold_while_open_and_after_ending() -> None:
+    tracer = TracerProvider().get_tracer("t")
+    span = tracer.start_span("s", attributes={"a": 1, "b": ("x", "y")})
+    assert dict(_sdk_compat.attributes_of(span)) == dict(span.attributes or {}) == {"a": 1, "b": ("x", "y")}
+    span.set_attribute("c", "late")
+    assert _sdk_compat.attributes_of(span)["c"] == "late"  # the live attributes, not a copy
+    span.end()
+    assert dict(_sdk_compat.attributes_of(span)) == dict(span.attributes or {})
+    assert dict(_sdk_compat.attributes_of(trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT))) == {}
+
+
+def test_global_meter_provider_set_follows_set_meter_provider() -> None:
+    # In a child: the global meter provider can be set once per process.
+    code = (
+        "from opentelemetry import metrics\n"
+        "from opentelemetry.sdk.metrics import MeterProvider\n"
+        "from agentops_otel import _sdk_compat\n"
+        "before = _sdk_compat.global_meter_provider_set()\n"
+        "metrics.get_meter('m').create_histogram('h').record(1)\n"
+        "during = _sdk_compat.global_meter_provider_set()\n"
+        "metrics.set_meter_provider(MeterProvider())\n"
+        "print(before, during, _sdk_compat.global_meter_provider_set())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["False", "False", "True"]

@@ -16,6 +16,12 @@ installs the newest releases the version ranges allow).
   the stock configurator) goes through the private ``opentelemetry.trace._set_tracer_provider``.
 - :func:`records_nothing`: whether a tracer is a no-op, seen through OpenTelemetry's proxy tracer
   (whose delegate is private), so an LLM call with nothing to record it is not wrapped at all.
+- :func:`global_meter_provider_set`: whether any global meter provider is set yet. Until one is, an
+  instrument from the global meter is a proxy that drops what it is given; the API exposes no way to
+  ask, and an LLM call should not pay for building and dropping three metric records.
+- :func:`attributes_of`: an SDK span's attributes as the plain dict they are kept in. The public
+  ``span.attributes`` wraps them in a mapping proxy over a ``Mapping`` subclass: a key read costs four
+  Python calls, and the session and export processors read two keys of every span.
 - :func:`set_attributes_on_ending`: ``SpanProcessor._on_ending`` is the SDK's hook for a span about to
   end, but the SDK freezes the attributes just before calling it; another instrumentation's LLM span
   gets its cost there.
@@ -30,12 +36,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.metrics import _internal as _metrics_state
 from opentelemetry.sdk._configuration import _BaseConfigurator
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace.propagation import _SPAN_KEY
@@ -123,6 +130,21 @@ def records_nothing(tracer: Any) -> bool:
     if isinstance(tracer, trace.ProxyTracer):
         return isinstance(getattr(tracer, "_tracer", None), trace.NoOpTracer)
     return False
+
+
+def global_meter_provider_set() -> bool:
+    """Whether ``metrics.set_meter_provider`` (or ``opentelemetry-instrument``) has set a global meter
+    provider: until then the global meter's instruments record nothing."""
+    return _metrics_state._METER_PROVIDER is not None
+
+
+def attributes_of(span: Any) -> Mapping[str, Any]:
+    """The attributes of ``span`` (an SDK span, started or ended), to read: the SDK's own dict (a read
+    needs no lock under the GIL), else the public ``attributes``, else an empty mapping."""
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if isinstance(inner, dict):
+        return inner
+    return getattr(span, "attributes", None) or {}
 
 
 def set_attributes_on_ending(span: Any, attributes: dict[str, Any]) -> bool:

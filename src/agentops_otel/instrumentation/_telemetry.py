@@ -11,7 +11,7 @@ from typing import Any
 from opentelemetry.metrics import Histogram, MeterProvider, get_meter
 from opentelemetry.trace import Tracer, TracerProvider
 
-from agentops_otel import _runtime, semconv
+from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel.version import __version__
 
 logger = logging.getLogger("agentops_otel.instrumentation")
@@ -33,6 +33,8 @@ class Telemetry:
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
         self._histograms: tuple[Histogram, Histogram, Histogram] | None = None
+        # (provider, its tracer) of the last call that had something to record it.
+        self._recording: tuple[TracerProvider, Tracer] | None = None
 
     def histograms(self) -> tuple[Histogram, Histogram, Histogram]:
         """Token usage, operation duration and time to first chunk."""
@@ -67,6 +69,11 @@ class Telemetry:
             ),
         )
 
+    def measuring(self) -> bool:
+        """False while the instruments are the global meter's and no global meter provider is set:
+        they would drop what they are given (a call's three records and their attributes)."""
+        return self._meter_provider is not None or _sdk_compat.global_meter_provider_set()
+
     def record(
         self,
         key: tuple[str, str, str, str | None, str | None],
@@ -90,6 +97,21 @@ class Telemetry:
     def tracer(self) -> Tracer:
         # Resolved per call (cached by provider) so a provider set up after instrument() is used.
         return _runtime.tracer(SCOPE, self._tracer_provider)
+
+    def recording_tracer(self) -> Tracer | None:
+        """:meth:`tracer`, or None when it would record nothing (no provider, tracing disabled). A
+        tracer that records is kept with its provider: a proxy tracer, once real, stays real."""
+        source = self._tracer_provider
+        if source is None:
+            source = _runtime.provider()
+        last = self._recording
+        if last is not None and last[0] is source:
+            return last[1]
+        tracer = _runtime.tracer(SCOPE, source)
+        if _sdk_compat.records_nothing(tracer):
+            return None
+        self._recording = (source, tracer)
+        return tracer
 
 
 _Labels = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
