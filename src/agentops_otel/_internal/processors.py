@@ -32,6 +32,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import TraceFlags
 
 from agentops_otel import _daemon, _sdk_compat, semconv
 from agentops_otel._internal.export_loop import Counts, DeliveryLoop
@@ -43,6 +44,7 @@ logger = logging.getLogger("agentops_otel")
 _SESSION_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START, semconv.KIND_SESSION_HEARTBEAT})
 #: Session spans that wake the worker at once (a heartbeat waits for the next round).
 _URGENT_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START})
+_SAMPLED = TraceFlags.SAMPLED
 #: The longest a fork waits for the export worker to finish building its exporter.
 _FORK_WAIT = 2.0
 #: Part of the shutdown deadline kept for spooling what is left, when the exporter can spool.
@@ -53,8 +55,7 @@ ExporterFactory = Callable[[], SpanExporter]
 
 
 def _kind(span: ReadableSpan) -> object:
-    attributes = span.attributes
-    return attributes.get(semconv.SPAN_KIND) if attributes is not None else None
+    return _sdk_compat.attributes_of(span).get(semconv.SPAN_KIND)
 
 
 def _as_batch_exporter(exporter: SpanExporter, max_attempts: int) -> BatchExporter:
@@ -199,7 +200,7 @@ class ExportProcessor(SpanProcessor):
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        if not span.context.trace_flags.sampled:
+        if not span.context.trace_flags & _SAMPLED:  # ``.sampled`` is one more Python call per span
             return
         if self._pid != os.getpid():  # forked without os.register_at_fork running (e.g. from C)
             self._after_fork_in_child()
@@ -207,8 +208,7 @@ class ExportProcessor(SpanProcessor):
             self._counts.dropped += 1
             return
         queue = self._queue
-        kind = _kind(span)
-        if len(queue) >= self.max_queue_size and kind not in _SESSION_KINDS:
+        if len(queue) >= self.max_queue_size and _kind(span) not in _SESSION_KINDS:
             self._counts.dropped += 1
             if not self._warned_full:
                 self._warned_full = True
@@ -222,10 +222,13 @@ class ExportProcessor(SpanProcessor):
             self._start_worker()
         if self._wake.is_set():
             return
-        hold = self._loop.hold_until
-        if hold and hold > time.monotonic():
-            return  # backing off: the backoff decides when the next attempt is, not the span rate
-        if len(queue) >= self.max_export_batch_size or kind in _URGENT_KINDS:
+        if (
+            len(queue) >= self.max_export_batch_size
+            or _sdk_compat.attributes_of(span).get(semconv.SPAN_KIND) in _URGENT_KINDS
+        ):
+            hold = self._loop.hold_until
+            if hold and hold > time.monotonic():
+                return  # backing off: the backoff decides when the next attempt is, not the span rate
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

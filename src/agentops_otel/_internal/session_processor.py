@@ -31,6 +31,9 @@ class SessionSpanProcessor(SpanProcessor):
         self.trust_inbound_session = trust_inbound_session
         # Other instrumentations' spans that record one of our calls, until they end.
         self._adopted: weakref.WeakKeyDictionary[Span, Any] = weakref.WeakKeyDictionary()
+        # Whether any span was ever adopted: until then ``_on_ending`` checks this flag alone (the
+        # weak dictionary's length is a Python call, on every span of the process).
+        self._adopting = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # Runs for every span of the process: a Context is a dict, read with plain ``get``.
@@ -42,7 +45,7 @@ class SessionSpanProcessor(SpanProcessor):
                 session_id = session_id_for(ctx, trace_id, self.trust_inbound_session)
             # Our own spans carry these from their start (``instrumentation._keys.stamp``): setting
             # them again would cost a locked, validated write each for nothing.
-            attributes: Any = span.attributes
+            attributes = _sdk_compat.attributes_of(span)
             if session_id is not None and attributes.get(semconv.SESSION_ID) != session_id:
                 span.set_attribute(semconv.SESSION_ID, session_id)
             agent = ctx.get(AGENT_KEY)
@@ -55,6 +58,7 @@ class SessionSpanProcessor(SpanProcessor):
                     return
             adopt = getattr(call, "adopt", None)
             if adopt is not None and records_llm_call(span.attributes) and adopt(span):
+                self._adopting = True
                 self._adopted[span] = call
         except Exception:  # never let a span start fail because of us
             logger.debug("agentops_otel: session stamping failed", exc_info=True)
@@ -62,7 +66,7 @@ class SessionSpanProcessor(SpanProcessor):
     def _on_ending(self, span: Span) -> None:
         """Another instrumentation's span that records one of our calls becomes the call's LLM span:
         ``agentops.span.kind=llm`` and the cost from its own usage and model (when it lacks them)."""
-        if not self._adopted:  # the common case: one dict length check per span
+        if not self._adopting or not self._adopted:
             return
         try:
             call = self._adopted.pop(span, None)

@@ -12,28 +12,26 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from agentops_otel import _runtime, _sdk_compat, semconv
+from agentops_otel import _runtime, semconv
 from agentops_otel._errors import error_type
 from agentops_otel.instrumentation._keys import LLM_WATCH, stamp
 from agentops_otel.instrumentation._telemetry import Telemetry, debug_failure
-from agentops_otel.pricing import cost_usd
+from agentops_otel.pricing import call_cost
 
 
-class _Pending:
+class _Pending(dict[str, Any]):
     """Stands for the span of a call until it is started (or for good, when another instrumentation
-    records the call): what the provider modules write on ``call.span`` is kept here."""
+    records the call): what the provider modules write on ``call.span`` is kept here, the attributes
+    as its items. A dict, so that making one per call runs no Python ``__init__``."""
 
-    __slots__ = ("attributes", "status")
-
-    def __init__(self) -> None:
-        self.attributes: dict[str, Any] = {}
-        self.status: Status | None = None
+    #: The status set before the span started (an instance gets its own once one is set).
+    status: Status | None = None
 
     def set_attribute(self, key: str, value: Any) -> None:
-        self.attributes[key] = value
+        self[key] = value
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        self.attributes.update(attributes)
+        self.update(attributes)
 
     def set_status(self, status: Status, description: str | None = None) -> None:
         self.status = status
@@ -113,7 +111,7 @@ class LLMCall:
         self.output_tokens: int | None = None
         self.cached_tokens = 0
         self.cache_write_tokens = 0
-        self.capture = _runtime.content_capture_enabled()
+        self.capture = _runtime.config().capture_content
         self._ended = False
         self._resolved = False
         # Response attributes, written with one set_attributes call when the span ends.
@@ -156,8 +154,11 @@ class LLMCall:
             return
         pending = self.span
         attributes = self.start_attributes
-        if isinstance(pending, _Pending) and pending.attributes:
-            attributes = {**attributes, **pending.attributes}
+        status = None
+        if type(pending) is _Pending:
+            if pending:
+                attributes = {**attributes, **pending}
+            status = pending.status
         tracer = self.tracer
         if tracer is None:
             tracer = self.telemetry.tracer()
@@ -168,8 +169,8 @@ class LLMCall:
             attributes=attributes,
             start_time=self.start_ns,
         )
-        if isinstance(pending, _Pending) and pending.status is not None:
-            span.set_status(pending.status)
+        if status is not None:
+            span.set_status(status)
         self.span = span
 
     # -- recording ------------------------------------------------------------------------------------
@@ -203,13 +204,14 @@ class LLMCall:
         if isinstance(output_tokens, int):
             self.output_tokens = output_tokens
             out[semconv.USAGE_OUTPUT_TOKENS] = output_tokens
-        if isinstance(cached, int) and cached:
+        # The optional counts are mostly absent or 0: the truth test first.
+        if cached and isinstance(cached, int):
             self.cached_tokens = cached
             out[semconv.USAGE_CACHE_READ_INPUT_TOKENS] = cached
-        if isinstance(cache_write, int) and cache_write:
+        if cache_write and isinstance(cache_write, int):
             self.cache_write_tokens = cache_write
             out[semconv.USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_write
-        if isinstance(reasoning, int) and reasoning:
+        if reasoning and isinstance(reasoning, int):
             out[semconv.USAGE_REASONING_OUTPUT_TOKENS] = reasoning
 
     def mark_first_chunk(self) -> None:
@@ -245,7 +247,8 @@ class LLMCall:
             return
         self._ended = True
         try:
-            self.resolve()
+            if not self._resolved:
+                self.resolve()
             if self.other is not None:
                 self.lend()  # their span, their status and metrics
                 return
@@ -257,15 +260,18 @@ class LLMCall:
 
     def _cost(self) -> float | None:
         """Priced by the response's model (a dated snapshot), else by the requested one."""
-        if self.input_tokens is None and self.output_tokens is None:
+        inp, out = self.input_tokens, self.output_tokens
+        if inp is None and out is None:
             return None
-        tokens = self.input_tokens, self.output_tokens, self.cached_tokens, self.cache_write_tokens
-        args = (*tokens, self.provider)
-        if self.response_model:
-            cost = cost_usd(self.response_model, *args)
-            if cost is not None:
-                return cost
-        return cost_usd(self.request_model or "", *args)
+        return call_cost(
+            self.response_model,
+            self.request_model,
+            self.provider,
+            inp or 0,
+            out or 0,
+            self.cached_tokens,
+            self.cache_write_tokens,
+        )
 
     def _end(self, error: BaseException | None, error_kind: str | None) -> None:
         span = self.span
@@ -290,7 +296,10 @@ class LLMCall:
         self._record_metrics(now, ttfc, err_type)
 
     def _record_metrics(self, now: float, ttfc: float | None, err_type: str | None) -> None:
-        self.telemetry.record(
+        telemetry = self.telemetry
+        if not telemetry.measuring():
+            return
+        telemetry.record(
             (self.operation, self.provider, self.request_model, self.response_model, err_type),
             now - self.started,
             ttfc,
@@ -309,8 +318,8 @@ def start_call(
 ) -> LLMCall | None:
     """Prepares the call in ``parent`` (default: the current context); its CLIENT span starts when the
     provider returns. None when nothing would record it (no provider, tracing disabled)."""
-    tracer = telemetry.tracer()
-    if _sdk_compat.records_nothing(tracer):
+    tracer = telemetry.recording_tracer()
+    if tracer is None:
         return None
     model_name = model if isinstance(model, str) else ""
     attributes[semconv.SPAN_KIND] = semconv.KIND_LLM

@@ -209,7 +209,11 @@ class _Chat:
     def response(self, call: LLMCall, result: Any) -> None:
         # Attribute reads on the SDK's response object, written straight into the call's attributes.
         choices = getattr(result, "choices", None) or ()
-        reasons = [c.finish_reason for c in choices if isinstance(getattr(c, "finish_reason", None), str)]
+        reasons = []  # a loop, not a comprehension: that would be a function call of its own
+        for choice in choices:
+            reason = getattr(choice, "finish_reason", None)
+            if isinstance(reason, str):
+                reasons.append(reason)
         call.set_response(getattr(result, "id", None), getattr(result, "model", None), reasons)
         out = call.attributes
         tier = getattr(result, "service_tier", None)

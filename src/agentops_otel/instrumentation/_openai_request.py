@@ -4,6 +4,7 @@ per base URL), the call's start, and token usage of a chat completion."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.context import Context
@@ -123,10 +124,30 @@ def field(obj: Any, name: str) -> Any:
 def usage_of_chat(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
-    prompt = field(usage, "prompt_tokens")
-    completion = field(usage, "completion_tokens")
+    # The SDK's typed usage: plain attribute reads (whose misses, e.g. no token details, would each
+    # cost ``field`` a Mapping ABC check); a mapping (LiteLLM's, JSON) goes through ``field``.
+    prompt = getattr(usage, "prompt_tokens", None)
+    if prompt is None and isinstance(usage, Mapping):
+        _usage_of_mapping(call, usage)
+        return
+    completion = getattr(usage, "completion_tokens", None)
+    cached = reasoning = None
+    details = getattr(usage, "prompt_tokens_details", None)
+    if details is not None:
+        cached = getattr(details, "cached_tokens", None)
+        if cached is None:
+            cached = field(details, "cached_tokens")
+    details = getattr(usage, "completion_tokens_details", None)
+    if details is not None:
+        reasoning = getattr(details, "reasoning_tokens", None)
+        if reasoning is None:
+            reasoning = field(details, "reasoning_tokens")
+    call.set_usage(prompt, completion, cached, None, reasoning)
+
+
+def _usage_of_mapping(call: LLMCall, usage: Mapping[str, Any]) -> None:
     details = field(usage, "prompt_tokens_details")
     cached = field(details, "cached_tokens") if details is not None else None
     details = field(usage, "completion_tokens_details")
     reasoning = field(details, "reasoning_tokens") if details is not None else None
-    call.set_usage(prompt, completion, cached, None, reasoning)
+    call.set_usage(field(usage, "prompt_tokens"), field(usage, "completion_tokens"), cached, None, reasoning)
