@@ -164,3 +164,29 @@ _SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 def plain(text: str) -> str:
     return _SGR.sub("", text)
+
+
+# A session whose second model call fails before any token is used (a 500 from the demo's canned LLM,
+# as in the demo): one priced call and one with nothing to price. Argument: the LLM's URL, then the
+# backend's endpoint and API key (without them, the store named by AGENTOPS_DB). Prints the session id.
+FAILED_CALL_SCRIPT = r"""
+import sys
+import openai
+import agentops_otel
+
+url, remote = sys.argv[1], sys.argv[2:4]
+client = openai.OpenAI(base_url=url, api_key="test-key", max_retries=0)
+if remote:
+    agentops_otel.init(endpoint=remote[0], api_key=remote[1], auto_start_session=False)
+else:
+    agentops_otel.init(auto_start_session=False)
+sid = str(agentops_otel.start_session(tags=["flaky"], name="flaky-agent"))
+client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "plan the trip"}])
+try:
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "please fail"}])
+except openai.InternalServerError:
+    pass
+agentops_otel.end_session("Success", "survived a failed call")
+assert agentops_otel.get_client().flush(20)
+print(sid)
+"""

@@ -22,6 +22,7 @@ from backend_fixtures import ERROR, OK, BackendServer, SpanMaker, create_project
 from cli_fixtures import (
     CJK_NAME,
     EMOJI_NAME,
+    FAILED_CALL_SCRIPT,
     canned_openai,
     cli_env,
     plain,
@@ -207,6 +208,34 @@ def test_show_tree_and_costs(recorded: Recorded) -> None:
     cjk = cli("sessions", "show", recorded.local["cjk"], "--db", recorded.db).stdout
     assert "cost         unknown (no price for 1 of 1 LLM calls)" in cjk
     assert "chat my-local-llama [llm]" in cjk and cjk.rstrip().endswith("unknown")
+
+
+def test_a_failed_call_that_used_no_tokens_costs_nothing_in_the_tree_as_in_the_total(tmp_path: Path) -> None:
+    """A call that failed before using any token is not unpriced in the session's cost, so its span in
+    the tree shows ``-`` (nothing to price), not ``unknown``; the priced call beside it shows its cost."""
+    from agentops_otel.cli.demo_llm import canned_llm
+
+    db = str(tmp_path / "store.db")
+    with canned_llm() as url:
+        proc = subprocess.run(
+            [sys.executable, "-c", FAILED_CALL_SCRIPT, url],
+            env=sdk_env(AGENTOPS_DB=db, XDG_DATA_HOME=str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr
+    shown = cli("sessions", "show", proc.stdout.strip(), "--db", db)
+    assert shown.returncode == 0, shown.stderr
+    head, tree = shown.stdout.split("spans (", 1)
+    (cost,) = [line for line in head.splitlines() if line.startswith("cost ")]
+    assert "$" in cost and fmt.UNKNOWN not in cost, cost
+    calls = [line.rstrip() for line in tree.splitlines() if "- chat gpt-4o-mini [llm]" in line]
+    assert len(calls) == 2, tree
+    priced, failed = calls
+    assert re.search(r"  [1-9][0-9]* tokens  \$0\.0", priced), priced
+    assert "  0 tokens  -  ERROR: openai.InternalServerError" in failed, failed
+    assert fmt.UNKNOWN not in shown.stdout
 
 
 def test_show_a_span_with_its_conversation_and_attributes(recorded: Recorded) -> None:

@@ -71,3 +71,29 @@ def test_unpriced_calls_counted_from_spans_follow_the_store_rule() -> None:
         ],
     }
     assert session_cost_text(session).endswith("(no price for 1 of 3 LLM calls)")
+
+
+def test_a_span_shows_unknown_exactly_when_the_session_counts_it_unpriced() -> None:
+    """The span tree and the session's cost read a call alike (``store.calls.is_unpriced``): a failed
+    call that used no tokens (of either name) is ``-`` and not counted; any other call without a cost is
+    ``unknown`` and counted."""
+    from agentops_otel.cli.render import session_cost_text
+    from agentops_otel.cli.spans import figures
+
+    usages: list[dict[str, Any]] = [
+        {},
+        {"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0},
+        {"gen_ai.usage.input_tokens": 4},
+        {"gen_ai.usage.output_tokens": 2},
+        {"gen_ai.usage.prompt_tokens": 3},
+    ]
+    shown = {}
+    for status in ("ERROR", "OK", "UNSET"):
+        for n, usage in enumerate(usages):
+            span = {"span_id": "a", "parent_span_id": "r", "kind": "llm", "status": status}
+            span["attributes"] = usage
+            text = fmt.span_cost(figures(span, True))
+            counted = session_cost_text({"cost_usd": 0.0, "llm_calls": 1, "spans": [span]})
+            assert (text == fmt.UNKNOWN) == counted.endswith("(no price for 1 of 1 LLM calls)"), span
+            shown[status, n] = text
+    assert [k for k, v in shown.items() if v == fmt.MISSING] == [("ERROR", 0), ("ERROR", 1)]

@@ -142,18 +142,102 @@ def test_uninstrumented_crews_record_nothing(llm: CannedLLM) -> None:
         assert run.spans() == []
 
 
+def _crew_spans(run: Run) -> list[Any]:
+    return [s for s in run.kind("action") if attrs(s)["agentops.action.type"] == "crew"]
+
+
 def test_native_async_crews_record_the_same_spans(llm: CannedLLM, run: Run) -> None:
-    """``akickoff`` goes through the async methods (``_aexecute_core``, ``aexecute_task``, ...)."""
-    result = asyncio.run(_crew(llm).akickoff())
+    """``akickoff`` goes through the async methods (``_aexecute_core``, ``aexecute_task``, ...), under a
+    crew span like the one ``kickoff`` makes."""
+    with CannedLLM(SCRIPT) as other:
+        _crew(other).kickoff(inputs={"city": "Paris"})
+    (sync_crew,) = _crew_spans(run)
+    result = asyncio.run(_crew(llm).akickoff(inputs={"city": "Paris"}))
     assert "sunny" in str(result.raw).lower()
     tree = run.tree()
-    (task,) = [s for s in run.kind("action") if attrs(s)["agentops.action.type"] == "task"]
-    assert task.name == "task forecast", tree
-    (agent,) = run.kind("agent")
-    assert agent.name == "invoke_agent Forecaster" and run.parent(agent) is task, tree
-    (tool_span,) = run.kind("tool")
+    crew, other_crew = _crew_spans(run)
+    crew = other_crew if crew is sync_crew else crew
+    assert crew.name == sync_crew.name == "crew weather crew" and run.parent(crew) is run.root, tree
+    assert attrs(crew) == attrs(sync_crew) and attrs(crew)["agentops.entity.input"], tree
+    tasks = [s for s in run.kind("action") if attrs(s)["agentops.action.type"] == "task"]
+    (task,) = [t for t in tasks if run.parent(t) is crew]
+    assert task.name == "task forecast" and len(tasks) == 2, tree
+    agents = [a for a in run.kind("agent") if run.parent(a) is task]
+    assert [a.name for a in agents] == ["invoke_agent Forecaster"], tree
+    (tool_span,) = [t for t in run.kind("tool") if _under(run, t, crew)]
     assert "invoke_agent Forecaster" in run.ancestors(tool_span), tree
     assert attrs(tool_span)["gen_ai.tool.call.result"] == "sunny in Paris"
-    llm_spans = run.kind("llm")
+    llm_spans = [s for s in run.kind("llm") if _under(run, s, crew)]
     assert len(llm_spans) == 2 and all("invoke_agent Forecaster" in run.ancestors(s) for s in llm_spans), tree
     assert trace.get_current_span() is run.root
+
+
+def _under(run: Run, span: Any, ancestor: Any) -> bool:
+    found = run.parent(span)
+    while found is not None and found is not ancestor:
+        found = run.parent(found)
+    return found is ancestor
+
+
+def test_kickoff_async_records_one_crew_span(llm: CannedLLM, run: Run) -> None:
+    """``kickoff_async`` runs the wrapped ``kickoff`` in a thread: its span, once, under the session."""
+    asyncio.run(_crew(llm).kickoff_async())
+    tree = run.tree()
+    (crew,) = _crew_spans(run)
+    assert run.parent(crew) is run.root, tree
+    (task,) = [s for s in run.kind("action") if attrs(s)["agentops.action.type"] == "task"]
+    assert run.parent(task) is crew, tree
+
+
+class _HandingOver(crewai.Crew):  # type: ignore[misc]
+    """A crew whose native async run hands its work to ``kickoff``, as a CrewAI release could."""
+
+    async def _arun_sequential_process(self) -> Any:
+        return await asyncio.to_thread(self.kickoff)
+
+
+def test_a_kickoff_inside_a_crews_own_run_is_the_same_crew_span(llm: CannedLLM, run: Run) -> None:
+    """``akickoff`` reaching the wrapped ``kickoff`` (in a thread, with the crew span current) is one
+    run: one crew span, the task under it."""
+    crew = _crew(llm)
+    handing_over = _HandingOver(agents=crew.agents, tasks=crew.tasks, name="weather crew")
+    result = asyncio.run(handing_over.akickoff())
+    assert "sunny" in str(result.raw).lower()
+    tree = run.tree()
+    (crew_span,) = _crew_spans(run)
+    assert run.parent(crew_span) is run.root, tree
+    (task,) = [s for s in run.kind("action") if attrs(s)["agentops.action.type"] == "task"]
+    assert run.parent(task) is crew_span, tree
+
+
+def test_a_crew_inside_a_tool_is_a_crew_span_of_its_own(llm: CannedLLM, run: Run) -> None:
+    """A crew kicked off by another crew's tool is another run: its own crew span, under the tool."""
+    with CannedLLM([Turn(text="Inner answer.")]) as inner_llm:
+
+        @tool
+        def get_weather(city: str) -> str:
+            """The weather in a city."""
+            inner = _crew(inner_llm)
+            inner.name = "inner crew"
+            return f"sunny in {city}: {inner.kickoff().raw}"
+
+        _crew(llm, [get_weather]).kickoff()
+    tree = run.tree()
+    outer, inner = sorted(_crew_spans(run), key=lambda s: s.start_time or 0)
+    assert outer.name == "crew weather crew" and inner.name == "crew inner crew", tree
+    assert run.parent(inner).name == "execute_tool get_weather" and _under(run, inner, outer), tree
+
+
+def test_a_streaming_kickoff_records_one_crew_span(llm: CannedLLM, run: Run) -> None:
+    """``stream=True``: ``kickoff`` returns the stream and the run happens as it is read (a kickoff of
+    its own): one crew span, over the run."""
+    crew = _crew(llm)
+    crew.stream = True
+    streaming = crew.kickoff()
+    chunks = list(streaming)
+    assert chunks and "sunny" in str(streaming.result.raw).lower()
+    tree = run.tree()
+    (crew_span,) = _crew_spans(run)
+    assert run.parent(crew_span) is run.root, tree
+    (task,) = [s for s in run.kind("action") if attrs(s)["agentops.action.type"] == "task"]
+    assert run.parent(task) is crew_span, tree

@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import requests
+
+from backend_fixtures import create_project
+from cli_fixtures import FAILED_CALL_SCRIPT
 from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, world)
     ANSWER,
     QUESTION,
@@ -14,6 +18,7 @@ from dashboard_fixtures import (  # noqa: F401  (the fixtures browser, page, wor
     World,
     browser_fixture,
     page_fixture,
+    run_script,
     shot,
     sign_in,
     span_row,
@@ -62,6 +67,31 @@ def test_the_tree_shows_every_span_with_kind_depth_tokens_and_cost(world: World,
     assert llm.locator(".span-cost").inner_text() == "$0.000036"
     # The agent shows the sum of its branch.
     assert span_row(page, agent["span_id"]).locator(".span-tokens").inner_text() == "∑ 150"
+
+
+def test_a_failed_call_that_used_no_tokens_costs_nothing_as_in_the_sessions_figure(
+    world: World, page: Any
+) -> None:
+    """The demo's case: a call that failed before using a token is not unpriced in the session's cost
+    (``$...``, no ``+ unknown``), so its row and detail show ``-``, as the CLI's tree does."""
+    from agentops_otel.cli.demo_llm import canned_llm
+
+    key = create_project(world.db, "flaky")["api_key"]
+    with canned_llm() as llm_url:
+        session_id = run_script(FAILED_CALL_SCRIPT, llm_url, world.url, key).strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    api = requests.get(f"{world.url}/api/sessions/{session_id}", headers=headers, timeout=30).json()
+    assert api["cost_usd"] > 0 and api.get("unpriced_llm_calls", 0) == 0, api
+    sign_in(page, world.url, key, f"/#/sessions/{session_id}")
+    expect(page.get_by_test_id("span-row")).to_have_count(len(api["spans"]))
+    priced, failed = spans_of(api, "llm")
+    assert failed["status"] == "ERROR" and "gen_ai.usage.input_tokens" not in failed["attributes"]
+    assert span_row(page, priced["span_id"]).locator(".span-cost").inner_text().startswith("$0.0")
+    assert span_row(page, failed["span_id"]).locator(".span-cost").inner_text() == "-"
+    span_row(page, failed["span_id"]).click()
+    cost = page.locator(".facts .fact", has=page.locator("dt", has_text="Cost"))
+    expect(cost.locator("dd")).to_have_text("-")
+    assert "unknown" not in page.locator("#session-view").inner_text()
 
 
 def test_the_detail_opens_beside_the_tree_without_moving_the_page(world: World, page: Any) -> None:

@@ -55,6 +55,9 @@ def test_the_demo_tells_the_whole_story_and_links_to_its_session() -> None:
     assert -1 not in positions, [s for s, p in zip(STEPS, positions, strict=True) if p < 0]
     assert positions == sorted(positions), "the progress lines come in the order of the story"
     assert "$ agentops-otel sessions --tag demo" in out and "invoke_agent researcher [agent]" in out
+    # The failed call used no token: nothing to price, in its tree row as in the session's cost.
+    (failed_row,) = [line for line in out.splitlines() if "[llm]" in line and "InternalServerError" in line]
+    assert "  0 tokens  -  ERROR" in failed_row and "unknown" not in out, failed_row
     link = re.search(r"http://127\.0\.0\.1:8000/#/sessions/([0-9a-f-]{36})", out)
     assert link is not None and "without a key" in out
     session_id = link.group(1)

@@ -8,7 +8,8 @@ are in ``agentops_otel/backend/ui/format_cases.json``; a change here changes the
 - A missing value (None, NaN, infinite, negative) is ``-``.
 - Durations: ``0 ms``, ``4.20 ms``, ``216 ms``, ``4.21 s``, ``42.3 s``, ``1m 15s``, ``2h 05m``, ``3d 04h``.
   Each step is chosen by the rounded value, so 59.99 s is ``1m 00s``, never ``60.0 s``.
-- Costs: ``$0`` is a known zero (a free model); ``unknown`` is a price nobody knows (no cost attribute);
+- Costs: ``$0`` is a known zero (a free model); ``unknown`` is a price nobody knows (no cost attribute
+  on a call that used tokens, or did not fail); a failed call that used none has nothing to price: ``-``;
   ``$12.34`` from $1 up, four decimals down to a cent, two significant digits below
   (``$0.0019``, ``$0.00019``), ``<$0.000001`` below that.
 - Counts (tokens): ``32,800``.
@@ -19,6 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from agentops_otel.store.calls import is_unpriced
 
 MISSING = "-"
 UNKNOWN = "unknown"
@@ -146,11 +149,16 @@ def session_cost(session: Mapping[str, Any]) -> str:
 
 
 def span_cost(span: Mapping[str, Any]) -> str:
-    """One span's cost: its ``cost_usd``; ``unknown`` for an LLM call (``llm`` true) without one."""
+    """One span's cost: its ``cost_usd``; for an LLM call (``llm`` true) without one, ``unknown`` when
+    the session's figure counts it as unpriced (``store.calls.is_unpriced``: it used tokens, or did not
+    fail, by ``status``), else ``-`` (a failed call that used no ``input_tokens``/``output_tokens``)."""
     value = span.get("cost_usd")
     if _number(value) is not None:
         return cost(value)
-    return UNKNOWN if span.get("llm") else MISSING
+    if not span.get("llm"):
+        return MISSING
+    used = [int(_number(span.get(key)) or 0) for key in ("input_tokens", "output_tokens")]
+    return UNKNOWN if is_unpriced(None, span.get("status") == "ERROR", *used) else MISSING
 
 
 def short_id(value: Any) -> str:

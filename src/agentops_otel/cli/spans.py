@@ -74,7 +74,7 @@ def _number(attributes: Mapping[str, Any], names: tuple[str, ...]) -> int | None
 
 
 def figures(span: Mapping[str, Any], llm: bool) -> dict[str, Any]:
-    """A span's tokens and cost as the formatter takes them."""
+    """A span's tokens, cost and status as the formatter takes them (``format.span_cost``)."""
     attributes = span.get("attributes") or {}
     cost = attributes.get(semconv.COST_USD)
     return {
@@ -82,6 +82,7 @@ def figures(span: Mapping[str, Any], llm: bool) -> dict[str, Any]:
         "input_tokens": _number(attributes, _INPUT_TOKENS),
         "output_tokens": _number(attributes, _OUTPUT_TOKENS),
         "cost_usd": cost if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+        "status": span.get("status"),
     }
 
 

@@ -5,8 +5,11 @@ events could not be current where the work runs. The methods that do the work ar
 and each span is current for exactly their call (so the LLM spans of the SDK CrewAI calls nest under
 the agent that called it):
 
-- ``Crew.kickoff``: action ``crew {name}`` (``agentops.action.type=crew``; ``kickoff_async`` runs
-  ``kickoff`` in a thread and so is covered);
+- ``Crew.kickoff`` and ``akickoff`` (CrewAI's native async run, where it has one): action
+  ``crew {name}`` (``agentops.action.type=crew``; ``kickoff_async`` runs ``kickoff`` in a thread and so
+  is covered). One span per run: a kickoff made directly inside a crew span (a checkpoint's restored
+  crew, an ``akickoff`` that hands over to ``kickoff``) is the same run, and a streaming kickoff only
+  sets up the stream, whose run is the non-streaming kickoff it makes when iterated;
 - ``Task._execute_core`` / ``_aexecute_core``: action ``task {name}`` (``task``);
 - ``Agent.execute_task`` / ``aexecute_task``: agent ``invoke_agent {role}`` with ``gen_ai.agent.id``;
 - ``BaseTool.run`` / ``arun`` (what native function calling calls) and ``CrewStructuredTool.invoke`` /
@@ -54,11 +57,16 @@ MODULES = (
     "crewai.tools.structured_tool",
 )
 _IN_TOOL = otel_context.create_key("agentops-crewai-tool")
+_IN_CREW = otel_context.create_key("agentops-crewai-crew")
 
 Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[str, dict[str, Any]] | None"]
 
 
-def _crew(crew: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _crew(crew: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    if otel_context.get_value(_IN_CREW) is trace.get_current_span():
+        return None  # called straight from a crew span's own run: the same run, one span
+    if getattr(crew, "stream", False) is True:
+        return None  # sets up a stream; iterating it runs a non-streaming kickoff, which gets the span
     name = getattr(crew, "name", None) or "crew"
     attributes = action_attributes("crew", FRAMEWORK)
     inputs = kwargs.get("inputs", args[0] if args else None)
@@ -132,6 +140,8 @@ class _Call:
         ctx = trace.set_span_in_context(self.span)
         if self.kind == semconv.KIND_TOOL:
             ctx = otel_context.set_value(_IN_TOOL, True, ctx)
+        elif attributes.get(semconv.ACTION_TYPE) == "crew":
+            ctx = otel_context.set_value(_IN_CREW, self.span, ctx)
         self.token = otel_context.attach(ctx)
 
     def failed(self, error: BaseException) -> None:
@@ -181,7 +191,7 @@ class _Target:
 
 
 _TARGETS: dict[str, list[tuple[str, Describe, bool]]] = {
-    "crewai.crew": [("Crew.kickoff", _crew, False)],
+    "crewai.crew": [("Crew.kickoff", _crew, False), ("Crew.akickoff", _crew, True)],
     "crewai.task": [("Task._execute_core", _task, False), ("Task._aexecute_core", _task, True)],
     "crewai.agent.core": [("Agent.execute_task", _agent, False), ("Agent.aexecute_task", _agent, True)],
     "crewai.tools.base_tool": [

@@ -3,6 +3,7 @@
 import { $, el, append, clear, field, formatValue, kindBadge, statusMark, copyButton, show } from "./dom.js";
 import { hasConversation, renderConversation, renderToolCall } from "./chat.js";
 import * as fmt from "./format.js";
+import { costFigures } from "./spantree.js";
 
 function facts(span, node) {
   const a = span.attributes || {};
@@ -20,7 +21,7 @@ function facts(span, node) {
     add("Tokens out", a["gen_ai.usage.output_tokens"] !== undefined ? fmt.tokens(a["gen_ai.usage.output_tokens"]) : null);
     add("Cached", a["gen_ai.usage.cache_read.input_tokens"] !== undefined ? fmt.tokens(a["gen_ai.usage.cache_read.input_tokens"]) : null);
     add("Reasoning", a["gen_ai.usage.reasoning.output_tokens"] !== undefined ? fmt.tokens(a["gen_ai.usage.reasoning.output_tokens"]) : null);
-    add("Cost", fmt.spanCost({ llm: true, cost_usd: node.facts.cost }));
+    add("Cost", fmt.spanCost(costFigures(node)));
     const ttfc = a["gen_ai.response.time_to_first_chunk"] ?? a["gen_ai.server.time_to_first_token"];
     add("First chunk", typeof ttfc === "number" ? fmt.duration(ttfc) : null);
     const reasons = a["gen_ai.response.finish_reasons"];

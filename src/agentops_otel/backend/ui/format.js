@@ -91,10 +91,14 @@ export function sessionCost(session) {
   return `${cost(usd || 0)} + ${UNKNOWN}`;
 }
 
-// One span's cost: its cost_usd; "unknown" for an LLM call without one.
+// One span's cost: its cost_usd; for an LLM call without one, "unknown" when the session's figure counts
+// it as unpriced (store/calls.py is_unpriced: it used tokens, or did not fail), else "-" (a failed call
+// that used no tokens: nothing to price). span: {llm, cost_usd, input_tokens, output_tokens, status}.
 export function spanCost(span) {
   if (number(span.cost_usd) !== null) return cost(span.cost_usd);
-  return span.llm ? UNKNOWN : MISSING;
+  if (!span.llm) return MISSING;
+  const used = Math.trunc(number(span.input_tokens) || 0) + Math.trunc(number(span.output_tokens) || 0); // as the store counts them
+  return span.status === "ERROR" && used === 0 ? MISSING : UNKNOWN;
 }
 
 export function shortId(value) {

@@ -14,11 +14,19 @@ export function spanFacts(span) {
   const output = num(attrs["gen_ai.usage.output_tokens"] ?? attrs["gen_ai.usage.completion_tokens"]);
   return {
     llm,
+    input,
+    output,
     tokens: input === null && output === null ? null : (input || 0) + (output || 0),
     cost: num(attrs["agentops.usage.cost_usd"]),
     error: span.status === "ERROR" || span.kind === "error",
     model: attrs["gen_ai.response.model"] || attrs["gen_ai.request.model"] || null,
   };
+}
+
+// What fmt.spanCost takes of a span's node (the CLI's cli/spans.figures, the same fields).
+export function costFigures(node) {
+  const f = node.facts;
+  return { llm: f.llm, cost_usd: f.cost, input_tokens: f.input, output_tokens: f.output, status: node.span.status };
 }
 
 function readSpan(span) {

@@ -4,6 +4,7 @@ import "./node-env.js";
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "./vendor/virtual-core/index.js";
 import { el, clear, kindBadge, statusMark } from "./dom.js";
 import * as fmt from "./format.js";
+import { costFigures } from "./spantree.js";
 
 export const ROW_HEIGHT = 30;
 const MIN_VIEW_MS = 0.05;
@@ -14,7 +15,7 @@ function tokensText(node) {
 }
 
 function costText(node) {
-  if (node.facts.llm) return [fmt.spanCost({ llm: true, cost_usd: node.facts.cost }), ""];
+  if (node.facts.llm) return [fmt.spanCost(costFigures(node)), ""];
   if (node.facts.cost !== null) return [fmt.cost(node.facts.cost), ""];
   return node.sum.cost ? [`∑ ${fmt.cost(node.sum.cost)}`, "sum"] : ["", ""];
 }
