@@ -8,6 +8,7 @@ described in ``_inprocess_calls.py``); ``init`` alternates fresh processes of tw
 
     python benchmarks/bench_inprocess.py calls [--rounds 20] [--backend up|down] [--transport server]
     python benchmarks/bench_inprocess.py instructions [--calls 20]   # the same cells, counted by callgrind
+    python benchmarks/bench_inprocess.py bytecodes [--calls 20] [--top 25]   # bytecodes per function
     python benchmarks/bench_inprocess.py init [--runs 14] [--baseline SRC]
 
 ``init --baseline /path/to/other/checkout/src`` alternates the two releases process by process.
@@ -87,6 +88,11 @@ def calls(args: argparse.Namespace) -> None:
     try:
         import _inprocess_calls
 
+        if args.what == "bytecodes":
+            import _bytecodes
+
+            _bytecodes.bytecodes(backend.url, KEY, args.calls, args.top, _inprocess_calls.MODES)
+            return
         _inprocess_calls.calls(args.rounds, args.calls, backend.url, KEY)
     finally:
         backend.stop()
@@ -174,7 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=("calls", "instructions", "init"))
+    parser.add_argument("what", choices=("calls", "instructions", "bytecodes", "init"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=100, help="calls per sample")
     parser.add_argument(
@@ -186,13 +192,14 @@ def main() -> None:
     parser.add_argument(
         "--backend", choices=("up", "down"), default="down", help="calls: the backend's state"
     )
+    parser.add_argument("--top", type=int, default=25, help="bytecodes: functions listed per mode")
     parser.add_argument("--runs", type=int, default=14, help="fresh processes per release (init)")
     parser.add_argument("--baseline", help="init: the src directory of another release to alternate with")
     args = parser.parse_args()
     if args.what == "instructions":
         instructions(args)
         return
-    if args.what == "calls":
+    if args.what in ("calls", "bytecodes"):
         calls(args)
         os._exit(0)  # no exit flush to wait for (the backend may be down)
     init_times(args.runs, args.baseline)

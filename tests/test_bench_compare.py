@@ -118,6 +118,32 @@ def test_the_in_process_benchmark_runs_every_cell_and_reports_them(tmp_path: Pat
     assert "stream without the usage tap: added " in out
 
 
+def test_bytecode_counts_name_where_ours_spends_beyond_the_floor() -> None:
+    """``bench_inprocess.py bytecodes`` (two calls a cell, in a process of its own: it calls init()):
+    every mode's added bytecodes for the floor and ours, and the functions where ours executes more
+    than the floor, ours among them."""
+    import os
+    import re
+    import subprocess
+
+    env_vars = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
+    env_vars["PYTHONPATH"] = str(BENCH.parent / "src")
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_inprocess.py"), "bytecodes", "--calls", "2", "--top", "5"],
+        env=env_vars,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    for mode in ("sync", "stream", "async", "tool"):
+        found = re.search(rf"^{mode}: same attrs ([\d,]+)  ours ([\d,]+)  ours / same [\d.]+$", out, re.M)
+        assert found is not None, out
+        assert all(int(x.replace(",", "")) > 0 for x in found.groups()), found.group(0)
+        listed = out.split(found.group(0), 1)[1].split("\n")[1:6]
+        assert any("agentops_otel/" in line for line in listed), listed
+
+
 def test_instruction_counts_are_read_per_cell_from_callgrind_dumps(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
