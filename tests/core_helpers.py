@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -87,3 +88,10 @@ def read_spans(path: Path) -> list[dict[str, Any]]:
 
 def by_name(spans: list[dict[str, Any]], name: str) -> Iterator[dict[str, Any]]:
     return (s for s in spans if s["name"] == name)
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a child that a test sends SIGINT: the default disposition, as at a terminal.
+    A shell without job control starts background jobs with SIGINT ignored, and a child inherits that
+    (CPython then installs no KeyboardInterrupt handler), so such a test would wait in vain."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

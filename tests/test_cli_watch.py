@@ -18,6 +18,7 @@ from typing import IO
 
 from backend_fixtures import BackendServer
 from cli_fixtures import canned_openai, cli_env, run_agent, run_cli_env, sdk_env
+from core_helpers import interruptible
 
 # A session that stays open until the test lets it end (by creating a file).
 SLOW_SCRIPT = r"""
@@ -74,6 +75,7 @@ def _watch(*args: str) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str]
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(),
+        preexec_fn=interruptible,
     )
     assert proc.stdout is not None and proc.stderr is not None
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core_helpers import JSONL_EXPORTER, REPO, by_name, read_spans, run_script
+from core_helpers import JSONL_EXPORTER, REPO, by_name, interruptible, read_spans, run_script
 
 PRELUDE = (
     JSONL_EXPORTER
@@ -74,7 +74,12 @@ def signal_script(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
     env.update(PYTHONPATH=str(REPO / "src"), SPANS_FILE=str(tmp_path / "spans.jsonl"))
     proc = subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(script)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
