@@ -275,7 +275,8 @@ class LLMCall:
 
     def _end(self, error: BaseException | None, error_kind: str | None) -> None:
         span = self.span
-        now = time.perf_counter()
+        measuring = self.telemetry.measuring()
+        now = time.perf_counter() if measuring else 0.0
         out = self.attributes
         err_type = error_kind
         if error is not None:
@@ -293,13 +294,11 @@ class LLMCall:
         if out:
             span.set_attributes(out)
         span.end()
-        self._record_metrics(now, ttfc, err_type)
+        if measuring:
+            self._record_metrics(now, ttfc, err_type)
 
     def _record_metrics(self, now: float, ttfc: float | None, err_type: str | None) -> None:
-        telemetry = self.telemetry
-        if not telemetry.measuring():
-            return
-        telemetry.record(
+        self.telemetry.record(
             (self.operation, self.provider, self.request_model, self.response_model, err_type),
             now - self.started,
             ttfc,

@@ -21,7 +21,7 @@ _NUMBER_PARAMS = {
     "seed": semconv.REQUEST_SEED,
 }
 _MAX_TOKENS_PARAMS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
-_OTHER_PARAMS = frozenset({*_MAX_TOKENS_PARAMS, "stop", "n", "service_tier", "stream"})
+_OTHER_PARAMS = frozenset({*_MAX_TOKENS_PARAMS, "stop", "n", "service_tier"})
 
 
 def request_params(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
@@ -33,6 +33,9 @@ def request_params(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
         if key is not None:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[key] = value
+        elif name == "stream":
+            if value is True:
+                out[semconv.REQUEST_STREAM] = True
         elif name in _OTHER_PARAMS:
             others = True
     if not others:
@@ -53,8 +56,6 @@ def request_params(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
     tier = kwargs.get("service_tier")
     if isinstance(tier, str):
         out[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
-    if kwargs.get("stream") is True:
-        out[semconv.REQUEST_STREAM] = True
 
 
 def _output_type(kwargs: dict[str, Any]) -> str | None:
