@@ -91,23 +91,29 @@ def test_the_canned_server_answers_a_completion_and_a_stream_with_usage(provider
     assert len(chunks) == 12 and chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 21
 
 
-def test_the_in_process_benchmark_runs_every_cell_and_reports_them(tmp_path: Path) -> None:
-    """``bench_inprocess.py calls`` (tiny counts): ours, both floors and contrib openai-v2 as variants
-    of one process; every mode's row is printed, with ratios to the floor and to contrib."""
+def _bench_inprocess(*args: str) -> str:
+    """The output of ``bench_inprocess.py ARGS`` in a process of its own (it calls ``init()``), with
+    this checkout's package and none of the host's AGENTOPS_/OTEL_ settings."""
     import os
     import subprocess
 
-    pytest.importorskip("opentelemetry.instrumentation.openai_v2")
     env_vars = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
     env_vars["PYTHONPATH"] = str(BENCH.parent / "src")
-    out = subprocess.run(
-        [sys.executable, str(BENCH / "bench_inprocess.py"), "calls", "--rounds", "2", "--calls", "2"],
+    return subprocess.run(
+        [sys.executable, str(BENCH / "bench_inprocess.py"), *args],
         env=env_vars,
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     ).stdout
+
+
+def test_the_in_process_benchmark_runs_every_cell_and_reports_them(tmp_path: Path) -> None:
+    """``bench_inprocess.py calls`` (tiny counts): ours, both floors and contrib openai-v2 as variants
+    of one process; every mode's row is printed, with ratios to the floor and to contrib."""
+    pytest.importorskip("opentelemetry.instrumentation.openai_v2")
+    out = _bench_inprocess("calls", "--rounds", "2", "--calls", "2")
     assert "| mode | uninstrumented | bare | same | ours | contrib | contrib+u |" in out, out
     for mode in ("sync", "stream", "async", "tool"):
         assert f"| {mode} |" in out
@@ -122,20 +128,9 @@ def test_bytecode_counts_name_where_ours_spends_beyond_the_floor() -> None:
     """``bench_inprocess.py bytecodes`` (two calls a cell, in a process of its own: it calls init()):
     every mode's added bytecodes for the floor and ours, and the functions where ours executes more
     than the floor, ours among them."""
-    import os
     import re
-    import subprocess
 
-    env_vars = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_"))}
-    env_vars["PYTHONPATH"] = str(BENCH.parent / "src")
-    out = subprocess.run(
-        [sys.executable, str(BENCH / "bench_inprocess.py"), "bytecodes", "--calls", "2", "--top", "5"],
-        env=env_vars,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout
+    out = _bench_inprocess("bytecodes", "--calls", "2", "--top", "5")
     for mode in ("sync", "stream", "async", "tool"):
         found = re.search(rf"^{mode}: same attrs ([\d,]+)  ours ([\d,]+)  ours / same [\d.]+$", out, re.M)
         assert found is not None, out

@@ -222,10 +222,7 @@ class ExportProcessor(SpanProcessor):
             self._start_worker()
         if self._wake.is_set():
             return
-        if (
-            len(queue) >= self.max_export_batch_size
-            or _sdk_compat.attributes_of(span).get(semconv.SPAN_KIND) in _URGENT_KINDS
-        ):
+        if len(queue) >= self.max_export_batch_size or _kind(span) in _URGENT_KINDS:
             hold = self._loop.hold_until
             if hold and hold > time.monotonic():
                 return  # backing off: the backoff decides when the next attempt is, not the span rate

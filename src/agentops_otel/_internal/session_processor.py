@@ -31,9 +31,6 @@ class SessionSpanProcessor(SpanProcessor):
         self.trust_inbound_session = trust_inbound_session
         # Other instrumentations' spans that record one of our calls, until they end.
         self._adopted: weakref.WeakKeyDictionary[Span, Any] = weakref.WeakKeyDictionary()
-        # Whether any span was ever adopted: until then ``_on_ending`` checks this flag alone (the
-        # weak dictionary's length is a Python call, on every span of the process).
-        self._adopting = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # Runs for every span of the process: a Context is a dict, read with plain ``get``.
@@ -58,7 +55,6 @@ class SessionSpanProcessor(SpanProcessor):
                     return
             adopt = getattr(call, "adopt", None)
             if adopt is not None and records_llm_call(span.attributes) and adopt(span):
-                self._adopting = True
                 self._adopted[span] = call
         except Exception:  # never let a span start fail because of us
             logger.debug("agentops_otel: session stamping failed", exc_info=True)
@@ -66,7 +62,7 @@ class SessionSpanProcessor(SpanProcessor):
     def _on_ending(self, span: Span) -> None:
         """Another instrumentation's span that records one of our calls becomes the call's LLM span:
         ``agentops.span.kind=llm`` and the cost from its own usage and model (when it lacks them)."""
-        if not self._adopting or not self._adopted:
+        if not self._adopted:  # the common case: one dict length check per span
             return
         try:
             call = self._adopted.pop(span, None)

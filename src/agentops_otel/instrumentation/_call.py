@@ -111,7 +111,7 @@ class LLMCall:
         self.output_tokens: int | None = None
         self.cached_tokens = 0
         self.cache_write_tokens = 0
-        self.capture = _runtime.config().capture_content
+        self.capture = _runtime.content_capture_enabled()
         self._ended = False
         self._resolved = False
         # Response attributes, written with one set_attributes call when the span ends.

@@ -132,17 +132,10 @@ def usage_of_chat(call: LLMCall, usage: Any) -> None:
         _usage_of_mapping(call, usage)
         return
     completion = getattr(usage, "completion_tokens", None)
-    cached = reasoning = None
     details = getattr(usage, "prompt_tokens_details", None)
-    if details is not None:
-        cached = getattr(details, "cached_tokens", None)
-        if cached is None:
-            cached = field(details, "cached_tokens")
+    cached = field(details, "cached_tokens") if details is not None else None
     details = getattr(usage, "completion_tokens_details", None)
-    if details is not None:
-        reasoning = getattr(details, "reasoning_tokens", None)
-        if reasoning is None:
-            reasoning = field(details, "reasoning_tokens")
+    reasoning = field(details, "reasoning_tokens") if details is not None else None
     call.set_usage(prompt, completion, cached, None, reasoning)
 
 

@@ -140,10 +140,6 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
         call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
             mode = raw_mode(kwargs) if kwargs.get("extra_headers") else None
-            if mode is None and call_kwargs.get("stream") is not True:  # the common case, inline
-                op.response(call, result)
-                call.end()
-                return result
             if mode == "stream":
                 if not adopt_streaming_response(op, call, state, call_kwargs, result, False):
                     call.end()
@@ -197,10 +193,6 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
         call.resolve()  # our span now, unless an instrumentation under us recorded the call
         try:
             mode = raw_mode(kwargs) if kwargs.get("extra_headers") else None
-            if mode is None and call_kwargs.get("stream") is not True:  # the common case, inline
-                op.response(call, result)
-                call.end()
-                return result
             if mode == "stream":
                 if not adopt_streaming_response(op, call, state, call_kwargs, result, True):
                     call.end()

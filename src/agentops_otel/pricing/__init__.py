@@ -311,9 +311,6 @@ def call_cost(
     inp, out, cached, written = input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens
     if inp < 0 or out < 0 or cached < 0 or written < 0 or cached + written > inp:
         return cost_usd(model, inp, out, cached, written, provider)
-    if flat is not None:
-        in_p, cached_p, write_p, out_p = flat
-        return ((inp - cached - written) * in_p + cached * cached_p + written * write_p + out * out_p) / 1e6
     return _priced(price, flat, inp, out, cached, written)
 
 
