@@ -39,6 +39,10 @@ def stamp(attributes: dict[str, Any], ctx: Any) -> None:
 #: through, the anthropic SDK's own tracing stands down, and another instrumentation's LLM span
 #: started inside is handed to it (the session span processor does that).
 IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
+#: Set (True) in the parent context a span of ours is started with when its attributes already carry
+#: what the session span processor would stamp (``stamp``) and it records no other instrumentation's
+#: call: the processor then has nothing to do for it. Never attached as a current context.
+STAMPED = otel_context.create_key("agentops-stamped")
 #: Set by a framework's model-call span (LangChain's): a list each of our LLM calls prepared under it
 #: is appended to, so the framework span knows whether an SDK wrapper recorded the call.
 LLM_WATCH = otel_context.create_key("agentops-llm-watch")
