@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
@@ -21,8 +21,8 @@ from agentops_otel.pricing import call_cost
 
 class _Pending(dict[str, Any]):
     """Stands for the span of a call until it is started (or for good, when another instrumentation
-    records the call): what the provider modules write on ``call.span`` is kept here, the attributes
-    as its items. A dict, so that making one per call runs no Python ``__init__``."""
+    records the call): the call's start attributes, to which the provider modules add by writing on
+    ``call.span``; the span starts with them. A dict, so that making one runs no Python ``__init__``."""
 
     #: The status set before the span started (an instance gets its own once one is set).
     status: Status | None = None
@@ -41,6 +41,30 @@ class _Pending(dict[str, Any]):
 
     def end(self, end_time: int | None = None) -> None:
         pass
+
+
+class CallTemplate(NamedTuple):
+    """What every call of one operation, provider and model starts with: its start attributes (span
+    kind, operation, provider, model and the caller's own) and span name. Made per call, or kept per
+    client by a provider module (the openai one)."""
+
+    operation: str
+    provider: str
+    request_model: str
+    name: str
+    attributes: dict[str, Any]
+
+
+def call_template(operation: str, provider: str, model: Any, attributes: dict[str, Any]) -> CallTemplate:
+    """The template of calls to ``model`` (no model name unless a string) with ``attributes`` added to."""
+    model_name = model if isinstance(model, str) else ""
+    attributes[semconv.SPAN_KIND] = semconv.KIND_LLM
+    attributes[semconv.OPERATION_NAME] = operation
+    attributes[semconv.PROVIDER_NAME] = provider
+    if model_name:
+        attributes[semconv.REQUEST_MODEL] = model_name
+    name = f"{operation} {model_name}" if model_name else operation
+    return CallTemplate(operation, provider, model_name, name, attributes)
 
 
 _NOT_LENT = frozenset({semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS})
@@ -71,7 +95,6 @@ class LLMCall:
         "start_attributes",
         "start_ns",
         "started",
-        "streamed",
         "tail_wanted",
         "telemetry",
         "tracer",
@@ -80,28 +103,22 @@ class LLMCall:
     def __init__(
         self,
         telemetry: Telemetry,
-        operation: str,
-        provider: str,
-        request_model: str,
-        start_attributes: dict[str, Any] | None = None,
+        template: CallTemplate,
         parent: Context | None = None,
         tracer: Tracer | None = None,
     ) -> None:
         self.telemetry = telemetry
         #: The tracer the span is started with (None: the telemetry's, when the span starts).
         self.tracer = tracer
-        self.operation = operation
-        self.provider = provider
-        self.request_model = request_model
-        self.name = f"{operation} {request_model}" if request_model else operation
-        self.start_attributes = start_attributes or {}
+        self.operation, self.provider, self.request_model, self.name, attributes = template
+        #: The start attributes (a copy of the template's): the span until it starts.
+        pending = self.start_attributes = _Pending(attributes)
+        self.span: Span | _Pending = pending
         self.parent = parent if parent is not None else otel_context.get_current()
         self.start_ns = time.time_ns()
         self.started = time.perf_counter()
-        self.span: Span | _Pending = _Pending()
         #: Another instrumentation's span that records this call: then we make none.
         self.other: Span | None = None
-        self.streamed = bool(start_attributes and start_attributes.get(semconv.REQUEST_STREAM))
         #: The other instrumentation ended its span when the stream was returned and records the
         #: stream in a span of its own at the end (Logfire): the stream proxy lets that one be adopted.
         self.tail_wanted = False
@@ -121,7 +138,7 @@ class LLMCall:
     def around(cls, telemetry: Telemetry, span: Span, operation: str, provider: str, model: str) -> LLMCall:
         """An LLM call recorded in ``span``, a span of ours already started (a framework's model run
         that no SDK wrapper recorded): ending the call ends it as our LLM span."""
-        call = cls(telemetry, operation, provider, model)
+        call = cls(telemetry, call_template(operation, provider, model, {}))
         call.span = span
         call._resolved = True
         return call
@@ -141,6 +158,11 @@ class LLMCall:
         return True
 
     @property
+    def streamed(self) -> bool:
+        """The call asked for a stream."""
+        return self.start_attributes.get(semconv.REQUEST_STREAM) is True
+
+    @property
     def resolved(self) -> bool:
         """The provider method has returned (or raised)."""
         return self._resolved
@@ -152,13 +174,7 @@ class LLMCall:
         self._resolved = True
         if self.other is not None:
             return
-        pending = self.span
-        attributes = self.start_attributes
-        status = None
-        if type(pending) is _Pending:
-            if pending:
-                attributes = {**attributes, **pending}
-            status = pending.status
+        pending = self.start_attributes
         tracer = self.tracer
         if tracer is None:
             tracer = self.telemetry.tracer()
@@ -166,11 +182,11 @@ class LLMCall:
             self.name,
             context=self.parent,
             kind=SpanKind.CLIENT,
-            attributes=attributes,
+            attributes=pending,
             start_time=self.start_ns,
         )
-        if status is not None:
-            span.set_status(status)
+        if pending.status is not None:
+            span.set_status(pending.status)
         self.span = span
 
     # -- recording ------------------------------------------------------------------------------------
@@ -320,15 +336,16 @@ def start_call(
     tracer = telemetry.recording_tracer()
     if tracer is None:
         return None
-    model_name = model if isinstance(model, str) else ""
-    attributes[semconv.SPAN_KIND] = semconv.KIND_LLM
-    attributes[semconv.OPERATION_NAME] = operation
-    attributes[semconv.PROVIDER_NAME] = provider
-    if model_name:
-        attributes[semconv.REQUEST_MODEL] = model_name
+    return open_call(telemetry, tracer, call_template(operation, provider, model, attributes), parent)
+
+
+def open_call(
+    telemetry: Telemetry, tracer: Tracer, template: CallTemplate, parent: Context | None = None
+) -> LLMCall:
+    """:func:`start_call` from a template, with the tracer that records it."""
     ctx = parent if parent is not None else otel_context.get_current()
-    stamp(attributes, ctx)
-    call = LLMCall(telemetry, operation, provider, model_name, attributes, ctx, tracer)
+    call = LLMCall(telemetry, template, ctx, tracer)
+    stamp(call.start_attributes, ctx)
     watch = ctx.get(LLM_WATCH)
     if watch is not None:
         watch.append(call)  # type: ignore[attr-defined]

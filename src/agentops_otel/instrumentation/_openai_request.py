@@ -1,16 +1,17 @@
 """The request side of the ``openai`` instrumentation, shared by chat, the Responses API, embeddings and
 LiteLLM: request parameters as attributes, a client's ``server.*`` attributes and provider (read once
-per base URL), the call's start, and token usage of a chat completion."""
+per base URL, in a call template), the call's start, and token usage of a chat completion."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 from opentelemetry.context import Context
 
 from agentops_otel import _runtime, semconv
-from agentops_otel.instrumentation._core import LLMCall, Telemetry, get, given, server_attributes, start_call
+from agentops_otel.instrumentation._call import CallTemplate, call_template, open_call
+from agentops_otel.instrumentation._core import LLMCall, Telemetry, get, given, server_attributes
 from agentops_otel.instrumentation._providers import provider_of_attributes
 
 _NUMBER_PARAMS = {
@@ -22,13 +23,18 @@ _NUMBER_PARAMS = {
 }
 _MAX_TOKENS_PARAMS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 _OTHER_PARAMS = frozenset({*_MAX_TOKENS_PARAMS, "stop", "n", "service_tier"})
+_PARAMS = frozenset({*_NUMBER_PARAMS, "stream", *_OTHER_PARAMS})
 
 
 def request_params(kwargs: dict[str, Any], out: dict[str, Any]) -> None:
-    # One pass over what the caller passed (usually a handful of names) instead of a lookup per
-    # known parameter; the less common ones are read only when one of them is present.
+    # The recorded parameters among those passed, found in one C call (usually a few of a handful of
+    # names), instead of a lookup per known parameter; the less common ones are read only when present.
+    present = _PARAMS.intersection(kwargs)
+    if not present:
+        return
     others = False
-    for name, value in kwargs.items():
+    for name in present:
+        value = kwargs[name]
         key = _NUMBER_PARAMS.get(name)
         if key is not None:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -73,26 +79,34 @@ def _output_type(kwargs: dict[str, Any]) -> str | None:
     return semconv.OUTPUT_TEXT if kind == "text" else None
 
 
-_clients: dict[int, tuple[Any, Any, tuple[tuple[str, Any], ...], str]] = {}
+#: (id of the base URL, operation, API type, model) -> (the URL, the provider hosts configured, template).
+_templates: dict[tuple[int, str, str | None, Any], tuple[Any, Any, CallTemplate]] = {}
 
 
-def client_attributes(client: Any) -> tuple[tuple[tuple[str, Any], ...], str]:
-    """``server.*`` attributes and the provider of a client, read once per base URL object (and
-    configuration of provider hosts): the URL is the SDK's ``_base_url``, replaced when it changes."""
+def call_template_of(client: Any, operation: str, api: str | None, model: Any) -> CallTemplate:
+    """The template of a client's calls: its ``server.*`` attributes and provider, the API type, the
+    model. Kept per base URL object (the SDK's ``_base_url``, replaced when it changes) and configuration
+    of provider hosts, so that a call copies its start attributes instead of building them."""
     url = getattr(client, "_base_url", None)
     hosts = _runtime.config().provider_hosts
-    entry = _clients.get(id(url)) if url is not None else None
+    key = (id(url), operation, api, model)
+    try:
+        entry = _templates.get(key)
+    except TypeError:  # a model the SDK would send as JSON but no dict key can be
+        entry, key = None, (id(url), operation, api, "")
     if entry is not None and entry[0] is url and entry[1] is hosts:
-        return entry[2], entry[3]
+        return entry[2]
     attributes: dict[str, Any] = {}
     server_attributes(client, attributes)
     provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
-    items = tuple(attributes.items())
+    if api is not None:
+        attributes[semconv.OPENAI_API_TYPE] = api
+    template = call_template(operation, provider, key[3], attributes)
     if url is not None:
-        if len(_clients) >= 256:
-            _clients.clear()
-        _clients[id(url)] = (url, hosts, items, provider)  # holds the URL: its id is not reused
-    return items, provider
+        if len(_templates) >= 256:
+            _templates.clear()
+        _templates[key] = (url, hosts, template)  # holds the URL: its id is not reused
+    return template
 
 
 def begin_call(
@@ -103,17 +117,19 @@ def begin_call(
     api: str | None,
     ctx: Context | None = None,
 ) -> LLMCall | None:
-    """The span of a chat, Responses or embeddings call, with its server and provider."""
-    static, provider = client_attributes(client)
-    attributes: dict[str, Any] = dict(static)
+    """The call of a chat, Responses or embeddings request (``api`` None: no request parameters)."""
+    tracer = telemetry.recording_tracer()
+    if tracer is None:
+        return None
+    call = open_call(telemetry, tracer, call_template_of(client, operation, api, kwargs.get("model")), ctx)
     if api is not None:
+        attributes = call.start_attributes
         request_params(kwargs, attributes)
-        attributes[semconv.OPENAI_API_TYPE] = api
         if "response_format" in kwargs or "text" in kwargs:
             output_type = _output_type(kwargs)
             if output_type is not None:
                 attributes[semconv.OUTPUT_TYPE] = output_type
-    return start_call(telemetry, operation, provider, kwargs.get("model"), attributes, ctx)
+    return call
 
 
 def field(obj: Any, name: str) -> Any:
@@ -122,24 +138,37 @@ def field(obj: Any, name: str) -> Any:
     return get(obj, name) if value is None and obj is not None else value
 
 
+_USAGE_FIELDS = attrgetter(
+    "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"
+)
+
+
 def usage_of_chat(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
-    # The SDK's typed usage: plain attribute reads (whose misses, e.g. no token details, would each
-    # cost ``field`` a Mapping ABC check); a mapping (LiteLLM's, JSON) goes through ``field``.
-    prompt = getattr(usage, "prompt_tokens", None)
-    if prompt is None and isinstance(usage, Mapping):
+    # The SDK's typed usage: its fields in one C call; the details are typed too, read by attribute
+    # (``field`` keeps a mapping inside one working). Anything else, a mapping (LiteLLM's, JSON) or an
+    # older SDK's usage without the details fields, goes through ``field`` name by name.
+    try:
+        prompt, completion, prompt_details, completion_details = _USAGE_FIELDS(usage)
+    except AttributeError:
         _usage_of_mapping(call, usage)
         return
-    completion = getattr(usage, "completion_tokens", None)
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = field(details, "cached_tokens") if details is not None else None
-    details = getattr(usage, "completion_tokens_details", None)
-    reasoning = field(details, "reasoning_tokens") if details is not None else None
+    cached = None
+    if prompt_details is not None:
+        cached = getattr(prompt_details, "cached_tokens", None)
+        if cached is None:
+            cached = field(prompt_details, "cached_tokens")
+    reasoning = None
+    if completion_details is not None:
+        reasoning = getattr(completion_details, "reasoning_tokens", None)
+        if reasoning is None:
+            reasoning = field(completion_details, "reasoning_tokens")
     call.set_usage(prompt, completion, cached, None, reasoning)
 
 
-def _usage_of_mapping(call: LLMCall, usage: Mapping[str, Any]) -> None:
+def _usage_of_mapping(call: LLMCall, usage: Any) -> None:
+    """Chat usage read name by name: a mapping, or an object without every typed field."""
     details = field(usage, "prompt_tokens_details")
     cached = field(details, "cached_tokens") if details is not None else None
     details = field(usage, "completion_tokens_details")

@@ -10,8 +10,8 @@ from opentelemetry.context import Context
 from agentops_otel import semconv
 from agentops_otel._content import to_json
 from agentops_otel.instrumentation import _messages as m
-from agentops_otel.instrumentation._core import LLMCall, Telemetry, debug_failure, get, start_call
-from agentops_otel.instrumentation._openai_request import begin_call, client_attributes
+from agentops_otel.instrumentation._core import LLMCall, Telemetry, debug_failure, get
+from agentops_otel.instrumentation._openai_request import begin_call
 
 # -- responses API --------------------------------------------------------------------------------
 
@@ -94,16 +94,17 @@ class Embeddings:
     def begin(
         self, telemetry: Telemetry, client: Any, kwargs: dict[str, Any], ctx: Context | None = None
     ) -> tuple[LLMCall, dict[str, Any], Any] | None:
-        static, provider = client_attributes(client)
-        attributes: dict[str, Any] = dict(static)
+        call = begin_call(telemetry, client, kwargs, semconv.OP_EMBEDDINGS, None, ctx)
+        if call is None:
+            return None
+        attributes = call.start_attributes
         fmt = kwargs.get("encoding_format")
         if isinstance(fmt, str):
             attributes[semconv.REQUEST_ENCODING_FORMATS] = [fmt]
         dimensions = kwargs.get("dimensions")
         if isinstance(dimensions, int):
             attributes[semconv.EMBEDDINGS_DIMENSION_COUNT] = dimensions
-        call = start_call(telemetry, semconv.OP_EMBEDDINGS, provider, kwargs.get("model"), attributes, ctx)
-        return None if call is None else (call, kwargs, None)
+        return call, kwargs, None
 
     def response(self, call: LLMCall, result: Any) -> None:
         call.set_response(None, getattr(result, "model", None), None)
