@@ -14,7 +14,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from agentops_otel import _runtime, semconv
 from agentops_otel._errors import error_type
-from agentops_otel.instrumentation._keys import LLM_WATCH, stamp
+from agentops_otel.instrumentation._keys import LLM_WATCH, STAMPED, stamp
 from agentops_otel.instrumentation._telemetry import Telemetry, debug_failure
 from agentops_otel.pricing import call_cost
 
@@ -344,7 +344,8 @@ def open_call(
 ) -> LLMCall:
     """:func:`start_call` from a template, with the tracer that records it."""
     ctx = parent if parent is not None else otel_context.get_current()
-    call = LLMCall(telemetry, template, ctx, tracer)
+    # The span starts stamped (``STAMPED`` in its parent context): the session span processor skips it.
+    call = LLMCall(telemetry, template, Context({**ctx, STAMPED: True}), tracer)
     stamp(call.start_attributes, ctx)
     watch = ctx.get(LLM_WATCH)
     if watch is not None:

@@ -64,14 +64,15 @@ _table_now: _table.Table | None = None
 _origin = "prices.json"
 _loading: threading.Thread | None = None
 _explicit: dict[str, Price] = {}
-_explicit_version = 0
 #: A price as four plain floats (input, cache read, cache write, output), where none is tiered: the
 #: cost of a call after a model's first is then one dict hit and arithmetic.
 _Flat = tuple[float, float, float, float]
-# Resolved (price, flat price or None when tiered) per (provider, model), valid for the
-# (configured prices, explicit version, table) seen last.
+# Resolved (price, flat price or None when tiered) per (provider, model). Emptied, and the generation
+# bumped, whenever the explicit prices or the table change, or the configured prices are not the ones
+# it was filled for (held, so that a reused id cannot hide a change).
 _cache: dict[tuple[str | None, str], tuple[Price | None, _Flat | None]] = {}
-_seen: tuple[Any, int, Any] = (None, -1, None)
+_generation = 0
+_seen_config: Any = None
 _UNPRICED: tuple[None, None] = (None, None)
 
 
@@ -108,11 +109,11 @@ def set_prices(prices: Mapping[str, Mapping[str, float]] | None) -> None:
 
     Wins over the maintained table and over ``Configuration.pricing``.
     """
-    global _explicit, _explicit_version
+    global _explicit
+    cleaned = _clean(prices or {}, "set_prices")
     with _lock:
-        _explicit = _clean(prices or {}, "set_prices")
-        _explicit_version += 1
-        _cache.clear()
+        _explicit = cleaned
+        _empty_cache()
 
 
 def _override(table: Mapping[str, Price], model: str) -> Price | None:
@@ -146,7 +147,7 @@ def _load_installed() -> None:
         with _lock:
             _table_now = newer
             _origin = "installed package"
-            _cache.clear()
+            _empty_cache()
         logger.debug("agentops_otel: prices from genai-prices %s", installed)
     except Exception:
         logger.debug("agentops_otel: could not read genai-prices; using prices.json", exc_info=True)
@@ -193,24 +194,32 @@ def price_of(model: str | None, provider: str | None = None) -> Price | None:
     return _entry(model, provider)[0]
 
 
+def _empty_cache() -> None:
+    """Called holding ``_lock``."""
+    global _generation
+    _cache.clear()
+    _generation += 1
+
+
 def _entry(model: str, provider: str | None) -> tuple[Price | None, _Flat | None]:
-    """The cached (price, flat price) of a (provider, model) pair; the caches are emptied whenever the
-    configured prices, the explicit ones or the table changed (held, so a reused id cannot hide it)."""
-    global _seen
+    """The cached (price, flat price) of a (provider, model) pair."""
+    global _seen_config
     configured = _runtime.config().pricing
-    seen = _seen
-    if seen[0] is not configured or seen[1] != _explicit_version or seen[2] is not _table_now:
+    if configured is not _seen_config:
         with _lock:
-            _cache.clear()
-            _seen = (configured, _explicit_version, _table_now)
+            _empty_cache()
+            _seen_config = configured
     try:
         return _cache[(provider, model)]
     except KeyError:
         pass
+    generation = _generation
     price = _resolve(model.strip().lower(), provider, configured)
     entry = (price, _flatten(price) if price is not None else None)
-    if len(_cache) < 4096:
-        _cache[(provider, model)] = entry
+    with _lock:
+        # Not kept when prices changed while it was resolved: it could be of the old ones.
+        if generation == _generation and len(_cache) < 4096:
+            _cache[(provider, model)] = entry
     return entry
 
 
@@ -308,10 +317,11 @@ def call_cost(
         price, flat = _entry(model, provider)
         if price is None:
             return None
-    inp, out, cached, written = input_tokens, output_tokens, cached_input_tokens, cache_write_input_tokens
-    if inp < 0 or out < 0 or cached < 0 or written < 0 or cached + written > inp:
-        return cost_usd(model, inp, out, cached, written, provider)
-    return _priced(price, flat, inp, out, cached, written)
+    inp, cached, written = input_tokens, cached_input_tokens, cache_write_input_tokens
+    # Any count negative: their bitwise or is (one comparison for the four).
+    if (inp | output_tokens | cached | written) < 0 or cached + written > inp:
+        return cost_usd(model, inp, output_tokens, cached, written, provider)
+    return _priced(price, flat, inp, output_tokens, cached, written)
 
 
 def _priced(price: Price, flat: _Flat | None, inp: int, out: int, cached: int, written: int) -> float:
