@@ -7,6 +7,9 @@ installs the newest releases the version ranges allow).
 - Context keys: the SDK's "suppress instrumentation" keys (``suppress_instrumentation()`` is a context
   manager; the hot path of an LLM call needs the key itself, to build one context in one copy), and the
   key of the current span (``trace.set_span_in_context`` copies the context once per key).
+- :func:`context_var_methods`: OpenTelemetry's default runtime context keeps the current context in
+  a private ``ContextVar``; ``get_current()`` and ``attach()`` are two Python calls each around its
+  ``get`` and ``set``, which an LLM call's wrapper calls directly.
 - :func:`tracer_with_ids`: the session root's trace and span ids are derived from the session id
   (SPEC.md section 3), and the SDK offers no way to choose them for one span of a provider it did not
   create; a shallow copy of the SDK tracer with another id generator does.
@@ -188,3 +191,20 @@ def detach_quietly(token: object) -> bool:
         return True
     except Exception:
         return False
+
+
+def context_var_methods() -> tuple[Callable[[], Any], Callable[[Any], Any]] | None:
+    """``get`` and ``set`` of the ``ContextVar`` behind OpenTelemetry's runtime context, when it is the
+    default (contextvars) one: what ``context.get_current()`` and ``context.attach()`` do, without
+    their two Python calls each (``detach`` stays OpenTelemetry's: it logs a failed reset instead of
+    raising). None for any other runtime context (``OTEL_PYTHON_CONTEXT``)."""
+    from contextvars import ContextVar
+
+    from opentelemetry import context
+    from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+    runtime = getattr(context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if type(runtime) is not ContextVarsRuntimeContext or not isinstance(var, ContextVar):
+        return None
+    return var.get, var.set

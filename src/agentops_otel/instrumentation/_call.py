@@ -44,15 +44,16 @@ class _Pending(dict[str, Any]):
 
 
 class CallTemplate(NamedTuple):
-    """What every call of one operation, provider and model starts with: its start attributes (span
-    kind, operation, provider, model and the caller's own) and span name. Made per call, or kept per
-    client by a provider module (the openai one)."""
+    """What every call of one operation, provider and model starts with, under one configuration: its
+    start attributes (span kind, operation, provider, model and the caller's own), span name, and
+    whether content is captured. Made per call, or kept per client by a provider module (openai's)."""
 
     operation: str
     provider: str
     request_model: str
     name: str
     attributes: dict[str, Any]
+    capture: bool
 
 
 def call_template(operation: str, provider: str, model: Any, attributes: dict[str, Any]) -> CallTemplate:
@@ -64,7 +65,7 @@ def call_template(operation: str, provider: str, model: Any, attributes: dict[st
     if model_name:
         attributes[semconv.REQUEST_MODEL] = model_name
     name = f"{operation} {model_name}" if model_name else operation
-    return CallTemplate(operation, provider, model_name, name, attributes)
+    return CallTemplate(operation, provider, model_name, name, attributes, _runtime.content_capture_enabled())
 
 
 _NOT_LENT = frozenset({semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS})
@@ -101,20 +102,16 @@ class LLMCall:
     )
 
     def __init__(
-        self,
-        telemetry: Telemetry,
-        template: CallTemplate,
-        parent: Context | None = None,
-        tracer: Tracer | None = None,
+        self, telemetry: Telemetry, template: CallTemplate, parent: Context, tracer: Tracer | None = None
     ) -> None:
         self.telemetry = telemetry
         #: The tracer the span is started with (None: the telemetry's, when the span starts).
         self.tracer = tracer
-        self.operation, self.provider, self.request_model, self.name, attributes = template
+        self.operation, self.provider, self.request_model, self.name, attributes, self.capture = template
         #: The start attributes (a copy of the template's): the span until it starts.
         pending = self.start_attributes = _Pending(attributes)
         self.span: Span | _Pending = pending
-        self.parent = parent if parent is not None else otel_context.get_current()
+        self.parent = parent
         self.start_ns = time.time_ns()
         self.started = time.perf_counter()
         #: Another instrumentation's span that records this call: then we make none.
@@ -128,7 +125,6 @@ class LLMCall:
         self.output_tokens: int | None = None
         self.cached_tokens = 0
         self.cache_write_tokens = 0
-        self.capture = _runtime.content_capture_enabled()
         self._ended = False
         self._resolved = False
         # Response attributes, written with one set_attributes call when the span ends.
@@ -138,7 +134,7 @@ class LLMCall:
     def around(cls, telemetry: Telemetry, span: Span, operation: str, provider: str, model: str) -> LLMCall:
         """An LLM call recorded in ``span``, a span of ours already started (a framework's model run
         that no SDK wrapper recorded): ending the call ends it as our LLM span."""
-        call = cls(telemetry, call_template(operation, provider, model, {}))
+        call = cls(telemetry, call_template(operation, provider, model, {}), otel_context.get_current())
         call.span = span
         call._resolved = True
         return call

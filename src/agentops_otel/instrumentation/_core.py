@@ -52,6 +52,12 @@ _SPAN_KEY = _sdk_compat.SPAN_KEY
 
 _OMITTED = frozenset({"Omit", "NotGiven"})
 
+_CONTEXT_VAR = _sdk_compat.context_var_methods()
+#: ``context.get_current`` and ``context.attach``, as the runtime context's own ``ContextVar`` methods
+#: where it is the default one: a wrapper calls each once per LLM call.
+current_context: Callable[[], Context] = _CONTEXT_VAR[0] if _CONTEXT_VAR else otel_context.get_current
+attach_context: Callable[[Context], Any] = _CONTEXT_VAR[1] if _CONTEXT_VAR else otel_context.attach
+
 
 def given(value: Any) -> bool:
     """False for None and the SDKs' ``omit`` / ``NOT_GIVEN`` sentinels."""
@@ -62,7 +68,7 @@ def unsuppressed_context() -> Context | None:
     """The current context, or None inside another LLM span of ours or when instrumentation is
     suppressed (contrib's key or OpenLLMetry's). A Context is a dict: plain ``get`` is what
     ``get_value`` does, without a call per key."""
-    ctx = otel_context.get_current()
+    ctx = current_context()
     if ctx.get(IN_LLM_CALL) or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_LLM_KEY):
         return None
     return ctx

@@ -79,22 +79,22 @@ def _output_type(kwargs: dict[str, Any]) -> str | None:
     return semconv.OUTPUT_TEXT if kind == "text" else None
 
 
-#: (id of the base URL, operation, API type, model) -> (the URL, the provider hosts configured, template).
+#: (id of the base URL, operation, API type, model) -> (the URL, the configuration, the template).
 _templates: dict[tuple[int, str, str | None, Any], tuple[Any, Any, CallTemplate]] = {}
 
 
 def call_template_of(client: Any, operation: str, api: str | None, model: Any) -> CallTemplate:
     """The template of a client's calls: its ``server.*`` attributes and provider, the API type, the
     model. Kept per base URL object (the SDK's ``_base_url``, replaced when it changes) and configuration
-    of provider hosts, so that a call copies its start attributes instead of building them."""
+    (``init`` makes a new one), so that a call copies its start attributes instead of building them."""
     url = getattr(client, "_base_url", None)
-    hosts = _runtime.config().provider_hosts
+    config = _runtime.config()
     key = (id(url), operation, api, model)
     try:
         entry = _templates.get(key)
     except TypeError:  # a model the SDK would send as JSON but no dict key can be
         entry, key = None, (id(url), operation, api, "")
-    if entry is not None and entry[0] is url and entry[1] is hosts:
+    if entry is not None and entry[0] is url and entry[1] is config:
         return entry[2]
     attributes: dict[str, Any] = {}
     server_attributes(client, attributes)
@@ -105,7 +105,7 @@ def call_template_of(client: Any, operation: str, api: str | None, model: Any) -
     if url is not None:
         if len(_templates) >= 256:
             _templates.clear()
-        _templates[key] = (url, hosts, template)  # holds the URL: its id is not reused
+        _templates[key] = (url, config, template)  # holds the URL: its id is not reused
     return template
 
 

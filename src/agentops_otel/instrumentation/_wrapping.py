@@ -13,6 +13,7 @@ from opentelemetry.context import Context
 from agentops_otel.instrumentation._core import (
     LLMCall,
     Telemetry,
+    attach_context,
     call_context,
     context_without_session_baggage,
     debug_failure,
@@ -129,7 +130,7 @@ def sync_wrapper(switch: Switch, op: Operation) -> Callable[..., Any]:
         other = foreign_llm_span(ctx)
         if other is not None:
             call.adopt(other)  # it wraps us and records this call: enrich it, add no span
-        token = otel_context.attach(call_context(call, ctx))
+        token = attach_context(call_context(call, ctx))
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
@@ -182,7 +183,7 @@ def async_wrapper(switch: Switch, op: Operation) -> Callable[..., Awaitable[Any]
         other = foreign_llm_span(ctx)
         if other is not None:
             call.adopt(other)  # it wraps us and records this call: enrich it, add no span
-        token = otel_context.attach(call_context(call, ctx))
+        token = attach_context(call_context(call, ctx))
         try:
             result = await wrapped(*args, **call_kwargs)
         except BaseException as exc:
