@@ -567,6 +567,36 @@ def test_server_attributes_follow_the_clients_base_url(rec: Recording) -> None:
     assert ports[1:] == [8443, 9443]
 
 
+def test_a_clients_call_template_follows_model_and_configuration(rec: Recording) -> None:
+    """A client's calls start from a template kept per model and configuration: another model gets
+    its own name and attributes, and a new configuration (content capture on) applies at once."""
+    from agentops_otel import _runtime
+
+    client = openai_client(Server(json_response(CHAT_COMPLETION)))
+    config = _runtime.config()
+    try:
+        _runtime.set_config(config.replace(capture_content=False))
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0.5)
+        _runtime.set_config(config.replace(capture_content=True))
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    finally:
+        _runtime.set_config(config)
+    first, second, third = rec.llm_spans()
+    assert [s.name for s in (first, second, third)] == ["chat gpt-4o", "chat gpt-4o-mini", "chat gpt-4o-mini"]
+    assert (
+        attrs(first)["gen_ai.request.model"] == "gpt-4o"
+        and attrs(third)["gen_ai.request.model"] == "gpt-4o-mini"
+    )
+    # The parameters of one call are not the template's: the next call of the model has none.
+    assert attrs(second)["gen_ai.request.temperature"] == 0.5 and "gen_ai.request.temperature" not in attrs(
+        third
+    )
+    assert "gen_ai.input.messages" not in attrs(second)
+    assert "Say hello" in attrs(third)["gen_ai.input.messages"]
+    assert "gen_ai.output.messages" in attrs(third)
+
+
 def test_the_llm_span_starts_with_its_session_and_agent(rec: Recording) -> None:
     """The session and the enclosing agent are in the span's start attributes, so the session span
     processor, which stamps every span, has nothing to write (one locked write less per call)."""

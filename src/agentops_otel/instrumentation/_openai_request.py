@@ -79,8 +79,10 @@ def _output_type(kwargs: dict[str, Any]) -> str | None:
     return semconv.OUTPUT_TEXT if kind == "text" else None
 
 
-#: (id of the base URL, operation, API type, model) -> (the URL, the configuration, the template).
-_templates: dict[tuple[int, str, str | None, Any], tuple[Any, Any, CallTemplate]] = {}
+#: (id of the base URL, id of the configuration, operation, API type, model) -> (the URL, the
+#: configuration, the template). An entry holds the two objects, so no other can have their ids while
+#: it is kept: a hit needs no identity check.
+_templates: dict[tuple[int, int, str, str | None, Any], tuple[Any, Any, CallTemplate]] = {}
 
 
 def call_template_of(client: Any, operation: str, api: str | None, model: Any) -> CallTemplate:
@@ -89,23 +91,23 @@ def call_template_of(client: Any, operation: str, api: str | None, model: Any) -
     (``init`` makes a new one), so that a call copies its start attributes instead of building them."""
     url = getattr(client, "_base_url", None)
     config = _runtime.config()
-    key = (id(url), operation, api, model)
+    key = (id(url), id(config), operation, api, model)
     try:
         entry = _templates.get(key)
     except TypeError:  # a model the SDK would send as JSON but no dict key can be
-        entry, key = None, (id(url), operation, api, "")
-    if entry is not None and entry[0] is url and entry[1] is config:
+        entry, key = None, (id(url), id(config), operation, api, "")
+    if entry is not None:
         return entry[2]
     attributes: dict[str, Any] = {}
     server_attributes(client, attributes)
     provider = provider_of_attributes(attributes, semconv.PROVIDER_OPENAI)
     if api is not None:
         attributes[semconv.OPENAI_API_TYPE] = api
-    template = call_template(operation, provider, key[3], attributes)
+    template = call_template(operation, provider, key[4], attributes)
     if url is not None:
         if len(_templates) >= 256:
             _templates.clear()
-        _templates[key] = (url, config, template)  # holds the URL: its id is not reused
+        _templates[key] = (url, config, template)
     return template
 
 
