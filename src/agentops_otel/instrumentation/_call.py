@@ -14,6 +14,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from agentops_otel import _runtime, semconv
 from agentops_otel._errors import error_type
+from agentops_otel._sdk_compat import add_valid_attributes
 from agentops_otel.instrumentation._keys import LLM_WATCH, STAMPED, stamp
 from agentops_otel.instrumentation._telemetry import Telemetry, debug_failure
 from agentops_otel.pricing import call_cost
@@ -68,6 +69,11 @@ def call_template(operation: str, provider: str, model: Any, attributes: dict[st
     return CallTemplate(operation, provider, model_name, name, attributes, _runtime.content_capture_enabled())
 
 
+#: The types of attribute values the SDK stores unchanged (a tuple may hold strings only, so ``set``
+#: leaves tuples to the SDK).
+_VALID = frozenset({str, bool, int, float})
+_STRINGS = frozenset({str})
+
 _NOT_LENT = frozenset({semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS})
 
 
@@ -78,6 +84,7 @@ class LLMCall:
     __slots__ = (
         "_ended",
         "_resolved",
+        "_unchecked",
         "attributes",
         "cache_write_tokens",
         "cached_tokens",
@@ -127,8 +134,10 @@ class LLMCall:
         self.cache_write_tokens = 0
         self._ended = False
         self._resolved = False
-        # Response attributes, written with one set_attributes call when the span ends.
+        # Response attributes, written at once when the span ends. Their values are ones the SDK
+        # stores unchanged (``_sdk_compat.add_valid_attributes``), unless ``set`` was given another.
         self.attributes: dict[str, Any] = {}
+        self._unchecked = False
 
     @classmethod
     def around(cls, telemetry: Telemetry, span: Span, operation: str, provider: str, model: str) -> LLMCall:
@@ -190,6 +199,8 @@ class LLMCall:
     def set(self, key: str, value: Any) -> None:
         if value is not None:
             self.attributes[key] = value
+            if type(value) not in _VALID:
+                self._unchecked = True  # the SDK checks (and converts) it when the span ends
 
     def set_response(self, response_id: Any, model: Any, finish_reasons: list[str] | None) -> None:
         out = self.attributes
@@ -199,7 +210,9 @@ class LLMCall:
             self.response_model = model
             out[semconv.RESPONSE_MODEL] = model
         if finish_reasons:
-            out[semconv.RESPONSE_FINISH_REASONS] = finish_reasons
+            if not _STRINGS.issuperset(map(type, finish_reasons)):
+                finish_reasons = [r for r in finish_reasons if isinstance(r, str)]
+            out[semconv.RESPONSE_FINISH_REASONS] = tuple(finish_reasons)  # as the SDK would store them
 
     def set_usage(
         self,
@@ -303,7 +316,7 @@ class LLMCall:
         cost = self._cost()
         if cost is not None:
             out[semconv.COST_USD] = cost
-        if out:
+        if out and (self._unchecked or not add_valid_attributes(span, out)):
             span.set_attributes(out)
         span.end()
         if measuring:
