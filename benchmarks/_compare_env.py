@@ -165,7 +165,13 @@ if mode == "up":
             self.wfile.write(body)
         do_POST = do_GET = _answer
         def log_message(self, *a): pass
-    server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    class S(ThreadingHTTPServer):
+        daemon_threads = True
+        def handle_error(self, request, client_address):
+            # A client that exits with its keep-alive connection open resets it: nothing to report.
+            if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                super().handle_error(request, client_address)
+    server = S(("127.0.0.1", 0), H)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 else:
