@@ -34,7 +34,7 @@ from agentops_otel.instrumentation._core import (
     start_call,
     unsuppressed_context,
 )
-from agentops_otel.instrumentation._openai import _ChatAccumulator
+from agentops_otel.instrumentation._openai import ChatAccumulator
 from agentops_otel.instrumentation._openai_request import request_params, usage_of_chat
 from agentops_otel.instrumentation._patching import Patcher
 from agentops_otel.instrumentation._streams import wrap_stream
@@ -186,7 +186,7 @@ class _Target:
         call = around.call
         try:
             if around.kwargs.get("stream") is True and hasattr(type(result), "__next__"):
-                accumulator = _ChatAccumulator(around.state, call.capture)
+                accumulator = ChatAccumulator(around.state, call.capture)
                 return wrap_stream(result, call, accumulator, self.is_async)
             _read(call, result, self.embedding)
         except Exception:

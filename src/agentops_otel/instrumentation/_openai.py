@@ -60,9 +60,10 @@ class _ChatState:
         self.hide_usage = hide_usage
 
 
-class _ChatAccumulator:
+class ChatAccumulator:
     """Reads chat completion chunks: id, model, finish reasons, usage and (if captured) the content:
-    text, reasoning and tool calls, whose name and argument fragments arrive over many chunks."""
+    text, reasoning and tool calls, whose name and argument fragments arrive over many chunks. Also
+    LiteLLM's reader: its streams carry chunks of the same shape."""
 
     __slots__ = (
         "capture",
@@ -241,11 +242,11 @@ class _Chat:
                 messages.append(entry)
             call.span.set_attribute(semconv.OUTPUT_MESSAGES, to_json(messages))
 
-    def accumulator(self, call: LLMCall, state: Any, stream: Any) -> _ChatAccumulator:
+    def accumulator(self, call: LLMCall, state: Any, stream: Any) -> ChatAccumulator:
         hide = bool(getattr(state, "hide_usage", False))
         if hide:
             _tap_usage_chunk(stream)
-        return _ChatAccumulator(hide, call.capture)
+        return ChatAccumulator(hide, call.capture)
 
 
 class _UsageChunk:
