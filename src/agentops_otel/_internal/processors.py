@@ -97,8 +97,7 @@ class ExportProcessor(SpanProcessor):
         self._factory: ExporterFactory | None = None if isinstance(exporter, SpanExporter) else exporter
         self._max_queue_size = max_queue_size
         self._max_batch = min(max_export_batch_size, max_queue_size)
-        # Below this many queued spans one more is neither dropped nor wakes the worker for its batch.
-        self._calm = min(max_queue_size, self._max_batch - 1)
+        self._calm = self._max_batch - 1  # below this many queued, one more is not dropped nor a batch
         self.schedule_delay = schedule_delay
         self.export_timeout = export_timeout
         #: The most ``shutdown()`` without a timeout (``provider.shutdown()``) waits.

@@ -99,7 +99,7 @@ class SessionSpanProcessor(SpanProcessor):
             entry = self._adopted.pop(id(span), None)
             if entry is None or entry[0]() is not span:
                 return
-            call = entry[1] or _sdk_compat.carried(span, _CALL, drop=True)
+            call = entry[1] if entry[1] is not None else _sdk_compat.carried(span, _CALL, drop=True)
             attributes = span.attributes
             if call is None or attributes is None:
                 return
