@@ -11,7 +11,7 @@ from multiprocessing.process import BaseProcess
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled, is_instrumentation_enabled
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -116,3 +116,24 @@ def test_global_meter_provider_set_follows_set_meter_provider() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["False", "False", "True"]
+
+
+def test_attributes_of_reads_spans_that_are_not_the_sdks() -> None:
+    class Plain:
+        attributes = {"k": "v"}
+
+    assert dict(_sdk_compat.attributes_of(Plain())) == {"k": "v"}
+    assert dict(_sdk_compat.attributes_of(object())) == {}
+    readable = ReadableSpan("r", attributes={"a": 1})  # a plain dict, not the SDK's bounded one
+    assert dict(_sdk_compat.attributes_of(readable)) == {"a": 1}
+
+
+def test_a_value_carried_on_a_span_lives_and_goes_with_it() -> None:
+    span = TracerProvider().get_tracer("t").start_span("s")
+    assert _sdk_compat.carry(span, "_k", "v")
+    assert _sdk_compat.carried(span, "_k") == "v"
+    assert _sdk_compat.carried(span, "_k", drop=True) == "v"
+    assert _sdk_compat.carried(span, "_k") is None
+    slotted = object()  # no instance __dict__, as a class with __slots__
+    assert not _sdk_compat.carry(slotted, "_k", "v")
+    assert _sdk_compat.carried(slotted, "_k") is None

@@ -27,7 +27,10 @@ installs the newest releases the version ranges allow).
   ask, and an LLM call should not pay for building and dropping three metric records.
 - :func:`attributes_of`: an SDK span's attributes as the plain dict they are kept in. The public
   ``span.attributes`` wraps them in a mapping proxy over a ``Mapping`` subclass: a key read costs four
-  Python calls, and the session and export processors read two keys of every span.
+  Python calls, and the session processor reads two keys of every span.
+- :func:`carry`/:func:`carried`: a value kept on an SDK span object itself (its instance ``__dict__``),
+  so that it lives exactly as long as the span: the span API has no place for such a value, and a
+  ``WeakKeyDictionary`` keeps its values (and whatever they refer to, the span included) alive.
 - :func:`set_attributes_on_ending`: ``SpanProcessor._on_ending`` is the SDK's hook for a span about to
   end, but the SDK freezes the attributes just before calling it; another instrumentation's LLM span
   gets its cost there.
@@ -148,10 +151,30 @@ def global_meter_provider_set() -> bool:
 def attributes_of(span: Any) -> Mapping[str, Any]:
     """The attributes of ``span`` (an SDK span, started or ended), to read: the SDK's own dict (a read
     needs no lock under the GIL), else the public ``attributes``, else an empty mapping."""
-    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
-    if isinstance(inner, dict):
-        return inner
-    return getattr(span, "attributes", None) or {}
+    try:
+        # An SDK span's ``BoundedAttributes`` keeps them in ``_dict``: two attribute reads and no type
+        # check, as this runs for every span of the process.
+        return span._attributes._dict  # type: ignore[no-any-return]
+    except AttributeError:
+        return getattr(span, "attributes", None) or {}
+
+
+def carry(span: Any, name: str, value: Any) -> bool:
+    """Keep ``value`` on the span object under ``name``; False when the span takes no attribute of
+    ours (a class with ``__slots__``)."""
+    try:
+        span.__dict__[name] = value
+        return True
+    except AttributeError:
+        return False
+
+
+def carried(span: Any, name: str, drop: bool = False) -> Any:
+    """What :func:`carry` kept on ``span`` under ``name`` (None if nothing), taken off with ``drop``."""
+    held = getattr(span, "__dict__", None)
+    if held is None:
+        return None
+    return held.pop(name, None) if drop else held.get(name)
 
 
 def set_attributes_on_ending(span: Any, attributes: dict[str, Any]) -> bool:

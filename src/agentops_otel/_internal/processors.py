@@ -14,7 +14,7 @@ every span is ``session_processor.SessionSpanProcessor`` (imported here for its 
   what is left to the exporter's spool;
 * every span ends as delivered, spooled, rejected or dropped, counted, and said in one line at
   shutdown;
-* session roots, start markers and heartbeats are never dropped for a full queue;
+* session roots, start markers and heartbeats are never dropped for a full queue (``urgent.py``);
 * the exporter is built on the worker thread, so slow imports and auth never touch ``init``.
 """
 
@@ -27,6 +27,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
+from os import getpid
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
@@ -34,16 +35,14 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import TraceFlags
 
-from agentops_otel import _daemon, _sdk_compat, semconv
+from agentops_otel import _daemon, _sdk_compat
 from agentops_otel._internal.export_loop import Counts, DeliveryLoop
 from agentops_otel._internal.exporters.base import BatchExporter, DeliveringExporter, PlainExporter
 from agentops_otel._internal.session_processor import SessionSpanProcessor as SessionSpanProcessor
+from agentops_otel._internal.urgent import ENDING, SESSION_KINDS, URGENT_KINDS, kind_of
 
 logger = logging.getLogger("agentops_otel")
 
-_SESSION_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START, semconv.KIND_SESSION_HEARTBEAT})
-#: Session spans that wake the worker at once (a heartbeat waits for the next round).
-_URGENT_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START})
 _SAMPLED = TraceFlags.SAMPLED
 #: The longest a fork waits for the export worker to finish building its exporter.
 _FORK_WAIT = 2.0
@@ -54,8 +53,16 @@ _SPOOL_RESERVE = 0.3
 ExporterFactory = Callable[[], SpanExporter]
 
 
-def _kind(span: ReadableSpan) -> object:
-    return _sdk_compat.attributes_of(span).get(semconv.SPAN_KIND)
+def _weakly(method: Callable[[], None]) -> Callable[[], None]:
+    """Call a bound ``method`` through a weak reference: a fork hook keeps no processor alive."""
+    ref = weakref.WeakMethod(method)
+
+    def call() -> None:
+        found = ref()
+        if found is not None:
+            found()
+
+    return call
 
 
 def _as_batch_exporter(exporter: SpanExporter, max_attempts: int) -> BatchExporter:
@@ -88,8 +95,9 @@ class ExportProcessor(SpanProcessor):
             raise ValueError("max_queue_size and max_export_batch_size must be positive")
         self._given = exporter if isinstance(exporter, SpanExporter) else None
         self._factory: ExporterFactory | None = None if isinstance(exporter, SpanExporter) else exporter
-        self.max_queue_size = max_queue_size
-        self.max_export_batch_size = min(max_export_batch_size, max_queue_size)
+        self._max_queue_size = max_queue_size
+        self._max_batch = min(max_export_batch_size, max_queue_size)
+        self._calm = self._max_batch - 1  # below this many queued, one more is not dropped nor a batch
         self.schedule_delay = schedule_delay
         self.export_timeout = export_timeout
         #: The most ``shutdown()`` without a timeout (``provider.shutdown()``) waits.
@@ -98,6 +106,14 @@ class ExportProcessor(SpanProcessor):
         self._max_backoff = max_backoff
         self._reset_state()
         self._register_at_fork()
+
+    @property
+    def max_queue_size(self) -> int:
+        return self._max_queue_size
+
+    @property
+    def max_export_batch_size(self) -> int:
+        return self._max_batch
 
     @property
     def max_backoff(self) -> float:
@@ -117,33 +133,22 @@ class ExportProcessor(SpanProcessor):
         )
         self._queue: deque[ReadableSpan] = deque()
         self._counts = Counts()
-        self._loop = DeliveryLoop(self._queue, self._counts, self.max_export_batch_size, self._max_backoff)
+        self._loop = DeliveryLoop(self._queue, self._counts, self._max_batch, self._max_backoff)
         self._reported = 0  # spans undelivered when the last flush returned
         self._wake = threading.Event()
         self._built = threading.Event()  # set once the worker has built the exporter
         # Re-entrant: a signal handler (SIGTERM at exit) may flush while this thread is mid-flush.
         self._idle = threading.Condition(threading.RLock())
-        self._closed = False
+        self._open_in = self._pid  # 0 once shut down: on_end sees a fork and a shutdown in one test
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
         self._warned_full = False
 
     def _register_at_fork(self) -> None:
-        before_ref = weakref.WeakMethod(self._before_fork)
-        after_ref = weakref.WeakMethod(self._after_fork_in_child)
-
-        def before_fork() -> None:
-            method = before_ref()
-            if method is not None:
-                method()
-
-        def after_fork() -> None:
-            method = after_ref()
-            if method is not None:
-                method()
-
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(before=before_fork, after_in_child=after_fork)
+            os.register_at_fork(
+                before=_weakly(self._before_fork), after_in_child=_weakly(self._after_fork_in_child)
+            )
 
     def _before_fork(self) -> None:
         # The worker builds the exporter right after init, importing modules and opening the store. A
@@ -202,31 +207,46 @@ class ExportProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags & _SAMPLED:  # ``.sampled`` is one more Python call per span
             return
-        if self._pid != os.getpid():  # forked without os.register_at_fork running (e.g. from C)
+        queue = self._queue
+        # One test for the rare cases (shut down, forked, the queue full or a batch ready), then append.
+        if self._open_in != getpid() or len(queue) >= self._calm:
+            self._end_rare(span)
+            return
+        queue.append(span)
+        if self._worker is None:
+            self._start_worker()
+        if ENDING and kind_of(span) in URGENT_KINDS:
+            self._wake_worker()
+
+    def _end_rare(self, span: ReadableSpan) -> None:
+        if self._pid != getpid():  # forked without os.register_at_fork running (e.g. from C)
             self._after_fork_in_child()
-        if self._closed:
+        if not self._open_in:  # shut down
             self._counts.dropped += 1
             return
         queue = self._queue
-        if len(queue) >= self.max_queue_size and _kind(span) not in _SESSION_KINDS:
+        if len(queue) >= self._max_queue_size and kind_of(span) not in SESSION_KINDS:
             self._counts.dropped += 1
             if not self._warned_full:
                 self._warned_full = True
                 logger.warning(
                     "agentops_otel: export queue full (max_queue_size=%d); dropping spans until it drains",
-                    self.max_queue_size,
+                    self._max_queue_size,
                 )
             return
         queue.append(span)
         if self._worker is None:
             self._start_worker()
+        if len(queue) >= self._max_batch or (ENDING and kind_of(span) in URGENT_KINDS):
+            self._wake_worker()
+
+    def _wake_worker(self) -> None:
         if self._wake.is_set():
             return
-        if len(queue) >= self.max_export_batch_size or _kind(span) in _URGENT_KINDS:
-            hold = self._loop.hold_until
-            if hold and hold > time.monotonic():
-                return  # backing off: the backoff decides when the next attempt is, not the span rate
-            self._wake.set()
+        hold = self._loop.hold_until
+        if hold and hold > time.monotonic():
+            return  # backing off: the backoff decides when the next attempt is, not the span rate
+        self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Deliver what is queued within ``timeout_millis``. False if anything was not delivered, and
@@ -246,7 +266,7 @@ class ExportProcessor(SpanProcessor):
             return self.queued_spans == 0
         start = time.monotonic()
         deadline = start + (self.shutdown_timeout if timeout is None else max(timeout, 0.0))
-        self._closed = True
+        self._open_in = 0
         # An exporter that can spool, or one still being built, gets the end of the deadline for it.
         exporter = self._exporter
         can_spool = exporter.spool_location is not None if exporter is not None else self._factory is not None

@@ -29,6 +29,7 @@ from agentops_otel._internal.context import (
     with_session,
     without_session,
 )
+from agentops_otel._internal.urgent import end_urgently
 
 logger = logging.getLogger("agentops_otel")
 
@@ -168,7 +169,7 @@ class Session:
             },
             start_time=self.start_time_ns,
         )
-        marker.end()
+        end_urgently(marker)  # the backend learns of the session now
         with self._lock:
             self._announced = True
             waiting, self._after_announce = self._after_announce, []
@@ -239,7 +240,7 @@ class Session:
             root.set_status(Status(StatusCode.ERROR, reason or "Fail"))
         elif end_state is EndState.SUCCESS:
             root.set_status(Status(StatusCode.OK))
-        root.end()
+        end_urgently(root)
         return True
 
     # -- changes while it runs (the owning process only) ----------------------------------------------
@@ -265,7 +266,7 @@ class Session:
             },
             start_time=self.start_time_ns,
         )
-        marker.end()
+        end_urgently(marker)  # the backend learns of the new tags now
         return True
 
     def set_root_attributes(self, attributes: dict[str, Any]) -> bool:
