@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from agentops_otel import semconv
 from agentops_otel._internal.session_processor import SessionSpanProcessor
-from agentops_otel.instrumentation._call import LLMCall
+from agentops_otel.instrumentation._call import LLMCall, call_template
 from agentops_otel.instrumentation._keys import AGENT_KEY, IN_LLM_CALL, SESSION_KEY, STAMPED, AgentRef
 from agentops_otel.instrumentation._telemetry import Telemetry
 
@@ -56,7 +56,7 @@ def test_a_span_started_stamped_gets_nothing_written_and_its_neighbour_is_stampe
 
 
 def llm_call(provider: TracerProvider) -> LLMCall:
-    return LLMCall(Telemetry(provider, None), "chat", "openai", "gpt-4o-mini")
+    return LLMCall(Telemetry(provider, None), call_template("chat", "openai", "gpt-4o-mini", {}), Context())
 
 
 def test_a_stamped_span_inside_our_call_is_not_adopted(setup: tuple) -> None:
@@ -99,3 +99,40 @@ def test_an_adopted_span_dropped_without_ending_is_collected_with_its_entry(setu
     assert gone() is None
     assert not processor._adopted
     assert not exporter.get_finished_spans()
+
+
+def test_our_spans_get_the_processs_session_where_their_context_names_none(setup: tuple) -> None:
+    """An LLM call and a tool call in a context that names no session (a thread that was handed no
+    context): they cannot start stamped, and the processor gives them the process's active session.
+    In a context that names it, they start stamped with it."""
+    import openai
+    from opentelemetry import context as otel_context
+
+    from agentops_otel import _runtime
+    from agentops_otel._internal.decorators import tool
+    from agentops_otel.instrumentation.openai import OpenAIInstrumentor
+    from llm_fixtures import CHAT_COMPLETION, Server, json_response, openai_client
+
+    provider, _, exporter = setup
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    previous, previous_provider = _runtime.session_id(), _runtime._state.provider
+    _runtime.set_session_id(SID)
+    _runtime.set_provider(provider)  # what init does: the decorators' tracer is this provider's
+    client = openai_client(Server(json_response(CHAT_COMPLETION)))
+    assert isinstance(client, openai.OpenAI)
+    work = tool("work")(lambda: 1)
+    try:
+        for ctx in (Context(), Context({SESSION_KEY: "named-in-context"})):
+            token = otel_context.attach(ctx)
+            try:
+                client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+                work()
+            finally:
+                otel_context.detach(token)
+    finally:
+        _runtime.set_session_id(previous)
+        _runtime.set_provider(previous_provider)
+        instrumentor.uninstrument()
+    sessions = [(span.attributes or {}).get(semconv.SESSION_ID) for span in exporter.get_finished_spans()]
+    assert sessions == [SID, SID, "named-in-context", "named-in-context"]

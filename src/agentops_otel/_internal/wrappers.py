@@ -27,7 +27,7 @@ from agentops_otel import _runtime, semconv
 from agentops_otel._content import Walker, serialize
 from agentops_otel._errors import is_error, record_error
 from agentops_otel._internal import context as _ctx
-from agentops_otel.instrumentation._keys import stamp
+from agentops_otel.instrumentation._keys import STAMPED, stamp
 
 logger = logging.getLogger("agentops_otel.decorators")
 
@@ -173,9 +173,10 @@ class Recipe:
         # The session and the agent (for an agent's own span, its own name and id) go in at start,
         # so the session span processor has nothing to write.
         attributes = dict(self.static_attributes)
-        stamp(attributes, ctx)
+        # Stamped from a context that names the session, the span needs nothing from the processor.
+        parent = Context({**ctx, STAMPED: True}) if stamp(attributes, ctx) else ctx
         span = _runtime.tracer().start_span(
-            span_name, context=ctx, kind=self.span_kind, attributes=attributes
+            span_name, context=parent, kind=self.span_kind, attributes=attributes
         )
         if _runtime.content_capture_enabled():
             try:

@@ -353,9 +353,11 @@ def open_call(
 ) -> LLMCall:
     """:func:`start_call` from a template, with the tracer that records it."""
     ctx = parent if parent is not None else otel_context.get_current()
-    # The span starts stamped (``STAMPED`` in its parent context): the session span processor skips it.
-    call = LLMCall(telemetry, template, Context({**ctx, STAMPED: True}), tracer)
-    stamp(call.start_attributes, ctx)
+    call = LLMCall(telemetry, template, ctx, tracer)
+    if stamp(call.start_attributes, ctx):
+        # The span starts stamped (``STAMPED`` in its parent context): the session span processor
+        # has nothing to do for it.
+        call.parent = Context({**ctx, STAMPED: True})
     watch = ctx.get(LLM_WATCH)
     if watch is not None:
         watch.append(call)  # type: ignore[attr-defined]

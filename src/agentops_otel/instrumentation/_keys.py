@@ -22,17 +22,23 @@ class AgentRef(NamedTuple):
     id: str
 
 
-def stamp(attributes: dict[str, Any], ctx: Any) -> None:
+def stamp(attributes: dict[str, Any], ctx: Any) -> bool:
     """Add to ``attributes`` (of a span about to start in ``ctx``) the session id and agent that the
     session span processor stamps from our context keys. Given at start in one mapping, the processor
-    finds them there and writes nothing: it writes only what a span lacks or has differently."""
+    finds them there and writes nothing: it writes only what a span lacks or has differently.
+
+    True when ``ctx`` names the session: the span may then start with ``STAMPED`` in its parent
+    context. Without it, the processor finds the session elsewhere (the inbound trace or baggage, the
+    process's active session), so it must see the span."""
     sid = ctx.get(SESSION_KEY)
-    if isinstance(sid, str):
-        attributes[semconv.SESSION_ID] = sid
     agent = ctx.get(AGENT_KEY)
     if isinstance(agent, AgentRef):
         attributes[semconv.AGENT_NAME] = agent.name
         attributes[semconv.AGENT_ID] = agent.id
+    if isinstance(sid, str):
+        attributes[semconv.SESSION_ID] = sid
+        return True
+    return False
 
 
 #: The ``LLMCall`` in progress while one of our wrappers runs a provider call: nested wrappers pass
@@ -40,8 +46,9 @@ def stamp(attributes: dict[str, Any], ctx: Any) -> None:
 #: started inside is handed to it (the session span processor does that).
 IN_LLM_CALL = otel_context.create_key("agentops-llm-call")
 #: Set (True) in the parent context a span of ours is started with when its attributes already carry
-#: what the session span processor would stamp (``stamp``) and it records no other instrumentation's
-#: call: the processor then has nothing to do for it. Never attached as a current context.
+#: what the session span processor would stamp (``stamp`` returned True) and it records no other
+#: instrumentation's call: the processor then has nothing to do for it. Never attached as a current
+#: context, so the span's children do not inherit it.
 STAMPED = otel_context.create_key("agentops-stamped")
 #: Set by a framework's model-call span (LangChain's): a list each of our LLM calls prepared under it
 #: is appended to, so the framework span knows whether an SDK wrapper recorded the call.
