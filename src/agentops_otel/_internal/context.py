@@ -22,7 +22,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from agentops_otel import _runtime, _sdk_compat, semconv
 from agentops_otel.instrumentation._keys import AGENT_KEY as AGENT_KEY
-from agentops_otel.instrumentation._keys import HELD_SESSION
+from agentops_otel.instrumentation._keys import HELD_SESSION, current_context
 from agentops_otel.instrumentation._keys import SESSION_KEY as SESSION_KEY
 from agentops_otel.instrumentation._keys import AgentRef as AgentRef
 
@@ -147,7 +147,7 @@ def parent_context(ctx: Context | None = None) -> Context:
     propagation was on, a callback from native code) still lands in the session's trace.
     """
     if ctx is None:
-        ctx = otel_context.get_current()
+        ctx = current_context()
     # ``trace.get_current_span`` with its ABC isinstance check is most of this function's cost, and
     # nothing but ``set_span_in_context`` (which takes a Span) writes the key.
     current: Any = ctx.get(_sdk_compat.SPAN_KEY)

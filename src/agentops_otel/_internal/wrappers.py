@@ -27,7 +27,7 @@ from agentops_otel import _runtime, semconv
 from agentops_otel._content import Walker, serialize
 from agentops_otel._errors import is_error, record_error
 from agentops_otel._internal import context as _ctx
-from agentops_otel.instrumentation._keys import STAMPED, stamp
+from agentops_otel.instrumentation._keys import STAMPED, attach_context, stamp
 
 logger = logging.getLogger("agentops_otel.decorators")
 
@@ -201,13 +201,6 @@ class Recipe:
             logger.debug("agentops_otel: could not end the span of %s", self.name, exc_info=True)
 
 
-def _detach(token: object) -> None:
-    try:
-        otel_context.detach(token)  # type: ignore[arg-type]
-    except Exception:
-        logger.debug("agentops_otel: detach failed", exc_info=True)
-
-
 class _Yields:
     """Values a generator yielded, kept as bounded JSON-ready data (no references to user objects)."""
 
@@ -226,6 +219,7 @@ class _Yields:
 
 
 # -- wrappers ----------------------------------------------------------------------------------------
+# ``otel_context.detach`` logs a failed reset (a generator closed in another context) and never raises.
 
 
 def wrap_function(func: Callable[..., Any], recipe: Recipe) -> Callable[..., Any]:
@@ -233,17 +227,17 @@ def wrap_function(func: Callable[..., Any], recipe: Recipe) -> Callable[..., Any
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             span, span_ctx = recipe.start(args, kwargs)
-            token = otel_context.attach(span_ctx)
+            token = attach_context(span_ctx)
         except Exception:
             logger.debug("agentops_otel: no span for %s", recipe.name, exc_info=True)
             return func(*args, **kwargs)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            _detach(token)
+            otel_context.detach(token)
             recipe.finish(span, exc, NO_RESULT)
             raise
-        _detach(token)
+        otel_context.detach(token)
         recipe.finish(span, None, result)
         return result
 
@@ -255,17 +249,17 @@ def wrap_coroutine_function(func: Callable[..., Any], recipe: Recipe) -> Callabl
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             span, span_ctx = recipe.start(args, kwargs)
-            token = otel_context.attach(span_ctx)
+            token = attach_context(span_ctx)
         except Exception:
             logger.debug("agentops_otel: no span for %s", recipe.name, exc_info=True)
             return await func(*args, **kwargs)
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
-            _detach(token)
+            otel_context.detach(token)
             recipe.finish(span, exc, NO_RESULT)
             raise
-        _detach(token)
+        otel_context.detach(token)
         recipe.finish(span, None, result)
         return result
 
@@ -285,36 +279,36 @@ def wrap_generator_function(func: Callable[..., Any], recipe: Recipe) -> Callabl
         yields = _Yields() if _runtime.content_capture_enabled() else None
         outcome: BaseException | None = None
         try:
-            token = otel_context.attach(span_ctx)
+            token = attach_context(span_ctx)
             try:
                 gen = func(*args, **kwargs)
                 value = next(gen)
             finally:
-                _detach(token)
+                otel_context.detach(token)
             while True:
                 if yields is not None:
                     yields.add(value)
                 try:
                     sent = yield value
                 except GeneratorExit:
-                    token = otel_context.attach(span_ctx)
+                    token = attach_context(span_ctx)
                     try:
                         gen.close()
                     finally:
-                        _detach(token)
+                        otel_context.detach(token)
                     raise
                 except BaseException as thrown:
-                    token = otel_context.attach(span_ctx)
+                    token = attach_context(span_ctx)
                     try:
                         value = gen.throw(thrown)
                     finally:
-                        _detach(token)
+                        otel_context.detach(token)
                 else:
-                    token = otel_context.attach(span_ctx)
+                    token = attach_context(span_ctx)
                     try:
                         value = gen.send(sent)
                     finally:
-                        _detach(token)
+                        otel_context.detach(token)
         except StopIteration as stop:
             return stop.value
         except BaseException as exc:
@@ -343,36 +337,36 @@ def wrap_async_generator_function(func: Callable[..., Any], recipe: Recipe) -> C
         yields = _Yields() if _runtime.content_capture_enabled() else None
         outcome: BaseException | None = None
         try:
-            token = otel_context.attach(span_ctx)
+            token = attach_context(span_ctx)
             try:
                 agen = func(*args, **kwargs)
                 value = await agen.__anext__()
             finally:
-                _detach(token)
+                otel_context.detach(token)
             while True:
                 if yields is not None:
                     yields.add(value)
                 try:
                     sent = yield value
                 except GeneratorExit:
-                    token = otel_context.attach(span_ctx)
+                    token = attach_context(span_ctx)
                     try:
                         await agen.aclose()
                     finally:
-                        _detach(token)
+                        otel_context.detach(token)
                     raise
                 except BaseException as thrown:
-                    token = otel_context.attach(span_ctx)
+                    token = attach_context(span_ctx)
                     try:
                         value = await agen.athrow(thrown)
                     finally:
-                        _detach(token)
+                        otel_context.detach(token)
                 else:
-                    token = otel_context.attach(span_ctx)
+                    token = attach_context(span_ctx)
                     try:
                         value = await agen.asend(sent)
                     finally:
-                        _detach(token)
+                        otel_context.detach(token)
         except StopAsyncIteration:
             return
         except BaseException as exc:

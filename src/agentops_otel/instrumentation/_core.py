@@ -36,7 +36,8 @@ from agentops_otel.instrumentation._call import start_call as start_call
 from agentops_otel.instrumentation._keys import HELD_SESSION as HELD_SESSION
 from agentops_otel.instrumentation._keys import IN_LLM_CALL as IN_LLM_CALL
 from agentops_otel.instrumentation._keys import LLM_WATCH as LLM_WATCH
-from agentops_otel.instrumentation._keys import records_llm_call
+from agentops_otel.instrumentation._keys import attach_context as attach_context
+from agentops_otel.instrumentation._keys import current_context, records_llm_call
 from agentops_otel.instrumentation._telemetry import SCOPE as SCOPE
 from agentops_otel.instrumentation._telemetry import Telemetry as Telemetry
 from agentops_otel.instrumentation._telemetry import debug_failure as debug_failure
@@ -51,12 +52,6 @@ _SUPPRESS_LLM_KEY = _sdk_compat.SUPPRESS_LLM_INSTRUMENTATION_KEY
 _SPAN_KEY = _sdk_compat.SPAN_KEY
 
 _OMITTED = frozenset({"Omit", "NotGiven"})
-
-_CONTEXT_VAR = _sdk_compat.context_var_methods()
-#: ``context.get_current`` and ``context.attach``, as the runtime context's own ``ContextVar`` methods
-#: where it is the default one: a wrapper calls each once per LLM call.
-current_context: Callable[[], Context] = _CONTEXT_VAR[0] if _CONTEXT_VAR else otel_context.get_current
-attach_context: Callable[[Context], Any] = _CONTEXT_VAR[1] if _CONTEXT_VAR else otel_context.attach
 
 
 def given(value: Any) -> bool:

@@ -4,12 +4,20 @@ wrappers' module loads only once an LLM SDK is imported)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
-from agentops_otel import semconv
+from agentops_otel import _sdk_compat, semconv
+
+_CONTEXT_VAR = _sdk_compat.context_var_methods()
+#: ``context.get_current`` and ``context.attach``, as the runtime context's own ``ContextVar`` methods
+#: where it is the default one: every LLM call and decorated call reads and attaches a context.
+current_context: Callable[[], Context] = _CONTEXT_VAR[0] if _CONTEXT_VAR else otel_context.get_current
+attach_context: Callable[[Context], Any] = _CONTEXT_VAR[1] if _CONTEXT_VAR else otel_context.attach
 
 #: The id of the session spans started in a context belong to (set by ``start_session``, carried into
 #: threads and tasks with the context); and the enclosing ``@agent`` call's :class:`AgentRef`.
