@@ -3,6 +3,7 @@ an ordinary span waits for the round (and costs the export processor no attribut
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -78,3 +79,20 @@ def test_a_session_under_the_users_provider_reaches_our_exporter_at_once(user: U
     (root,) = wait_for(of_kind(semconv.KIND_SESSION))
     assert root.attributes is not None and root.attributes[semconv.SESSION_END_STATE] == "Success"
     assert "user-span" in {s.name for s in ours.get_finished_spans()}  # queued before the root: sent with it
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_while_a_session_span_ends_leaves_the_child_no_mark() -> None:
+    """The thread that was ending a session span is not in the child: its mark must not be either."""
+    from agentops_otel._internal import urgent
+
+    token = object()
+    urgent.ENDING.add(token)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: exit at once with what it found
+            os._exit(0 if not urgent.ENDING else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        urgent.ENDING.discard(token)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -10,6 +10,8 @@ installs the newest releases the version ranges allow).
 - :func:`context_var_methods`: OpenTelemetry's default runtime context keeps the current context in
   a private ``ContextVar``; ``get_current()`` and ``attach()`` are two Python calls each around its
   ``get`` and ``set``, which an LLM call's wrapper calls directly.
+- :func:`attributes_dropped`: the count of attributes a span dropped for its limit is kept by the
+  SDK (``ReadableSpan.dropped_attributes``) but not on an open span's public API.
 - :func:`add_valid_attributes`: ``Span.set_attributes`` checks every value in Python (four calls per
   attribute, about a fifth of what an LLM span costs the caller); the attributes an LLM call ends
   with are values of ours known to be valid, written in one locked update of the SDK's dict.
@@ -258,3 +260,11 @@ def add_valid_attributes(span: Any, attributes: Mapping[str, Any]) -> bool:
         return True
     except AttributeError:
         return False
+
+
+def attributes_dropped(span: Any) -> int:
+    """How many attributes an SDK span dropped for its count limit (0 for any other span)."""
+    try:
+        return int(span._attributes.dropped)
+    except (AttributeError, TypeError, ValueError):
+        return 0

@@ -6,6 +6,8 @@ read; the mark is process-wide, so a session under a user's own provider with ou
 
 from __future__ import annotations
 
+import os
+
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -19,6 +21,10 @@ URGENT_KINDS = frozenset({semconv.KIND_SESSION, semconv.KIND_SESSION_START})
 #: A token per session span being ended by :func:`end_urgently` now, in any thread (added and
 #: discarded, never rebound: a module that imports it reads the one set).
 ENDING: set[object] = set()
+if hasattr(os, "register_at_fork"):
+    # A fork while another thread ends a session span copies that thread's token into a child where
+    # nothing would discard it (every span there would then have its kind read).
+    os.register_at_fork(after_in_child=ENDING.clear)
 
 
 def end_urgently(span: trace.Span) -> None:

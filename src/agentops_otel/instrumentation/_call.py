@@ -14,7 +14,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from agentops_otel import _runtime, semconv
 from agentops_otel._errors import error_type
-from agentops_otel._sdk_compat import add_valid_attributes
+from agentops_otel._sdk_compat import add_valid_attributes, attributes_dropped
 from agentops_otel.instrumentation._keys import LLM_WATCH, STAMPED, stamp
 from agentops_otel.instrumentation._telemetry import Telemetry, debug_failure
 from agentops_otel.pricing import call_cost
@@ -73,6 +73,17 @@ def call_template(operation: str, provider: str, model: Any, attributes: dict[st
 #: leaves tuples to the SDK).
 _VALID = frozenset({str, bool, int, float})
 _STRINGS = frozenset({str})
+
+#: What says which call a span records: kept among its attributes under a count limit.
+_IDENTITY = (
+    semconv.SPAN_KIND,
+    semconv.OPERATION_NAME,
+    semconv.PROVIDER_NAME,
+    semconv.REQUEST_MODEL,
+    semconv.SESSION_ID,
+    semconv.AGENT_NAME,
+    semconv.AGENT_ID,
+)
 
 _NOT_LENT = frozenset({semconv.INPUT_MESSAGES, semconv.OUTPUT_MESSAGES, semconv.SYSTEM_INSTRUCTIONS})
 
@@ -192,7 +203,15 @@ class LLMCall:
         )
         if pending.status is not None:
             span.set_status(pending.status)
+        if attributes_dropped(span):
+            self._keep_identity(span)
         self.span = span
+
+    def _keep_identity(self, span: Span) -> None:
+        """A count limit dropped the span's oldest attributes: what says which call this is goes in
+        again, as the newest (the SDK drops the oldest first)."""
+        pending = self.start_attributes
+        span.set_attributes({key: pending[key] for key in _IDENTITY if key in pending})
 
     # -- recording ------------------------------------------------------------------------------------
 
@@ -211,7 +230,8 @@ class LLMCall:
             out[semconv.RESPONSE_MODEL] = model
         if finish_reasons:
             if not _STRINGS.issuperset(map(type, finish_reasons)):
-                finish_reasons = [r for r in finish_reasons if isinstance(r, str)]
+                # The SDK takes exact str items only (it would drop the attribute): so do we.
+                finish_reasons = [r for r in finish_reasons if type(r) is str]
             out[semconv.RESPONSE_FINISH_REASONS] = tuple(finish_reasons)  # as the SDK would store them
 
     def set_usage(
@@ -318,6 +338,8 @@ class LLMCall:
             out[semconv.COST_USD] = cost
         if out and (self._unchecked or not add_valid_attributes(span, out)):
             span.set_attributes(out)
+            if attributes_dropped(span):
+                self._keep_identity(span)  # type: ignore[arg-type]
         span.end()
         if measuring:
             self._record_metrics(now, ttfc, err_type)

@@ -204,16 +204,17 @@ def _empty_cache() -> None:
 def _entry(model: str, provider: str | None) -> tuple[Price | None, _Flat | None]:
     """The cached (price, flat price) of a (provider, model) pair."""
     global _seen_config
+    generation = _generation  # before the configured prices: a change after this is seen below
     configured = _runtime.config().pricing
     if configured is not _seen_config:
         with _lock:
             _empty_cache()
             _seen_config = configured
+            generation = _generation
     try:
         return _cache[(provider, model)]
     except KeyError:
         pass
-    generation = _generation
     price = _resolve(model.strip().lower(), provider, configured)
     entry = (price, _flatten(price) if price is not None else None)
     with _lock:
