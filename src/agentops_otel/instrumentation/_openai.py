@@ -223,11 +223,7 @@ class _Chat:
             rid, model, choices, tier, fingerprint, usage = (getattr(result, n, None) for n in _CHAT_NAMES)
             choices = choices or ()
             reasons = [getattr(choice, "finish_reason", None) for choice in choices]
-        for reason in reasons:
-            if not isinstance(reason, str):  # the SDK builds responses without validating them
-                reasons = [r for r in reasons if isinstance(r, str)]
-                break
-        call.set_response(rid, model, reasons)
+        call.set_response(rid, model, reasons)  # which keeps the str ones (the SDK does not validate)
         out = call.attributes
         if isinstance(tier, str):
             out[semconv.OPENAI_RESPONSE_SERVICE_TIER] = tier

@@ -140,39 +140,19 @@ def field(obj: Any, name: str) -> Any:
     return get(obj, name) if value is None and obj is not None else value
 
 
-_USAGE_FIELDS = attrgetter(
-    "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"
-)
+_USAGE_NAMES = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+_USAGE_FIELDS = attrgetter(*_USAGE_NAMES)
 
 
 def usage_of_chat(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
-    # The SDK's typed usage: its fields in one C call; the details are typed too, read by attribute
-    # (``field`` keeps a mapping inside one working). Anything else, a mapping (LiteLLM's, JSON) or an
+    # The SDK's typed usage: its fields in one C call. Anything else, a mapping (LiteLLM's, JSON) or an
     # older SDK's usage without the details fields, goes through ``field`` name by name.
     try:
         prompt, completion, prompt_details, completion_details = _USAGE_FIELDS(usage)
     except AttributeError:
-        _usage_of_mapping(call, usage)
-        return
-    cached = None
-    if prompt_details is not None:
-        cached = getattr(prompt_details, "cached_tokens", None)
-        if cached is None:
-            cached = field(prompt_details, "cached_tokens")
-    reasoning = None
-    if completion_details is not None:
-        reasoning = getattr(completion_details, "reasoning_tokens", None)
-        if reasoning is None:
-            reasoning = field(completion_details, "reasoning_tokens")
+        prompt, completion, prompt_details, completion_details = (field(usage, n) for n in _USAGE_NAMES)
+    cached = field(prompt_details, "cached_tokens") if prompt_details is not None else None
+    reasoning = field(completion_details, "reasoning_tokens") if completion_details is not None else None
     call.set_usage(prompt, completion, cached, None, reasoning)
-
-
-def _usage_of_mapping(call: LLMCall, usage: Any) -> None:
-    """Chat usage read name by name: a mapping, or an object without every typed field."""
-    details = field(usage, "prompt_tokens_details")
-    cached = field(details, "cached_tokens") if details is not None else None
-    details = field(usage, "completion_tokens_details")
-    reasoning = field(details, "reasoning_tokens") if details is not None else None
-    call.set_usage(field(usage, "prompt_tokens"), field(usage, "completion_tokens"), cached, None, reasoning)
