@@ -551,6 +551,25 @@ def test_instrumentation_failure_does_not_break_the_call(
     assert result.id == "chatcmpl-123"
 
 
+def test_a_span_that_fails_to_start_costs_the_call_nothing(
+    rec: Recording, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our span starts once the provider returned, beside the user's call, plain or streamed: a tracer
+    that fails there leaves the call unrecorded, and its result (or stream) untouched."""
+    from opentelemetry.sdk.trace import Tracer
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a tracer's bug")
+
+    monkeypatch.setattr(Tracer, "start_span", broken)
+    client = openai_client(Server(json_response(CHAT_COMPLETION)))
+    assert client.chat.completions.create(model="gpt-4o", messages=MESSAGES).id == "chatcmpl-123"
+    streaming = openai_client(Server(sse_response(sse([*CHAT_CHUNKS, USAGE_CHUNK]))))
+    chunks = list(streaming.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    assert len(chunks) == len(CHAT_CHUNKS)  # the usage chunk we asked for stays hidden
+    assert rec.llm_spans() == []
+
+
 def test_server_attributes_follow_the_clients_base_url(rec: Recording) -> None:
     """``server.*`` are read once per base URL object: two clients, and one whose base URL is changed
     between calls, each get their own (the transport is canned, so any host answers)."""

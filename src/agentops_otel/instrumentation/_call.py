@@ -184,28 +184,32 @@ class LLMCall:
         return self._resolved
 
     def resolve(self) -> None:
-        """Start our span (with the call's start time) unless another instrumentation records the call."""
+        """Start our span (with the call's start time) unless another instrumentation records the call.
+        Never raises (the wrappers call it beside the user's call): a failure leaves the call unrecorded."""
         if self._resolved:
             return
         self._resolved = True
         if self.other is not None:
             return
         pending = self.start_attributes
-        tracer = self.tracer
-        if tracer is None:
-            tracer = self.telemetry.tracer()
-        span = tracer.start_span(
-            self.name,
-            context=self.parent,
-            kind=SpanKind.CLIENT,
-            attributes=pending,
-            start_time=self.start_ns,
-        )
-        if pending.status is not None:
-            span.set_status(pending.status)
-        if attributes_dropped(span):
-            self._keep_identity(span)
-        self.span = span
+        try:
+            tracer = self.tracer
+            if tracer is None:
+                tracer = self.telemetry.tracer()
+            span = tracer.start_span(
+                self.name,
+                context=self.parent,
+                kind=SpanKind.CLIENT,
+                attributes=pending,
+                start_time=self.start_ns,
+            )
+            self.span = span  # first: a span that started is ended by ``end`` whatever fails below
+            if pending.status is not None:
+                span.set_status(pending.status)
+            if attributes_dropped(span):
+                self._keep_identity(span)
+        except Exception:
+            debug_failure("starting an LLM span")
 
     def _keep_identity(self, span: Span) -> None:
         """A count limit dropped the span's oldest attributes: what says which call this is goes in
