@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -280,3 +281,80 @@ def test_a_keyboard_interrupt_the_program_handled_changes_nothing(tmp_path: Path
     proc = run(tmp_path, body)
     assert proc.returncode == 0, proc.stderr
     assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Indeterminate"
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no per-thread signal masks")
+def test_signals_to_the_process_are_never_taken_by_our_threads(tmp_path: Path) -> None:
+    # CPython runs Python handlers on the main thread only: a signal one of our threads took would
+    # wait for a main thread that may sleep where no signal wakes it (an idle Pool worker's
+    # SemLock.acquire: Pool.terminate() then hung). With the main thread blocking them for a moment,
+    # a signal sent to the process must stay pending, not be consumed by our export, heartbeat or
+    # host-environment thread.
+    body = (
+        "import json, signal, threading\n"
+        "signal.signal(signal.SIGUSR1, lambda *a: print('user handler ran', flush=True))\n"
+        "agentops_otel.get_client().flush(5)\n"
+        "ours = sorted(t.name for t in threading.enumerate() if t.name.startswith('agentops'))\n"
+        "sent = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, sent)\n"
+        "for s in sent:\n    os.kill(os.getpid(), s)\n"
+        "time.sleep(0.5)  # time enough for any thread that can take them to wake and do so\n"
+        "pending = sorted(int(s) for s in signal.sigpending())\n"
+        "print(json.dumps({'ours': ours, 'pending': pending}), flush=True)\n"
+        "for s in (signal.SIGTERM, signal.SIGINT):\n    signal.signal(s, signal.SIG_IGN)\n"
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, sent)  # SIGUSR1 now runs the user's handler\n"
+        "time.sleep(0.05)\n"
+        "os._exit(0)\n"
+    )
+    proc = run(tmp_path, body)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    out = json.loads(lines[0])
+    assert "agentops-otel-export" in out["ours"], out
+    assert out["pending"] == sorted([signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
+    assert lines[1:] == ["user handler ran"]
+
+
+# CPython can lose a call to a Python signal handler: the signal is taken (here, on purpose, by a
+# thread of the program's) while the main thread sleeps where only EINTR wakes it. Under the default
+# action the kernel kills the process; under ours it must die all the same (signal_watch).
+LOST_SIGTERM = """
+import multiprocessing as mp, signal, threading
+def lose_a_sigterm():
+    lock = mp.Lock(); lock.acquire()
+    taker = threading.Thread(target=time.sleep, args=(30,), daemon=True); taker.start()
+    threading.Timer(0.3, signal.pthread_kill, (taker.ident, signal.SIGTERM)).start()
+    lock.acquire()  # sleeps in sem_wait: only a signal to this thread ends it
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
+def test_a_sigterm_the_handler_never_saw_still_ends_the_process(tmp_path: Path) -> None:
+    prelude = PRELUDE.replace(
+        "instrument_llm_calls=False)", "instrument_llm_calls=False, shutdown_timeout=1)"
+    )
+    proc = run_script(
+        prelude + LOST_SIGTERM + "lose_a_sigterm()\n",
+        tmp_path,
+        env={"SPANS_FILE": str(tmp_path / "spans.jsonl")},
+    )
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    root = root_of(tmp_path)
+    assert root["attributes"]["agentops.session.end_state"] == "Fail"
+    assert "SIGTERM" in root["attributes"]["agentops.session.end_state_reason"]
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="fork")
+def test_a_forked_child_watches_its_own_sigterm_and_never_the_parents(tmp_path: Path) -> None:
+    body = (
+        LOST_SIGTERM
+        + "mp.set_start_method('fork')\n"
+        + "child = mp.Process(target=lose_a_sigterm); child.start(); child.join(20)\n"
+        + "time.sleep(1)  # a SIGTERM byte of the child's read here would have ended this process\n"
+        + "print('parent', child.exitcode, flush=True)\n"
+        + "agentops_otel.end_session('Success')\n"
+    )
+    proc = run(tmp_path, body)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["parent", str(-signal.SIGTERM)]
+    assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Success"

@@ -17,8 +17,9 @@ import traceback
 from types import FrameType, TracebackType
 from typing import Protocol
 
-from agentops_otel import _sdk_compat
+from agentops_otel import _daemon, _sdk_compat
 from agentops_otel._errors import describe_exception
+from agentops_otel._internal import signal_watch
 
 logger = logging.getLogger("agentops_otel")
 
@@ -46,8 +47,8 @@ def install(owner: _Owner, *, handle_sigterm: bool = True) -> None:
     atexit.register(_at_exit)
     _chain_excepthook()
     if threading.current_thread() is threading.main_thread():
-        if handle_sigterm:
-            _chain_signal(signal.SIGTERM, "SIGTERM")
+        if handle_sigterm and _chain_signal(signal.SIGTERM, "SIGTERM"):
+            signal_watch.arm()  # CPython can lose a call to a Python handler: see signal_watch
         _chain_custom_sigint()
     else:
         logger.debug("agentops_otel: init outside the main thread; signal handlers not installed")
@@ -103,18 +104,26 @@ def _chain_excepthook() -> None:
     sys.excepthook = excepthook
 
 
-def _chain_signal(signum: signal.Signals, label: str) -> None:
+def _chain_signal(signum: signal.Signals, label: str) -> bool:
+    """Put our handler in front of the one there. True when it replaced the default action (ours is
+    then the handler that ends the process); False otherwise, or where we leave the signal alone."""
     previous = signal.getsignal(signum)
     if previous is signal.SIG_IGN or previous is None:
-        return  # ignored, or set from C: not ours to touch
+        return False  # ignored, or set from C: not ours to touch
+    handling = False
 
     def handler(received: int, frame: FrameType | None) -> None:
         global _signal_seen
+        nonlocal handling
         _signal_seen = label
         if callable(previous):
             # The user's handler decides what happens; if it exits, the exit hook names the signal.
             previous(received, frame)
             return
+        signal_watch.handler_started()
+        if handling:
+            return  # sent again while we end the session (by signal_watch, or an impatient user)
+        handling = True
         # Default action: end the session, deliver what we can within the deadline, then die of the
         # same signal so the exit status is what it would have been.
         owner = _owner
@@ -128,7 +137,7 @@ def _chain_signal(signum: signal.Signals, label: str) -> None:
                 except Exception:
                     logger.debug("agentops_otel: %s handler failed", label, exc_info=True)
 
-            worker = threading.Thread(target=finish, name="agentops-signal", daemon=True)
+            worker = _daemon.thread(finish, "agentops-signal", pause=False)
             worker.start()
             worker.join(owner.shutdown_timeout + 1.0)
         signal.signal(signum, signal.SIG_DFL)
@@ -138,6 +147,8 @@ def _chain_signal(signum: signal.Signals, label: str) -> None:
         signal.signal(signum, handler)
     except (ValueError, OSError):
         logger.debug("agentops_otel: cannot install a %s handler", label, exc_info=True)
+        return False
+    return not callable(previous)
 
 
 def _chain_custom_sigint() -> None:

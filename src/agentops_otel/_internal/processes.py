@@ -37,7 +37,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan
 
-from agentops_otel import _sdk_compat
+from agentops_otel import _daemon, _sdk_compat
 from agentops_otel._config import Configuration
 from agentops_otel._internal.context import (
     SESSION_KEY,
@@ -252,9 +252,7 @@ def _flush_off_main_thread(host: Host) -> None:
     locks), the handler's flush would wait for it forever. Waiting in ``join`` holds none of them.
     """
     try:
-        helper = threading.Thread(
-            target=_flush_quietly, args=(host,), name="agentops-child-flush", daemon=True
-        )
+        helper = _daemon.thread(lambda: _flush_quietly(host), "agentops-child-flush", pause=False)
         helper.start()
         helper.join(host.shutdown_timeout + 1.0)
     except Exception:

@@ -1,0 +1,154 @@
+"""A safety net under our SIGTERM handler: a SIGTERM that CPython never hands to it.
+
+CPython runs a Python signal handler on the main thread, at its next check between bytecodes or when
+a blocking call returns EINTR. A signal that lands just before the main thread goes to sleep in a call
+that only an EINTR would end (``SemLock.acquire``, which an idle ``multiprocessing.Pool`` worker sits
+in) is marked as due and then waits for a check that never comes. With the default action the kernel
+kills the process; with a Python handler installed (ours, chained to the default action) the process
+lives on. Measured with plain CPython 3.11 and no agentops_otel at all, ``Pool(2)`` with fork and a
+Python SIGTERM handler: one ``Pool.terminate()`` in a few thousand waited forever on such a worker.
+
+So, where ``init`` put our handler on SIGTERM, this module also sets the signal wakeup fd (CPython's C
+handler writes the number of every signal it catches there, whichever thread took it) and reads it on
+a thread of ours. When SIGTERM arrives and the handler has not started within :data:`GRACE` seconds,
+it sends SIGTERM again, to the main thread itself: its sleep ends with EINTR and the handler runs.
+
+Nothing changes for a program that set a wakeup fd of its own before ``init`` (we keep out) or after
+it (theirs replaces ours: the net is gone, nothing else). A forked child gets a pipe of its own:
+SIGTERM is blocked across the fork, so no signal of the child's reaches the parent's pipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+from agentops_otel import _daemon
+
+logger = logging.getLogger("agentops_otel")
+
+#: How long a SIGTERM may wait for the main thread's handler before the main thread is sent another.
+GRACE = 0.25
+#: Signals sent again per SIGTERM at most (a main thread deep in C code that retries EINTR by itself
+#: would otherwise get one every GRACE seconds for as long as it stays there).
+_MAX_NUDGES = 4
+
+_POSIX = (
+    hasattr(signal, "pthread_kill") and hasattr(signal, "pthread_sigmask") and hasattr(os, "register_at_fork")
+)
+
+
+class _Watch:
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.handling = threading.Event()  # set by the handler as it starts
+
+
+class _Declined(Exception):
+    pass
+
+
+_watch: _Watch | None = None
+_fork_mask: set[int] | None = None
+
+
+def handler_started() -> None:
+    """Called first thing by our SIGTERM handler: the signal reached it, nothing to do here."""
+    watch = _watch
+    if watch is not None:
+        watch.handling.set()
+
+
+def arm() -> bool:
+    """Watch for SIGTERM that does not reach the handler (main thread only). False when not armed:
+    no POSIX signal API, or the program has a wakeup fd of its own."""
+    global _watch
+    if not _POSIX or _watch is not None:
+        return _watch is not None
+    read_fd, write_fd = os.pipe()  # close-on-exec: a program started by exec never sees it
+    try:
+        os.set_blocking(write_fd, False)  # required by set_wakeup_fd: the C handler must never block
+        previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        if previous != -1:
+            signal.set_wakeup_fd(previous)  # theirs: keep out
+            raise _Declined
+    except (_Declined, ValueError, OSError):
+        os.close(read_fd)
+        os.close(write_fd)
+        return False
+    watch = _Watch(read_fd, write_fd)
+    _watch = watch
+    _daemon.thread(lambda: _read(watch), "agentops-signal-watch", pause=False).start()
+    return True
+
+
+def _read(watch: _Watch) -> None:
+    while True:
+        try:
+            data = os.read(watch.read_fd, 64)
+        except OSError:
+            return  # closed (a forked child closed its copy; this thread is the parent's)
+        if not data:
+            return
+        if signal.SIGTERM in data and not watch.handling.is_set():
+            _nudge(watch)
+
+
+def _nudge(watch: _Watch) -> None:
+    for _ in range(_MAX_NUDGES):
+        if watch.handling.wait(GRACE):
+            return
+        main = threading.main_thread().ident
+        if main is None:
+            return
+        try:
+            signal.pthread_kill(main, signal.SIGTERM)  # this thread's own: ends the main thread's sleep
+        except (OSError, ValueError):
+            logger.debug("agentops_otel: cannot hand SIGTERM to the main thread", exc_info=True)
+            return
+
+
+def _before_fork() -> None:
+    global _fork_mask
+    if _watch is not None:
+        _fork_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
+def _after_fork_in_parent() -> None:
+    global _fork_mask
+    if _fork_mask is not None:
+        mask, _fork_mask = _fork_mask, None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _after_fork_in_child() -> None:
+    global _watch, _fork_mask
+    watch = _watch
+    if watch is None:
+        return
+    _watch = None
+    try:
+        # The inherited pipe is the parent's: first make its write end here a sink, so that even a
+        # wakeup fd we could not reset writes nowhere the parent reads; then a pipe of our own.
+        sink = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(sink, watch.write_fd)
+        os.close(sink)
+        os.close(watch.read_fd)
+        signal.set_wakeup_fd(-1)
+        os.close(watch.write_fd)
+        arm()
+    except (OSError, ValueError):
+        logger.debug("agentops_otel: cannot watch SIGTERM in the child", exc_info=True)
+    finally:
+        if _fork_mask is not None:
+            mask, _fork_mask = _fork_mask, None
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+if _POSIX:
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+    )
