@@ -47,8 +47,8 @@ def install(owner: _Owner, *, handle_sigterm: bool = True) -> None:
     atexit.register(_at_exit)
     _chain_excepthook()
     if threading.current_thread() is threading.main_thread():
-        if handle_sigterm and _chain_signal(signal.SIGTERM, "SIGTERM"):
-            signal_watch.arm()  # CPython can lose a call to a Python handler: see signal_watch
+        if handle_sigterm:
+            _chain_signal(signal.SIGTERM, "SIGTERM")
         _chain_custom_sigint()
     else:
         logger.debug("agentops_otel: init outside the main thread; signal handlers not installed")
@@ -104,12 +104,11 @@ def _chain_excepthook() -> None:
     sys.excepthook = excepthook
 
 
-def _chain_signal(signum: signal.Signals, label: str) -> bool:
-    """Put our handler in front of the one there. True when it replaced the default action (ours is
-    then the handler that ends the process); False otherwise, or where we leave the signal alone."""
+def _chain_signal(signum: signal.Signals, label: str) -> None:
+    """Put our handler in front of the one there."""
     previous = signal.getsignal(signum)
     if previous is signal.SIG_IGN or previous is None:
-        return False  # ignored, or set from C: not ours to touch
+        return  # ignored, or set from C: not ours to touch
     handling = False
 
     def handler(received: int, frame: FrameType | None) -> None:
@@ -147,8 +146,9 @@ def _chain_signal(signum: signal.Signals, label: str) -> bool:
         signal.signal(signum, handler)
     except (ValueError, OSError):
         logger.debug("agentops_otel: cannot install a %s handler", label, exc_info=True)
-        return False
-    return not callable(previous)
+        return
+    if not callable(previous) and signum == signal.SIGTERM:
+        signal_watch.own(handler)  # ours ends the process; CPython can lose its call: see signal_watch
 
 
 def _chain_custom_sigint() -> None:

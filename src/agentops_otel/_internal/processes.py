@@ -39,6 +39,7 @@ from opentelemetry.trace import NonRecordingSpan
 
 from agentops_otel import _daemon, _sdk_compat
 from agentops_otel._config import Configuration
+from agentops_otel._internal import signal_watch
 from agentops_otel._internal.context import (
     SESSION_KEY,
     in_session_trace,
@@ -235,6 +236,9 @@ def _bootstrap(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
     joined: Host | None = None
     try:
         joined = _join(note)
+        if joined is not None:
+            # A Pool worker idles in SemLock.acquire, where CPython can lose our SIGTERM handler's call.
+            signal_watch.arm()
     except Exception:
         logger.debug("agentops_otel: the child could not join the session", exc_info=True)
     try:

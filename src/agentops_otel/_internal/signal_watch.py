@@ -8,14 +8,17 @@ kills the process; with a Python handler installed (ours, chained to the default
 lives on. Measured with plain CPython 3.11 and no agentops_otel at all, ``Pool(2)`` with fork and a
 Python SIGTERM handler: one ``Pool.terminate()`` in a few thousand waited forever on such a worker.
 
-So, where ``init`` put our handler on SIGTERM, this module also sets the signal wakeup fd (CPython's C
-handler writes the number of every signal it catches there, whichever thread took it) and reads it on
-a thread of ours. When SIGTERM arrives and the handler has not started within :data:`GRACE` seconds,
-it sends SIGTERM again, to the main thread itself: its sleep ends with EINTR and the handler runs.
+So, in a ``multiprocessing`` child where our handler took over SIGTERM from the default action
+(``processes`` arms this as the child joins the session), this module also sets the signal wakeup fd
+(CPython's C handler writes the number of every signal it catches there, whichever thread took it)
+and reads it on a thread of ours. When SIGTERM arrives and the handler has not started within
+:data:`GRACE` seconds, it sends SIGTERM again, to the main thread itself: its sleep ends with EINTR
+and the handler runs. The main process is left alone: its event loops (asyncio, trio) set the wakeup
+fd themselves, and trio warns when it finds one set.
 
-Nothing changes for a program that set a wakeup fd of its own before ``init`` (we keep out) or after
-it (theirs replaces ours: the net is gone, nothing else). A forked child gets a pipe of its own:
-SIGTERM is blocked across the fork, so no signal of the child's reaches the parent's pipe.
+Nothing changes for a child whose program set a wakeup fd of its own first (we keep out) or after us
+(theirs replaces ours: the net is gone, nothing else). A child forked from a watched one gets a pipe
+of its own: SIGTERM is blocked across the fork, so no signal of the child's reaches the parent's pipe.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ logger = logging.getLogger("agentops_otel")
 
 #: How long a SIGTERM may wait for the main thread's handler before the main thread is sent another.
 GRACE = 0.25
-#: Signals sent again per SIGTERM at most (a main thread deep in C code that retries EINTR by itself
-#: would otherwise get one every GRACE seconds for as long as it stays there).
+#: Signals sent again at most, in all (a main thread deep in C code that retries EINTR by itself
+#: would otherwise get one every GRACE seconds for as long as it stays there; each one sent is read
+#: back from the pipe as one more SIGTERM).
 _MAX_NUDGES = 4
 
 _POSIX = (
@@ -45,14 +49,23 @@ class _Watch:
         self.read_fd = read_fd
         self.write_fd = write_fd
         self.handling = threading.Event()  # set by the handler as it starts
+        self.nudges = 0
 
 
 class _Declined(Exception):
     pass
 
 
+_ours: object = None  # our SIGTERM handler, where it replaced the default action in this process
 _watch: _Watch | None = None
 _fork_mask: set[int] | None = None
+
+
+def own(handler: object) -> None:
+    """``handler`` (ours) replaced SIGTERM's default action: the process may be watched while it is
+    the one installed."""
+    global _ours
+    _ours = handler
 
 
 def handler_started() -> None:
@@ -64,9 +77,9 @@ def handler_started() -> None:
 
 def arm() -> bool:
     """Watch for SIGTERM that does not reach the handler (main thread only). False when not armed:
-    no POSIX signal API, or the program has a wakeup fd of its own."""
+    no POSIX signal API, SIGTERM not ours, or the program has a wakeup fd of its own."""
     global _watch
-    if not _POSIX or _watch is not None:
+    if not _POSIX or _ours is None or _watch is not None:
         return _watch is not None
     read_fd, write_fd = os.pipe()  # close-on-exec: a program started by exec never sees it
     try:
@@ -90,7 +103,7 @@ def _read(watch: _Watch) -> None:
         try:
             data = os.read(watch.read_fd, 64)
         except OSError:
-            return  # closed (a forked child closed its copy; this thread is the parent's)
+            return
         if not data:
             return
         if signal.SIGTERM in data and not watch.handling.is_set():
@@ -98,14 +111,15 @@ def _read(watch: _Watch) -> None:
 
 
 def _nudge(watch: _Watch) -> None:
-    for _ in range(_MAX_NUDGES):
+    while watch.nudges < _MAX_NUDGES:
         if watch.handling.wait(GRACE):
             return
         main = threading.main_thread().ident
-        if main is None:
-            return
+        if main is None or signal.getsignal(signal.SIGTERM) is not _ours:
+            return  # a handler of the program's own now: it was called, and what it does is its own
+        watch.nudges += 1
         try:
-            signal.pthread_kill(main, signal.SIGTERM)  # this thread's own: ends the main thread's sleep
+            signal.pthread_kill(main, signal.SIGTERM)  # to the main thread alone: its sleep ends in EINTR
         except (OSError, ValueError):
             logger.debug("agentops_otel: cannot hand SIGTERM to the main thread", exc_info=True)
             return
