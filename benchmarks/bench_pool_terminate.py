@@ -4,7 +4,8 @@ CPython can lose a call to a Python signal handler (see ``agentops_otel/_interna
 under the default action the kernel kills the worker anyway, under a Python handler it lives on and
 ``terminate()`` waits for it forever. Each contender runs in a process of its own and repeats
 ``with Pool(2) as pool: pool.map(...)`` (fork); a cycle that has not ended within ``--stuck`` seconds
-counts as a hang, and its workers are killed (SIGKILL) so that the run goes on:
+counts as a hang, and its workers are killed (SIGKILL) so that the run goes on; one that ended after
+more than 1 s counts as slow:
 
 - ``default``: no handler at all (the kernel's default action, the floor: 0 hangs);
 - ``python-handler``: a plain Python SIGTERM handler that re-raises the default action, no agentops;
@@ -12,7 +13,8 @@ counts as a hang, and its workers are killed (SIGKILL) so that the run goes on:
 
     python benchmarks/bench_pool_terminate.py --cycles 3000
 
-Prints hangs per contender and cycles per second. Never fails on figures.
+Prints hangs, slow cycles and the slowest ``terminate()`` per contender, and cycles per second. Never
+fails on figures.
 """
 
 from __future__ import annotations
@@ -51,20 +53,26 @@ def square(x):
 
 if __name__ == "__main__":
     mp.set_start_method("fork")
-    hangs, start = 0, time.perf_counter()
+    hangs, slow, slowest, start = 0, 0, 0.0, time.perf_counter()
     for _ in range(CYCLES):
         pool = mp.Pool(2)
         pool.map(square, range(4))
         ender = threading.Thread(target=pool.terminate, daemon=True)
+        began = time.perf_counter()
         ender.start()
         ender.join(STUCK)
-        if ender.is_alive():
+        took = time.perf_counter() - began
+        if not ender.is_alive():
+            slowest = max(slowest, took)
+            slow += took > 1.0
+        else:
             hangs += 1
             for worker in pool._pool:
                 if worker.exitcode is None:
                     os.kill(worker.pid, signal.SIGKILL)
             ender.join()
-    print(json.dumps({"hangs": hangs, "cycles": CYCLES, "seconds": time.perf_counter() - start}))
+    seconds = time.perf_counter() - start
+    print(json.dumps({"hangs": hangs, "slow": slow, "slowest": slowest, "cycles": CYCLES, "seconds": seconds}))
 """
 
 
@@ -87,14 +95,18 @@ def run(contender: str, cycles: int, stuck: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=2000)
-    parser.add_argument("--stuck", type=float, default=5.0, help="seconds after which a cycle is a hang")
+    parser.add_argument("--stuck", type=float, default=10.0, help="seconds after which a cycle is a hang")
     parser.add_argument("--contenders", default="default,python-handler,agentops")
     args = parser.parse_args()
-    print(f"{'contender':<16} {'hangs':>6} {'cycles':>7} {'cycles/s':>9}")
+    print(f"{'contender':<16} {'hangs':>6} {'slow':>5} {'slowest s':>10} {'cycles':>7} {'cycles/s':>9}")
     for contender in args.contenders.split(","):
         result = run(contender, args.cycles, args.stuck)
         rate = result["cycles"] / result["seconds"]
-        print(f"{contender:<16} {result['hangs']:>6} {result['cycles']:>7} {rate:>9.1f}", flush=True)
+        print(
+            f"{contender:<16} {result['hangs']:>6} {result['slow']:>5} {result['slowest']:>10.2f}"
+            f" {result['cycles']:>7} {rate:>9.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
