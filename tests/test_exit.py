@@ -389,3 +389,33 @@ def test_a_childs_own_sigterm_handler_runs_once_per_signal(tmp_path: Path) -> No
     proc = run(tmp_path, body)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["calls", "1"]
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="fork")
+def test_a_sigterm_while_a_child_runs_its_fork_hooks_kills_it_at_once(tmp_path: Path) -> None:
+    # Pool.terminate() can reach a worker still inside os.fork's after-in-child hooks (the SDK's
+    # provider rebuilds its resource there). Our processors still hold the parent's queue and worker:
+    # a flush then waits out shutdown_timeout for a worker that is not there, and reports the
+    # parent's spans as lost. The child has nothing of its own yet: it must just die of the signal.
+    prelude = (
+        JSONL_EXPORTER
+        + "import os, signal, sys, time\n"
+        # registered before init, so it runs before our processors' own hook in the child
+        + "os.register_at_fork(after_in_child=lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(2)))\n"
+        + "import agentops_otel\n"
+        + "agentops_otel.init(exporter=JsonLinesExporter(os.environ['SPANS_FILE']), instrument_llm_calls=False)\n"
+    )
+    body = (
+        "import multiprocessing as mp\n"
+        "from agentops_otel import tool\n"
+        "tool(name='before')(lambda: None)()  # a span queued in the parent when it forks\n"
+        "mp.set_start_method('fork')\n"
+        "child = mp.Process(target=print, args=('child ran',)); child.start(); child.join(20)\n"
+        "print('child', child.exitcode, flush=True)\n"
+        "agentops_otel.end_session('Success')\n"
+    )
+    proc = run_script(prelude + body, tmp_path, env={"SPANS_FILE": str(tmp_path / "spans.jsonl")})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["child", str(-signal.SIGTERM)]
+    assert "not delivered" not in proc.stderr, proc.stderr
+    assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Success"

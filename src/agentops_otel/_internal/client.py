@@ -267,6 +267,10 @@ class Client:
     def _shutdown_at_exit(self) -> None:
         self.shutdown(self.config.shutdown_timeout)
 
+    def _settled(self) -> bool:
+        pipeline = self._pipeline
+        return pipeline is None or pipeline.settled()
+
 
 def _changed_settings(before: Configuration, after: Configuration) -> list[str]:
     fields = (f.name for f in dataclasses.fields(Configuration) if f.name not in _PER_CALL_SWITCHES)

@@ -29,6 +29,9 @@ class _Owner(Protocol):
     def shutdown_timeout(self) -> float: ...
     def _end_at_exit(self, end_state: str, reason: str) -> None: ...
     def _shutdown_at_exit(self) -> None: ...
+    def _settled(self) -> bool:
+        """False while a forked child's at-fork hooks have not yet given it state of its own."""
+        ...
 
 
 _installed = False
@@ -126,7 +129,9 @@ def _chain_signal(signum: signal.Signals, label: str) -> None:
         # Default action: end the session, deliver what we can within the deadline, then die of the
         # same signal so the exit status is what it would have been.
         owner = _owner
-        if owner is not None:
+        # A child still inside its at-fork hooks (a Pool terminated while its worker was being born)
+        # has nothing of its own to end or deliver, and starting a thread there may hang: just die.
+        if owner is not None and owner._settled():
             # On a thread of its own: the code this signal interrupted may hold a lock that ending the
             # session needs (a span processor's, ours); then the worst case is spans lost, not a hang.
             def finish() -> None:

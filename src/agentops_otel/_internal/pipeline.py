@@ -8,6 +8,7 @@ gets our processors and is never replaced; only when none is set is one created 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -82,6 +83,12 @@ class Pipeline:
         for processor in (self.export_processor, self._bookkeeping_processor):
             if processor is not None:
                 processor.start()
+
+    def settled(self) -> bool:
+        """False in a forked child whose at-fork hooks have not reset our processors yet: their state
+        (queue, worker) is still the parent's copy."""
+        ours = (self.export_processor, self._bookkeeping_processor)
+        return all(p.pid == os.getpid() for p in ours if p is not None)
 
     def flush(self, seconds: float) -> bool:
         """Deliver queued spans, waiting at most ``seconds``. True when all were delivered."""

@@ -126,7 +126,7 @@ class ExportProcessor(SpanProcessor):
     # -- state ---------------------------------------------------------------------------------------
 
     def _reset_state(self) -> None:
-        self._pid = os.getpid()
+        self.pid = os.getpid()  # whose state this is: a forked child's once its at-fork hook ran
         given = self._given
         self._exporter: BatchExporter | None = (
             _as_batch_exporter(given, self.max_attempts) if given is not None else None
@@ -139,7 +139,7 @@ class ExportProcessor(SpanProcessor):
         self._built = threading.Event()  # set once the worker has built the exporter
         # Re-entrant: a signal handler (SIGTERM at exit) may flush while this thread is mid-flush.
         self._idle = threading.Condition(threading.RLock())
-        self._open_in = self._pid  # 0 once shut down: on_end sees a fork and a shutdown in one test
+        self._open_in = self.pid  # 0 once shut down: on_end sees a fork and a shutdown in one test
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
         self._warned_full = False
@@ -219,7 +219,7 @@ class ExportProcessor(SpanProcessor):
             self._wake_worker()
 
     def _end_rare(self, span: ReadableSpan) -> None:
-        if self._pid != getpid():  # forked without os.register_at_fork running (e.g. from C)
+        if self.pid != getpid():  # forked without os.register_at_fork running (e.g. from C)
             self._after_fork_in_child()
         if not self._open_in:  # shut down
             self._counts.dropped += 1
