@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -315,6 +316,8 @@ def test_signals_to_the_process_are_never_taken_by_our_threads(tmp_path: Path) -
     assert lines[1:] == ["user handler ran"]
 
 
+NEEDS_FORK = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+
 # CPython can lose a call to a Python signal handler: the signal is taken (here, on purpose, by a
 # thread of the program's) while the main thread sleeps where only EINTR wakes it. Under the default
 # action the kernel kills the process; under ours a multiprocessing child must die all the same
@@ -338,7 +341,7 @@ def fork_one_then_lose_a_sigterm(results):
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
 @pytest.mark.parametrize(
-    "method", [m for m in ("fork", "spawn") if m in __import__("multiprocessing").get_all_start_methods()]
+    "method", [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()]
 )
 def test_a_sigterm_the_handler_never_saw_still_ends_a_child(tmp_path: Path, method: str) -> None:
     body = (
@@ -356,7 +359,7 @@ def test_a_sigterm_the_handler_never_saw_still_ends_a_child(tmp_path: Path, meth
     assert root_of(tmp_path)["attributes"]["agentops.session.end_state"] == "Success"
 
 
-@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="fork")
+@NEEDS_FORK
 def test_a_child_forked_from_a_watched_child_watches_its_own_pipe(tmp_path: Path) -> None:
     body = (
         LOST_SIGTERM
@@ -371,7 +374,7 @@ def test_a_child_forked_from_a_watched_child_watches_its_own_pipe(tmp_path: Path
     assert proc.stdout.split() == ["ours", "True"] * 2 + [str(-signal.SIGTERM)] * 2
 
 
-@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="fork")
+@NEEDS_FORK
 def test_a_childs_own_sigterm_handler_runs_once_per_signal(tmp_path: Path) -> None:
     # A Pool initializer or a child's run() may install a handler of its own: the watch then stays out.
     body = (
@@ -391,7 +394,7 @@ def test_a_childs_own_sigterm_handler_runs_once_per_signal(tmp_path: Path) -> No
     assert proc.stdout.split() == ["calls", "1"]
 
 
-@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="fork")
+@NEEDS_FORK
 def test_a_sigterm_while_a_child_runs_its_fork_hooks_kills_it_at_once(tmp_path: Path) -> None:
     # Pool.terminate() can reach a worker still inside os.fork's after-in-child hooks (the SDK's
     # provider rebuilds its resource there). Our processors still hold the parent's queue and worker:
