@@ -10,6 +10,7 @@ Bounded: ``AGENTOPS_FUZZ_EXAMPLES`` examples per test (default 100): about a min
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -53,7 +54,7 @@ class Target:
         self.server = server
         self.api = ApiClient(server.url)
         self.key = create_project(server.db)["api_key"]
-        self.stored: set[tuple[str, str]] = set()
+        self.stored: set[tuple[str, str, str]] = set()
 
     def count(self) -> int:
         from agentops_otel.store.sqlite import Store
@@ -175,8 +176,25 @@ def exports(draw: st.DrawFn) -> ExportTraceServiceRequest:
     return request
 
 
-def _expected(request: ExportTraceServiceRequest) -> tuple[int, set[tuple[str, str]]]:
-    """The documented rule, applied by the test: ``(refused, ids stored)``."""
+def _session_of(span: Span) -> str:
+    """The session the store files a span under: its (last) ``session.id`` when that reads as a
+    non-empty string (a bytes value reads as its base64 text, as OTLP/JSON writes it), else its trace.
+    A span is stored once per session: the same ids under another ``session.id`` are another span
+    there (a real exporter never changes a span it sends again)."""
+    value: AnyValue | None = None
+    for attribute in span.attributes:
+        if attribute.key == "session.id":
+            value = attribute.value
+    kind = value.WhichOneof("value") if value is not None else None
+    if value is not None and kind == "string_value" and value.string_value:
+        return "session:" + value.string_value
+    if value is not None and kind == "bytes_value" and value.bytes_value:
+        return "session:" + base64.b64encode(value.bytes_value).decode()
+    return "trace:" + span.trace_id.hex()
+
+
+def _expected(request: ExportTraceServiceRequest) -> tuple[int, set[tuple[str, str, str]]]:
+    """The documented rule, applied by the test: ``(refused, (session, trace, span) stored)``."""
     refused, kept = 0, set()
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
@@ -191,7 +209,7 @@ def _expected(request: ExportTraceServiceRequest) -> tuple[int, set[tuple[str, s
                     and span.end_time_unix_nano <= MAX_TIME_NS
                 )
                 if valid:
-                    kept.add((span.trace_id.hex(), span.span_id.hex()))
+                    kept.add((_session_of(span), span.trace_id.hex(), span.span_id.hex()))
                 else:
                     refused += 1
     return refused, kept
@@ -201,8 +219,6 @@ def _to_json(request: ExportTraceServiceRequest, hex_ids: bool) -> dict[str, Any
     """OTLP/JSON: protobuf's JSON mapping, with hex ids as the OTLP specification writes them."""
     doc = json_format.MessageToDict(request)
     if hex_ids:
-        import base64
-
         for resource_spans in doc.get("resourceSpans", []):
             for scope_spans in resource_spans.get("scopeSpans", []):
                 for span in scope_spans.get("spans", []):
