@@ -52,10 +52,6 @@ class _Watch:
         self.nudges = 0
 
 
-class _Declined(Exception):
-    pass
-
-
 _ours: object = None  # our SIGTERM handler, where it replaced the default action in this process
 _watch: _Watch | None = None
 _fork_mask: set[int] | None = None
@@ -85,10 +81,11 @@ def arm() -> bool:
     try:
         os.set_blocking(write_fd, False)  # required by set_wakeup_fd: the C handler must never block
         previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        if previous != -1:
+    except (ValueError, OSError):
+        previous = None
+    if previous != -1:
+        if previous is not None:
             signal.set_wakeup_fd(previous)  # theirs: keep out
-            raise _Declined
-    except (_Declined, ValueError, OSError):
         os.close(read_fd)
         os.close(write_fd)
         return False
@@ -131,7 +128,8 @@ def _before_fork() -> None:
         _fork_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 
 
-def _after_fork_in_parent() -> None:
+def _restore_fork_mask() -> None:
+    """After a fork, in the parent and in the child: the forking thread's mask as it was before."""
     global _fork_mask
     if _fork_mask is not None:
         mask, _fork_mask = _fork_mask, None
@@ -139,7 +137,7 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _watch, _fork_mask
+    global _watch
     watch = _watch
     if watch is None:
         return
@@ -157,12 +155,10 @@ def _after_fork_in_child() -> None:
     except (OSError, ValueError):
         logger.debug("agentops_otel: cannot watch SIGTERM in the child", exc_info=True)
     finally:
-        if _fork_mask is not None:
-            mask, _fork_mask = _fork_mask, None
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        _restore_fork_mask()  # a SIGTERM sent meanwhile arrives now, at this child's own pipe
 
 
 if _POSIX:
     os.register_at_fork(
-        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+        before=_before_fork, after_in_parent=_restore_fork_mask, after_in_child=_after_fork_in_child
     )
